@@ -1,0 +1,303 @@
+"""Hook specifications: the contract of every retargetable slot.
+
+There is one hook per slot of LSST's ``ImageDifferenceTask``; an
+implementation is a class registered under the entry-point group
+``diffim.<slot>`` whose instances implement that slot's hook (and only that
+one). The class carries its config as ``ConfigClass`` (a
+:class:`diffim.config.Config` subclass), is built with no arguments, and
+receives its (frozen) config as the ``config`` argument of every call. The chosen instance is registered on a pluggy
+``PluginManager`` and called through ``pm.hook``.
+
+Conventions every implementation follows:
+
+* arrays are ``[y, x]``; catalog ``x``, ``y`` are 0-based pixel positions;
+* inputs are never modified unless the hook says so;
+* randomness comes only from the ``rng`` argument (a ``numpy.random.Generator``);
+* errors a user can fix are raised as :class:`diffim.errors.DiffimError`
+  subclasses with a one-line message.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:  # pragma: no cover - imports for annotations only
+    import numpy as np
+    from astropy.table import Table
+
+    from .config import Config
+    from .exposure import Exposure
+    from .results import DetectionResult, SubtractionResult
+
+hookspec = pluggy.HookspecMarker("diffim")
+hookimpl = pluggy.HookimplMarker("diffim")
+
+# --------------------------------------------------------------------------
+# Stage 1: template and alignment
+# --------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def diffim_getTemplate(science: "Exposure", config: "Config", source: str) -> "Exposure":
+    """Build the template for ``science`` from a data source (e.g. coadd patches).
+
+    Parameters
+    ----------
+    science : Exposure
+        The science exposure the template must cover (its WCS defines the sky area).
+    config : Config
+        The implementation's config.
+    source : str
+        Where templates live (a path or repository URI the implementation understands).
+
+    Returns
+    -------
+    Exposure
+        The template in its own pixel grid, NO_DATA where no patch has pixels.
+    """
+
+
+@hookspec(firstresult=True)
+def diffim_register(science: "Exposure", template: "Exposure", config: "Config",
+                    sipOrder: int, debug: bool) -> "Exposure":
+    """Register ``template`` to ``science`` from their sources and warp it onto the science grid.
+
+    Parameters
+    ----------
+    science, template : Exposure
+        The pair to align; neither is modified.
+    config : Config
+        The implementation's config.
+    sipOrder : int
+        SIP order of the fitted template WCS (``templateSipOrder``).
+    debug : bool
+        Record matches and residuals (``doDebugRegister``) in the returned metadata.
+
+    Returns
+    -------
+    Exposure
+        The template on the science pixel grid; ``metadata["registerRms"]`` holds the fit rms (px).
+    """
+
+
+@hookspec(firstresult=True)
+def diffim_astrometer(sources: "Table", exposure: "Exposure", config: "Config") -> "Table":
+    """Match ``sources`` to a reference catalog without refitting the WCS.
+
+    Returns
+    -------
+    astropy.table.Table
+        One row per match: ``id``, ``refId``, ``distance`` (arcsec).
+    """
+
+
+@hookspec(firstresult=True)
+def diffim_sourceSelector(sources: "Table", exposure: "Exposure", config: "Config") -> "Table":
+    """Select stars usable as PSF-matching kernel sources from a source catalog.
+
+    Returns
+    -------
+    astropy.table.Table
+        The selected rows of ``sources``.
+    """
+
+
+# --------------------------------------------------------------------------
+# Stage 2: subtraction
+# --------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def diffim_subtract(science: "Exposure", template: "Exposure", config: "Config",
+                    convolveTemplate: bool, kernelSources: "Table | None",
+                    rng: "np.random.Generator") -> "SubtractionResult":
+    """PSF-match ``template`` and ``science`` and subtract them.
+
+    Parameters
+    ----------
+    science : Exposure
+        The science exposure (with PSF and variance).
+    template : Exposure
+        The template, already on the science pixel grid (same shape, NO_DATA
+        where it has no pixels), with its PSF and variance.
+    config : Config
+        The implementation's config.
+    convolveTemplate : bool
+        Convolve the template (True) or the science image (False).
+    kernelSources : astropy.table.Table or None
+        Stars to fit the kernel on (``x``, ``y`` columns); None lets the
+        implementation find its own.
+    rng : numpy.random.Generator
+        The only source of randomness.
+
+    Returns
+    -------
+    SubtractionResult
+        Difference on the science flux scale, positive where the science image is
+        brighter, with PSF, variance and mask set.
+    """
+
+
+@hookspec(firstresult=True)
+def diffim_decorrelate(science: "Exposure", template: "Exposure",
+                       subtraction: "SubtractionResult", config: "Config",
+                       spatiallyVarying: bool) -> "Exposure":
+    """Whiten the noise of a difference made by convolving one image with a kernel.
+
+    Parameters
+    ----------
+    science : Exposure
+        The original science exposure.
+    template : Exposure
+        The template on the science grid, not convolved.
+    subtraction : SubtractionResult
+        What the ``subtract`` slot returned (kernel, difference, direction).
+    config : Config
+        The implementation's config.
+    spatiallyVarying : bool
+        Compute the correction on a grid of sub-images (``doSpatiallyVarying``).
+
+    Returns
+    -------
+    Exposure
+        The decorrelated difference, with PSF and variance updated.
+    """
+
+
+@hookspec(firstresult=True)
+def diffim_scaleVariance(exposure: "Exposure", config: "Config") -> float:
+    """Measure how much the variance plane under-states the noise of the image.
+
+    Parameters
+    ----------
+    exposure : Exposure
+        The image to measure; not modified.
+    config : Config
+        The implementation's config.
+
+    Returns
+    -------
+    float
+        Factor by which to multiply the variance plane.
+    """
+
+
+# --------------------------------------------------------------------------
+# Stage 3: detection and measurement
+# --------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def diffim_detection(exposure: "Exposure", config: "Config", doSmooth: bool, doMerge: bool,
+                     growFootprint: int) -> "DetectionResult":
+    """Detect positive and negative sources on a difference (or score) image.
+
+    The implementation sets the DETECTED and DETECTED_NEGATIVE mask planes of
+    ``exposure`` (the task's own difference exposure) in place.
+
+    Parameters
+    ----------
+    exposure : Exposure
+        The difference or score exposure, with PSF and variance.
+    config : Config
+        The implementation's config.
+    doSmooth : bool
+        Filter with the PSF before thresholding (False for a score image).
+    doMerge : bool
+        Merge positive and negative footprints, grown by ``growFootprint``, into one source each.
+    growFootprint : int
+        Pixels to grow footprints by before merging.
+
+    Returns
+    -------
+    DetectionResult
+        The diaSources table and the footprint label image.
+    """
+
+
+@hookspec(firstresult=True)
+def diffim_skySources(exposure: "Exposure", config: "Config",
+                      rng: "np.random.Generator") -> "Table":
+    """Choose positions in empty sky (avoiding detected and masked pixels).
+
+    Returns
+    -------
+    astropy.table.Table
+        ``x``, ``y`` of the sky positions.
+    """
+
+
+@hookspec(firstresult=True)
+def diffim_measurement(diaSources: "Table", footprints: "np.ndarray", difference: "Exposure",
+                       science: "Exposure", matchedTemplate: "Exposure | None",
+                       config: "Config", doDipoleFitting: bool) -> "Table":
+    """Measure diaSources on the difference image (centroids, fluxes, dipole model).
+
+    Returns
+    -------
+    astropy.table.Table
+        ``diaSources`` with measurement columns added (same rows, same order).
+    """
+
+
+@hookspec(firstresult=True)
+def diffim_forcedMeasurement(diaSources: "Table", science: "Exposure",
+                             config: "Config") -> "Table":
+    """Measure PSF fluxes on the science exposure at the diaSource positions.
+
+    Returns
+    -------
+    astropy.table.Table
+        ``diaSources`` with the forced-photometry columns added.
+    """
+
+
+@hookspec(firstresult=True)
+def diffim_applyApCorr(diaSources: "Table", exposure: "Exposure", config: "Config") -> "Table":
+    """Apply aperture corrections (measured on ``exposure``'s stars) to PSF fluxes.
+
+    Returns
+    -------
+    astropy.table.Table
+        ``diaSources`` with corrected fluxes and the correction columns.
+    """
+
+
+# --------------------------------------------------------------------------
+# Observers: any installed plugin in ``diffim.observers`` hears every run.
+# --------------------------------------------------------------------------
+
+
+@hookspec
+def diffim_before_step(step: str) -> None:
+    """Called before each step of :class:`diffim.ImageDifferenceTask` runs."""
+
+
+@hookspec
+def diffim_after_step(step: str, seconds: float) -> None:
+    """Called after each step completes, with its wall time."""
+
+
+@hookspec
+def diffim_on_step_error(step: str, error: BaseException) -> None:
+    """Called when a step raises, before the error propagates."""
+
+
+#: Slot name -> hook name, in the order the task runs them.
+SLOT_HOOKS: dict[str, str] = {
+    "getTemplate": "diffim_getTemplate",
+    "register": "diffim_register",
+    "astrometer": "diffim_astrometer",
+    "sourceSelector": "diffim_sourceSelector",
+    "subtract": "diffim_subtract",
+    "decorrelate": "diffim_decorrelate",
+    "scaleVariance": "diffim_scaleVariance",
+    "detection": "diffim_detection",
+    "skySources": "diffim_skySources",
+    "measurement": "diffim_measurement",
+    "forcedMeasurement": "diffim_forcedMeasurement",
+    "applyApCorr": "diffim_applyApCorr",
+}
+
+OBSERVER_HOOKS = ("diffim_before_step", "diffim_after_step", "diffim_on_step_error")

@@ -1,0 +1,139 @@
+"""Plugin discovery (stevedore, by entry point) and the pluggy plugin manager.
+
+An implementation of slot ``S`` named ``N`` is an entry point ``N`` in the
+group ``diffim.S`` pointing at a class. The class has a ``ConfigClass``
+attribute and implements the hook ``diffim_S`` (see :mod:`diffim.hookspecs`).
+"""
+from __future__ import annotations
+
+import functools
+import importlib.metadata as metadata
+from dataclasses import dataclass
+
+import pluggy
+from stevedore import DriverManager, ExtensionManager
+from stevedore.exception import NoMatches
+
+from . import hookspecs
+from .config.config import Config
+from .config.suggest import suggest
+from .errors import PluginError
+
+GROUP_PREFIX = "diffim."
+OBSERVER_GROUP = "diffim.observers"
+SLOTS: tuple[str, ...] = tuple(hookspecs.SLOT_HOOKS)
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    """One installed implementation: where it is declared and by whom."""
+
+    slot: str
+    name: str
+    target: str
+    distribution: str | None
+    version: str | None
+
+
+def group(slot: str) -> str:
+    """Entry-point group of ``slot``."""
+    return GROUP_PREFIX + slot
+
+
+def installed(slot: str) -> dict[str, PluginInfo]:
+    """Implementations of ``slot`` declared by installed distributions, by name."""
+    found = {}
+    for ep in metadata.entry_points(group=group(slot)):
+        dist = getattr(ep, "dist", None)
+        found[ep.name] = PluginInfo(slot, ep.name, ep.value,
+                                    dist.metadata["Name"] if dist else None,
+                                    dist.version if dist else None)
+    return dict(sorted(found.items()))
+
+
+def broken(slot: str) -> dict[str, str]:
+    """Implementations of ``slot`` whose entry point fails to load, with the reason."""
+    failures: dict[str, str] = {}
+
+    def record(_manager, entry_point, exc):
+        failures[entry_point.name] = f"{type(exc).__name__}: {exc}"
+
+    ExtensionManager(group(slot), invoke_on_load=False, on_load_failure_callback=record)
+    return failures
+
+
+def _unknown(slot: str, name: str) -> PluginError:
+    names = list(installed(slot))
+    listing = ", ".join(names) if names else "none"
+    return PluginError(slot, name, f"not installed; installed {slot} plugins: {listing}"
+                       f"{suggest(name, names)}")
+
+
+@functools.lru_cache(maxsize=None)
+def load(slot: str, name: str) -> type:
+    """Load and check the implementation class ``name`` of ``slot``.
+
+    Raises
+    ------
+    PluginError
+        If the slot is unknown, the name is not installed, the entry point fails
+        to import, or the class does not honour the contract.
+    """
+    if slot not in SLOTS:
+        raise PluginError(slot, name, f"unknown slot {slot!r}; slots are: {', '.join(SLOTS)}"
+                          f"{suggest(slot, SLOTS)}")
+    info = installed(slot).get(name)
+    if info is None:
+        raise _unknown(slot, name)
+    failure: list[BaseException] = []
+    try:
+        manager = DriverManager(group(slot), name, invoke_on_load=False,
+                                on_load_failure_callback=lambda _m, _ep, exc: failure.append(exc))
+    except NoMatches:
+        if failure:
+            exc = failure[0]
+            raise PluginError(slot, name, f"entry point {info.target} fails to load: "
+                              f"{type(exc).__name__}: {exc}", info.distribution) from exc
+        raise _unknown(slot, name) from None
+    cls = manager.driver
+    _check_contract(slot, name, cls, info.distribution)
+    return cls
+
+
+def _check_contract(slot: str, name: str, cls, distribution: str | None) -> None:
+    hook = hookspecs.SLOT_HOOKS[slot]
+    if not isinstance(cls, type):
+        raise PluginError(slot, name, f"entry point must name a class, got {cls!r}", distribution)
+    config_class = getattr(cls, "ConfigClass", None)
+    if not (isinstance(config_class, type) and issubclass(config_class, Config)):
+        raise PluginError(slot, name, "class needs a ConfigClass attribute, a subclass of "
+                          "diffim.config.Config", distribution)
+    if not callable(getattr(cls, hook, None)):
+        raise PluginError(slot, name, f"class does not implement the hook {hook}", distribution)
+    others = [h for s, h in hookspecs.SLOT_HOOKS.items() if s != slot and hasattr(cls, h)]
+    if others:
+        raise PluginError(slot, name, f"class implements hooks of other slots ({', '.join(others)});"
+                          " register one class per slot", distribution)
+
+
+def distribution(slot: str, name: str) -> str | None:
+    """Distribution that provides ``name`` in ``slot`` (None if unknown)."""
+    info = installed(slot).get(name)
+    return info.distribution if info else None
+
+
+def new_manager() -> pluggy.PluginManager:
+    """A pluggy manager holding diffim's hook specifications."""
+    pm = pluggy.PluginManager("diffim")
+    pm.add_hookspecs(hookspecs)
+    return pm
+
+
+def observers() -> list[object]:
+    """Instances of every installed observer plugin (group ``diffim.observers``).
+
+    A broken observer is skipped; it is reported by ``diffim plugins``.
+    """
+    manager = ExtensionManager(OBSERVER_GROUP, invoke_on_load=True,
+                               on_load_failure_callback=lambda *_: None)
+    return [ext.obj for ext in manager.extensions]

@@ -1,0 +1,87 @@
+"""Result structures passed between the task and its plugins."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+from astropy.table import Table
+
+from .exposure import Exposure
+
+
+@runtime_checkable
+class MatchingKernel(Protocol):
+    """A PSF-matching kernel that can be evaluated anywhere on the image."""
+
+    def at(self, x: float, y: float) -> np.ndarray:
+        """Kernel image at ``(x, y)`` (not normalised; its sum is the photometric scale)."""
+
+    @property
+    def kernelSum(self) -> float:
+        """Sum of the kernel (ratio of the flux scales of the two images)."""
+
+
+@dataclass
+class SubtractionResult:
+    """What a ``subtract`` implementation returns.
+
+    Attributes
+    ----------
+    subtractedExposure : Exposure
+        The difference, positive where the science image is brighter, on the
+        science flux scale, with its PSF set.
+    warpedExposure : Exposure
+        The template on the science pixel grid, not convolved.
+    matchedExposure : Exposure, optional
+        The convolved (PSF-matched) image, if the algorithm makes one.
+    psfMatchingKernel : MatchingKernel, optional
+        The matching kernel, if the algorithm fits one.
+    scoreExposure : Exposure, optional
+        A detection (likelihood / score) image, if the algorithm makes one.
+    convolvedScience : bool
+        True when the science image (not the template) was convolved.
+    metadata : dict
+        Diagnostics to record in the run metadata.
+    """
+
+    subtractedExposure: Exposure
+    warpedExposure: Exposure
+    matchedExposure: Exposure | None = None
+    psfMatchingKernel: MatchingKernel | None = None
+    scoreExposure: Exposure | None = None
+    convolvedScience: bool = False
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class DetectionResult:
+    """What a ``detection`` implementation returns.
+
+    Attributes
+    ----------
+    diaSources : astropy.table.Table
+        One row per source (see the catalog schema in the docs).
+    footprints : numpy.ndarray
+        int32 label image: pixel value ``i + 1`` belongs to row ``i``; 0 is no source.
+    metadata : dict
+        Diagnostics to record in the run metadata.
+    """
+
+    diaSources: Table
+    footprints: np.ndarray
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ImageDifferenceResult:
+    """What :meth:`diffim.ImageDifferenceTask.run` returns (LSST's result struct)."""
+
+    subtractedExposure: Exposure | None = None
+    scoreExposure: Exposure | None = None
+    warpedExposure: Exposure | None = None
+    matchedExposure: Exposure | None = None
+    subtractRes: SubtractionResult | None = None
+    diaSources: Table | None = None
+    selectSources: Table | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
