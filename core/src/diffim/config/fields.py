@@ -48,6 +48,11 @@ class Field:
     def __set_name__(self, owner, name: str) -> None:
         self.name = name
 
+    def __get__(self, instance, owner=None):
+        if instance is None:
+            return self
+        return instance._values[self.name]
+
     @property
     def typeName(self) -> str:
         return _TYPE_NAMES[self.dtype]
@@ -189,3 +194,8 @@ class ConfigField:
 
     def __set_name__(self, owner, name: str) -> None:
         self.name = name
+
+    def __get__(self, instance, owner=None):
+        if instance is None:
+            return self
+        return instance._values[self.name]

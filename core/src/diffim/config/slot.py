@@ -149,6 +149,11 @@ class SlotField:
     def __set_name__(self, owner, name: str) -> None:
         self.name = name
 
+    def __get__(self, instance, owner=None):
+        if instance is None:
+            return self
+        return instance._values[self.name]
+
 
 def slot_fields(config_class) -> dict[str, SlotField]:
     """The SlotField declarations of a config class, in declaration order."""

@@ -1,0 +1,26 @@
+"""Output dataset names: the diffim counterpart of the LSST task's ``connections``."""
+from __future__ import annotations
+
+from .config import Config, Field
+
+
+class ImageDifferenceConnections(Config):
+    """File names of the datasets a run writes into its output directory.
+
+    LSST's connections map a task's inputs and outputs to butler dataset
+    types; diffim writes plain files, so a connection is a file name.
+    """
+
+    differenceExp = Field("Difference exposure (written when doWriteSubtractedExp).", str,
+                          "difference.fits")
+    diaSrc = Field("diaSource catalog, a FITS table (written when doWriteSources).", str,
+                   "diaSources.fits")
+    scoreExp = Field("Likelihood / score exposure (written when doWriteScoreExp).", str,
+                     "score.fits")
+    warpedExp = Field("Template warped onto the science grid (written when doWriteWarpedExp).",
+                      str, "warpedTemplate.fits")
+    matchedExp = Field("PSF-matched template (written when doWriteMatchedExp).", str,
+                       "matchedTemplate.fits")
+    metadata = Field("Run metadata: config used, package versions, time per step "
+                     "(written when saveMetadata).", str, "metadata.yaml")
+    log = Field("Log of the run (written when saveLogOutput).", str, "diffim.log")

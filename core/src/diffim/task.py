@@ -1,0 +1,228 @@
+"""ImageDifferenceTask: the LSST image-differencing flow over diffim's plugin slots."""
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+from astropy.table import Table
+
+from . import plugins
+from .errors import DiffimError, InputError, PluginError
+from .exposure import Exposure
+from .ids import IdFactory
+from .results import DetectionResult, ImageDifferenceResult, SubtractionResult
+from .sanitize import sanitize
+from .task_config import ImageDifferenceConfig
+from .warp import checkCoverage, warpToScience
+
+log = logging.getLogger("diffim.task")
+
+
+class ImageDifferenceTask:
+    """Subtract a template from a science exposure and detect what changed.
+
+    The flow follows LSST's ``ImageDifferenceTask.run``: warp the template onto
+    the science grid, PSF-match and subtract (``subtract`` slot), decorrelate,
+    rescale the variance, detect positive and negative diaSources, and measure
+    them; each step only when its ``do*`` flag is on.
+
+    Parameters
+    ----------
+    config : ImageDifferenceConfig, optional
+        Validated and frozen here; the defaults when omitted.
+    """
+
+    ConfigClass = ImageDifferenceConfig
+
+    def __init__(self, config: ImageDifferenceConfig | None = None) -> None:
+        if config is None:
+            config = ImageDifferenceConfig()
+        if not config.frozen:
+            config.validate()
+            config.freeze()
+        self.config = config
+        self.metadata: dict[str, Any] = {}
+        self._pm = plugins.new_manager()
+        self._implementations: dict[str, tuple[str, str | None]] = {}
+        for slot_name, slot in config.slots().items():
+            if slot.available:
+                self._pm.register(slot.implementation(), name=f"{slot_name}:{slot.name}")
+                self._implementations[slot_name] = (slot.name,
+                                                    plugins.distribution(slot_name, slot.name))
+        for observer in plugins.observers():
+            self._pm.register(observer)
+        self._pm.check_pending()
+
+    # ------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _step(self, name: str) -> Iterator[None]:
+        hook = self._pm.hook
+        hook.diffim_before_step(step=name)
+        log.info("%s ...", name)
+        start = time.perf_counter()
+        try:
+            yield
+        except BaseException as exc:
+            hook.diffim_on_step_error(step=name, error=exc)
+            raise
+        seconds = time.perf_counter() - start
+        self.metadata.setdefault("timing", {})[name] = round(seconds, 3)
+        log.info("%s done in %.2f s", name, seconds)
+        hook.diffim_after_step(step=name, seconds=seconds)
+
+    def _call(self, slot: str, expected: type | tuple[type, ...], **kwargs) -> Any:
+        """Call slot ``slot``'s hook; check the returned type."""
+        name, dist = self._implementations[slot]
+        hook = getattr(self._pm.hook, f"diffim_{slot}")
+        config = getattr(self.config, slot).config
+        try:
+            result = hook(config=config, **kwargs)
+        except DiffimError:
+            raise
+        except Exception as exc:
+            raise PluginError(slot, name, f"raised {type(exc).__name__}: {exc}", dist) from exc
+        if not isinstance(result, expected):
+            want = expected.__name__ if isinstance(expected, type) else \
+                " or ".join(t.__name__ for t in expected)
+            raise PluginError(slot, name, f"returned {type(result).__name__}, expected {want}",
+                              dist)
+        return result
+
+    # ------------------------------------------------------------------
+    def run(self, exposure: Exposure | None = None, selectSources: Table | None = None,
+            templateExposure: Exposure | None = None, templateSources: Table | None = None,
+            idFactory: Callable[[int], np.ndarray] | None = None,
+            calexpBackgroundExposure: Exposure | np.ndarray | None = None,
+            subtractedExposure: Exposure | None = None) -> ImageDifferenceResult:
+        """PSF-match and subtract the template, then detect and measure diaSources.
+
+        Parameters
+        ----------
+        exposure : Exposure
+            The science exposure (not modified).
+        selectSources : astropy.table.Table, optional
+            Science sources for kernel selection and matching (doSelectSources, doMatchSources).
+        templateExposure : Exposure, optional
+            The template (not modified); needed when doSubtract.
+        templateSources : astropy.table.Table, optional
+            Template sources for kernel-source matching.
+        idFactory : callable, optional
+            ``idFactory(n)`` returns ``n`` new int64 diaSource ids.
+        calexpBackgroundExposure : Exposure or numpy.ndarray, optional
+            Background model added back to the science image (doAddCalexpBackground).
+        subtractedExposure : Exposure, optional
+            An existing difference to detect on when doSubtract is False.
+
+        Returns
+        -------
+        ImageDifferenceResult
+        """
+        config = self.config
+        self.metadata = {"psfMatchingAlgorithm": config.subtract.name}
+        if exposure is None:
+            raise InputError("run() needs the science exposure")
+        rng = np.random.default_rng(config.controlRandomSeed)
+        result = ImageDifferenceResult(selectSources=selectSources)
+        science = sanitize(exposure, "science")
+        if config.doAddCalexpBackground:
+            science = self._addBackground(science, calexpBackgroundExposure)
+
+        if config.doSubtract:
+            if templateExposure is None:
+                raise InputError("doSubtract=True needs a template exposure")
+            subtraction = self._subtract(science, templateExposure, rng)
+            result.subtractRes = subtraction
+            result.warpedExposure = subtraction.warpedExposure
+            result.matchedExposure = subtraction.matchedExposure
+            result.scoreExposure = subtraction.scoreExposure
+            difference = subtraction.subtractedExposure
+            if config.doDecorrelation and config.subtract.name != "zogy":
+                with self._step("decorrelate"):
+                    difference = self._call("decorrelate", Exposure, science=exposure,
+                                            template=subtraction.warpedExposure,
+                                            subtraction=subtraction,
+                                            spatiallyVarying=config.doSpatiallyVarying)
+        else:
+            if subtractedExposure is None:
+                raise InputError("doSubtract=False needs an existing subtractedExposure")
+            difference = sanitize(subtractedExposure, "difference")
+        result.subtractedExposure = difference
+
+        if config.doDetection:
+            result.diaSources = self._detectAndMeasure(difference, science, result, idFactory)
+        result.metadata = self.metadata
+        return result
+
+    # ------------------------------------------------------------------
+    def _addBackground(self, science: Exposure, background) -> Exposure:
+        if background is None:
+            raise InputError("doAddCalexpBackground=True needs calexpBackgroundExposure")
+        image = background.image if isinstance(background, Exposure) else np.asarray(background)
+        if image.shape != science.shape:
+            raise InputError(f"calexp background shape {image.shape} differs from the science "
+                             f"image shape {science.shape}")
+        science.image += image.astype(np.float32)
+        return science
+
+    def _subtract(self, science: Exposure, templateExposure: Exposure,
+                  rng: np.random.Generator) -> SubtractionResult:
+        config = self.config
+        with self._step("warpTemplate"):
+            template = sanitize(templateExposure, "template")
+            warped = warpToScience(template, science)
+            coverage = checkCoverage(warped, config.requiredTemplateFraction)
+            self.metadata["templateCoverage"] = round(coverage, 6)
+            if "measuredOffset" in warped.metadata:
+                self.metadata["measuredOffset"] = warped.metadata["measuredOffset"]
+        if config.doScaleTemplateVariance:
+            with self._step("scaleTemplateVariance"):
+                factor = float(self._call("scaleVariance", (float, np.floating), exposure=warped))
+                warped.variance *= np.float32(factor)
+                self.metadata["scaleTemplateVarianceFactor"] = factor
+        with self._step("subtract"):
+            subtraction = self._call("subtract", SubtractionResult, science=science,
+                                     template=warped, convolveTemplate=config.convolveTemplate,
+                                     kernelSources=None, rng=rng)
+        self.metadata.update(subtraction.metadata)
+        if subtraction.subtractedExposure.psf is None:
+            subtraction.subtractedExposure.psf = (warped.psf if subtraction.convolvedScience
+                                                  else science.psf)
+        return subtraction
+
+    def _detectAndMeasure(self, difference: Exposure, science: Exposure,
+                          result: ImageDifferenceResult, idFactory) -> Table:
+        config = self.config
+        if config.doScaleDiffimVariance:
+            with self._step("scaleDiffimVariance"):
+                factor = float(self._call("scaleVariance", (float, np.floating),
+                                          exposure=difference))
+                difference.variance *= np.float32(factor)
+                self.metadata["scaleDiffimVarianceFactor"] = factor
+        difference.clearMask("DETECTED", "DETECTED_NEGATIVE")
+        with self._step("detection"):
+            detection = self._call("detection", DetectionResult, exposure=difference,
+                                   doSmooth=not config.useScoreImageDetection,
+                                   doMerge=config.doMerge, growFootprint=config.growFootprint)
+        self.metadata.update({f"detection.{k}": v for k, v in detection.metadata.items()})
+        sources = detection.diaSources
+        makeIds = idFactory if idFactory is not None else IdFactory()
+        sources["id"] = np.asarray(makeIds(len(sources)), dtype=np.int64)
+        if config.doMeasurement:
+            with self._step("measurement"):
+                sources = self._call("measurement", Table, diaSources=sources,
+                                     footprints=detection.footprints, difference=difference,
+                                     science=science, matchedTemplate=result.matchedExposure,
+                                     doDipoleFitting=config.doDipoleFitting)
+        if config.doApCorr:
+            with self._step("applyApCorr"):
+                sources = self._call("applyApCorr", Table, diaSources=sources, exposure=science)
+        if config.doForcedMeasurement:
+            with self._step("forcedMeasurement"):
+                sources = self._call("forcedMeasurement", Table, diaSources=sources,
+                                     science=science)
+        self.metadata["nDiaSources"] = len(sources)
+        return sources

@@ -1,0 +1,221 @@
+"""ImageDifferenceConfig: every field and subtask of LSST's ImageDifferenceTask.
+
+Field names, defaults and meanings follow the LSST task's documentation
+(``shared/seed/ImageDifferenceTask.txt``) and its ``setDefaults``; the
+docs below are diffim's own words.
+"""
+from __future__ import annotations
+
+from .config import Config, ConfigField, Field, RangeField, SlotField
+from .connections import ImageDifferenceConnections
+from .errors import ConfigError
+
+#: Fields whose behaviour this version of diffim does not provide yet: setting
+#: one to a non-default value is an error rather than being silently ignored.
+NOT_YET_AVAILABLE: dict[str, str] = {
+    "useScoreImageDetection": "score-image detection",
+    "doWriteScoreExp": "score-image output",
+    "useGaussianForPreConvolution": "Gaussian pre-convolution for score images",
+    "doSelectDcrCatalog": "DCR control-sample selection",
+    "doSelectVariableCatalog": "variable-star control-sample selection",
+    "doAddMetrics": "kernel-candidate metrics",
+    "doMatchSources": "diaSource matching to sources and reference catalogs",
+    "kernelSourcesFromRef": "kernel sources from a reference catalog",
+    "doSpatiallyVarying": "spatially varying decorrelation",
+    "doDebugRegister": "registration debugging output",
+    "doUseRegister": "image-to-image registration",
+    "doSelectSources": "kernel-source selection",
+    "doSkySources": "sky sources",
+}
+
+#: Flags that need an installed implementation of a slot when they are True.
+FLAG_SLOTS: dict[str, str] = {
+    "doSubtract": "subtract",
+    "doDecorrelation": "decorrelate",
+    "doScaleDiffimVariance": "scaleVariance",
+    "doScaleTemplateVariance": "scaleVariance",
+    "doDetection": "detection",
+    "doMeasurement": "measurement",
+    "doForcedMeasurement": "forcedMeasurement",
+    "doApCorr": "applyApCorr",
+    "doSkySources": "skySources",
+    "doUseRegister": "register",
+    "doSelectSources": "sourceSelector",
+}
+
+
+class ImageDifferenceConfig(Config):
+    """Config of :class:`diffim.task.ImageDifferenceTask`.
+
+    Every field and retargetable subtask of LSST's ``ImageDifferenceConfig``
+    exists here with the same name, default and meaning. Subtasks are slots:
+    ``config.detection.thresholdValue`` reads the selected detection plugin's
+    field, ``config.subtract.select("zogy")`` retargets.
+    """
+
+    # --- retargetable subtasks (slots) -----------------------------------
+    applyApCorr = SlotField("Apply aperture corrections to diaSource fluxes.", "applyApCorr",
+                            "apCorr")
+    astrometer = SlotField("Match sources to a reference catalog (matching only, no WCS fit).",
+                           "astrometer", "matcher")
+    decorrelate = SlotField("Whiten the noise of an Alard-Lupton difference (AL only, when "
+                            "doSubtract); also updates the difference PSF.", "decorrelate", "al")
+    detection = SlotField("Detect positive and negative sources on the difference image.",
+                          "detection", "threshold")
+    forcedMeasurement = SlotField("Forced PSF photometry on the science exposure at diaSource "
+                                  "positions.", "forcedMeasurement", "psf")
+    getTemplate = SlotField("Build the template from coadd patches in a data repository.",
+                            "getTemplate", "coadd")
+    measurement = SlotField("Measure diaSources on the difference image (dipole fitting).",
+                            "measurement", "dipole")
+    register = SlotField("Image-to-image registration of the template to the science image.",
+                         "register", "sip")
+    scaleVariance = SlotField("Rescale a variance plane to the noise measured in the image.",
+                              "scaleVariance", "iqr")
+    skySources = SlotField("Choose sky-source positions in empty sky.", "skySources",
+                           "skyObjects")
+    sourceSelector = SlotField("Select kernel stars from a source catalog.", "sourceSelector",
+                               "objectSize")
+    subtract = SlotField("PSF-matching and subtraction algorithm: 'al' (Alard-Lupton) or "
+                         "'zogy'.", "subtract", "al")
+
+    connections = ConfigField("Names of the files a run writes (the task's output datasets).",
+                              ImageDifferenceConnections)
+
+    # --- plain fields -------------------------------------------------------
+    coaddName = Field("Name of the coadd used as template, typically one of deep, goodSeeing "
+                      "or dcr.", str, "deep")
+    controlRandomSeed = Field("Random seed for shuffling the kernel-source list before taking "
+                              "the control sample.", int, 10)
+    controlStepSize = RangeField("Every controlStepSize-th kernel source (after shuffling) is "
+                                 "held out as a control sample.", int, 5, min=1)
+    convolveTemplate = Field("Which image gets convolved: the template (True) or the science "
+                             "image (False).", bool, True)
+    diaSourceMatchRadius = RangeField("Match radius (arcsec) for associating diaSources with "
+                                      "science sources.", float, 0.5, min=0.0)
+    doAddCalexpBackground = Field("Add the calexp background model to the science image before "
+                                  "processing (the AL fit models a differential background).",
+                                  bool, False)
+    doAddMetrics = Field("Add analysis-metric columns (kernel-candidate QA) to the diaSource "
+                         "table.", bool, False)
+    doApCorr = Field("Apply aperture corrections to diaSource fluxes (applyApCorr subtask).",
+                     bool, True)
+    doDebugRegister = Field("Write debugging data (matches, residuals) for doUseRegister.", bool,
+                            False)
+    doDecorrelation = Field("Decorrelate the noise of the AL difference (undoing the pixel "
+                            "correlation of the kernel convolution) and update its PSF; AL only.",
+                            bool, True)
+    doDetection = Field("Detect sources on the difference image.", bool, True)
+    doDipoleFitting = Field("Fit a dipole model to diaSources in measurement.", bool, True)
+    doForcedMeasurement = Field("Forced PSF photometry on the science exposure at diaSource "
+                                "positions.", bool, True)
+    doMatchSources = Field("Match diaSources to the input science sources and to the reference "
+                           "catalog.", bool, False)
+    doMeasurement = Field("Measure diaSources (measurement subtask).", bool, True)
+    doMerge = Field("Merge positive and negative footprints, grown by growFootprint, into one "
+                    "diaSource each.", bool, True)
+    doPreConvolve = Field("Not in use; superseded by useScoreImageDetection.", bool, False,
+                          deprecated="superseded by useScoreImageDetection; ignored")
+    doScaleDiffimVariance = Field("Rescale the variance plane of the difference to its measured "
+                                  "noise before detection. Do this or doScaleTemplateVariance, "
+                                  "not both.", bool, True)
+    doScaleTemplateVariance = Field("Rescale the variance plane of the template to its measured "
+                                    "noise before PSF matching.", bool, False)
+    doSelectDcrCatalog = Field("Add stars of extreme colour to the control sample (AL only).",
+                               bool, False)
+    doSelectSources = Field("Select kernel stars with the sourceSelector subtask (AL only); "
+                            "otherwise AL finds its own candidates.", bool, False)
+    doSelectVariableCatalog = Field("Add known variable stars to the control sample (AL only).",
+                                    bool, False)
+    doSkySources = Field("Add sky sources (skySources subtask) to the diaSource table.", bool,
+                         False)
+    doSpatiallyVarying = Field("Decorrelate on a grid of sub-images to follow spatial variation "
+                               "(AL only; ZOGY ignores it).", bool, False)
+    doSubtract = Field("Compute the difference exposure (False: detect on an existing one).",
+                       bool, True)
+    doUseRegister = Field("Re-derive the template astrometry by image-to-image registration and "
+                          "warp it onto the science grid (AL only).", bool, False)
+    doWriteMatchedExp = Field("Write the warped, PSF-matched template.", bool, False)
+    doWriteScoreExp = Field("Write the AL likelihood or ZOGY score exposure.", bool, False)
+    doWriteSources = Field("Write the diaSource catalog.", bool, True)
+    doWriteSubtractedExp = Field("Write the difference exposure (AL and ZOGY).", bool, True)
+    doWriteWarpedExp = Field("Write the template warped onto the science grid.", bool, False)
+    growFootprint = RangeField("Pixels by which positive and negative footprints are grown "
+                               "before merging.", int, 2, min=0)
+    kernelSourcesFromRef = Field("Select kernel sources from the reference catalog (True) or the "
+                                 "template sources (False).", bool, False)
+    requiredTemplateFraction = RangeField("Do not attempt the subtraction if the template covers "
+                                          "less than this fraction of the science pixels; 0 "
+                                          "always attempts it.", float, 0.1, min=0.0, max=1.0)
+    saveLogOutput = Field("Save the log of the run with the outputs.", bool, True)
+    saveMetadata = Field("Save the run metadata with the outputs.", bool, True)
+    templateSipOrder = RangeField("SIP order of the template WCS fitted by registration (higher "
+                                  "orders overfit).", int, 2, min=0, max=9)
+    useGaussianForPreConvolution = Field("Pre-convolve with a Gaussian PSF model instead of the "
+                                         "exposure PSF (AL with useScoreImageDetection only).",
+                                         bool, False)
+    useScoreImageDetection = Field("Compute the pre-convolved AL likelihood or the ZOGY score "
+                                   "image and detect on it.", bool, False)
+
+    def setDefaults(self) -> None:
+        """No task-level overrides: plugin configs carry LSST's effective defaults."""
+
+    def validate(self) -> None:
+        """Check the combinations that LSST's ImageDifferenceConfig.validate forbids.
+
+        Also refuses fields whose behaviour this version does not provide and
+        flags whose slot has no installed implementation.
+        """
+        self._checkAvailability()
+        self._checkLsstRules()
+
+    def _checkAvailability(self) -> None:
+        for name, what in NOT_YET_AVAILABLE.items():
+            if not self.isDefault(name):
+                raise ConfigError(f"{name}={getattr(self, name)}: {what} is not available in this "
+                                  f"version of diffim; leave {name} at its default")
+        isZogy = self.subtract.name == "zogy"
+        slots = self.slots()
+        for flag, slot in FLAG_SLOTS.items():
+            if not getattr(self, flag) or (flag == "doDecorrelation" and isZogy):
+                continue
+            if flag in ("doDecorrelation", "doScaleTemplateVariance", "doSelectSources",
+                        "doUseRegister") and not self.doSubtract:
+                continue
+            slots[slot].require(f"{flag}=True")
+
+    def _checkLsstRules(self) -> None:
+        def fail(message: str) -> None:
+            raise ConfigError(message)
+
+        if not (self.doSubtract or self.doDetection):
+            fail("doSubtract and doDetection are both False: nothing to do")
+        for flag in ("doMeasurement", "doMerge", "doSkySources"):
+            if getattr(self, flag) and not self.doDetection:
+                fail(f"{flag}=True requires doDetection=True")
+        if self.doUseRegister and not self.doSelectSources:
+            fail("doUseRegister=True requires doSelectSources=True")
+        if self.doScaleDiffimVariance and self.doScaleTemplateVariance:
+            fail("doScaleDiffimVariance and doScaleTemplateVariance are both True: choose one")
+        template = self.getTemplate
+        if template.available and "coaddName" in template.config.fieldNames() \
+                and template.coaddName != self.coaddName:
+            fail(f"getTemplate.coaddName ({template.coaddName!r}) must equal coaddName "
+                 f"({self.coaddName!r})")
+        if self.subtract.name == "zogy":
+            for flag in ("doWriteMatchedExp", "doAddMetrics", "doDecorrelation",
+                         "doSelectSources", "useGaussianForPreConvolution"):
+                if getattr(self, flag):
+                    fail(f"subtract=zogy does not allow {flag}=True; set it to False")
+        else:
+            if self.useScoreImageDetection and not self.convolveTemplate:
+                fail("useScoreImageDetection=True requires convolveTemplate=True with AL")
+            if self.doWriteSubtractedExp and self.useScoreImageDetection:
+                fail("with AL, useScoreImageDetection=True produces a score image, not a "
+                     "difference: set doWriteSubtractedExp=False")
+            if self.doWriteScoreExp and not self.useScoreImageDetection:
+                fail("doWriteScoreExp=True requires useScoreImageDetection=True")
+            if self.doAddMetrics and not self.doSubtract:
+                fail("doAddMetrics=True requires doSubtract=True")
+            if self.useGaussianForPreConvolution and not self.useScoreImageDetection:
+                fail("useGaussianForPreConvolution=True requires useScoreImageDetection=True")

@@ -1,0 +1,175 @@
+"""Put the template on the science pixel grid (warping with reproject)."""
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+from astropy.wcs import WCS
+from reproject import reproject_interp
+from scipy import ndimage
+
+from .alignment import measureOffset
+from .errors import InputError, NoOverlapError, RegistrationRequiredError
+from .exposure import Exposure
+from .psf import ImagePsf, Psf
+
+log = logging.getLogger(__name__)
+
+#: Largest offset (pixels) between WCS-less frames that PSF matching can absorb.
+MAX_UNREGISTERED_OFFSET = 1.0
+
+
+def _has_celestial(wcs: WCS | None) -> bool:
+    return wcs is not None and wcs.has_celestial
+
+
+def _pixel_map(science: Exposure, template: Exposure, x, y) -> tuple[np.ndarray, np.ndarray]:
+    """Template pixel positions of science pixels ``(x, y)``."""
+    world = science.wcs.celestial.pixel_to_world(x, y)
+    return template.wcs.celestial.world_to_pixel(world)
+
+
+def _jacobian(science: Exposure, template: Exposure) -> np.ndarray:
+    """d(template pixel)/d(science pixel) at the science image centre."""
+    x0, y0 = science.center
+    tx, ty = _pixel_map(science, template, np.array([x0, x0 + 1, x0]), np.array([y0, y0, y0 + 1]))
+    return np.array([[tx[1] - tx[0], tx[2] - tx[0]], [ty[1] - ty[0], ty[2] - ty[0]]])
+
+
+def gridsMatch(science: Exposure, template: Exposure, tolerance: float = 1e-3) -> bool:
+    """True when both exposures share one pixel grid (same shape, WCS agree to ``tolerance`` px)."""
+    if science.shape != template.shape:
+        return False
+    h, w = science.shape
+    x = np.array([0, w - 1, 0, w - 1, (w - 1) / 2])
+    y = np.array([0, 0, h - 1, h - 1, (h - 1) / 2])
+    tx, ty = _pixel_map(science, template, x, y)
+    return bool(np.all(np.hypot(tx - x, ty - y) < tolerance))
+
+
+class WarpedPsf(Psf):
+    """A template PSF seen through a linear pixel transformation.
+
+    Parameters
+    ----------
+    psf : Psf
+        The PSF in template pixels.
+    jacobian : numpy.ndarray
+        2×2 d(template pixel)/d(science pixel).
+    toTemplate : callable
+        Maps science ``(x, y)`` to template ``(x, y)`` to evaluate the original PSF.
+    """
+
+    def __init__(self, psf: Psf, jacobian: np.ndarray, toTemplate, averagePosition):
+        self.psf = psf
+        self.jacobian = np.asarray(jacobian, dtype=float)
+        self.toTemplate = toTemplate
+        self.averagePosition = averagePosition
+
+    def at(self, x: float, y: float) -> np.ndarray:
+        tx, ty = self.toTemplate(x, y)
+        stamp = self.psf.at(float(tx), float(ty))
+        centre = (np.array(stamp.shape) - 1) / 2.0
+        # Output pixel (v, u) samples input at J·(u, v); affine_transform works in [y, x] order.
+        matrix = self.jacobian[::-1, ::-1]
+        offset = centre - matrix @ centre
+        warped = ndimage.affine_transform(stamp, matrix, offset=offset, order=3, mode="constant")
+        warped = np.clip(warped, 0.0, None)
+        return warped / warped.sum()
+
+    @property
+    def isSpatiallyVarying(self) -> bool:
+        return self.psf.isSpatiallyVarying
+
+    def copy(self) -> "WarpedPsf":
+        return WarpedPsf(self.psf.copy(), self.jacobian, self.toTemplate, self.averagePosition)
+
+
+def _reproject(array: np.ndarray, template: Exposure, science: Exposure, order: str):
+    return reproject_interp((array, template.wcs.celestial), science.wcs.celestial,
+                            shape_out=science.shape, order=order, return_footprint=True)
+
+
+def warpToScience(template: Exposure, science: Exposure) -> Exposure:
+    """Resample ``template`` onto the pixel grid of ``science``.
+
+    Image bicubic (scaled by the pixel-area ratio so counts are conserved),
+    variance bilinear (times the area ratio squared), mask nearest-neighbour.
+    Science pixels the template does not cover get NaN and NO_DATA.
+
+    Raises
+    ------
+    InputError
+        If only one of the two has a celestial WCS, or they are on different
+        grids without WCS.
+    RegistrationRequiredError
+        If WCS-less frames of one shape are offset by more than
+        ``MAX_UNREGISTERED_OFFSET`` pixels.
+    """
+    sci_wcs, tmpl_wcs = _has_celestial(science.wcs), _has_celestial(template.wcs)
+    if not sci_wcs and not tmpl_wcs:
+        return _checkUnregistered(template, science)
+    if sci_wcs != tmpl_wcs:
+        which = "science" if not sci_wcs else "template"
+        raise InputError(f"the {which} exposure has no celestial WCS but the other has: give "
+                         "both a WCS, or neither (same pixel grid)")
+    if gridsMatch(science, template):
+        return template.clone()
+    jac = _jacobian(science, template)
+    area = abs(np.linalg.det(jac))
+    image, footprint = _reproject(template.image.astype(np.float64), template, science, "bicubic")
+    variance, _ = _reproject(template.variance.astype(np.float64), template, science, "bilinear")
+    mask, _ = _reproject(template.mask.astype(np.float64), template, science, "nearest-neighbor")
+    nodata = (footprint < 1.0) | ~np.isfinite(image) | ~np.isfinite(variance)
+    mask = np.where(np.isfinite(mask), mask, 0).astype(np.int64).astype(template.mask.dtype)
+    warped = Exposure(
+        image=np.where(nodata, np.nan, image * area),
+        mask=mask,
+        variance=np.where(nodata, np.nan, variance * area * area),
+        psf=None,
+        wcs=science.wcs.deepcopy(),
+        photoCalib=template.photoCalib,
+        filter=template.filter,
+        obsDate=template.obsDate,
+        metadata=dict(template.metadata),
+        maskPlanes=template.maskPlanes.copy(),
+    )
+    warped.setMask(nodata, "NO_DATA")
+    if template.psf is not None:
+        warped.psf = WarpedPsf(template.psf, jac,
+                               lambda x, y: _pixel_map(science, template, x, y),
+                               science.center)
+    log.info("warped template onto the science grid (pixel-area ratio %.4f)", area)
+    return warped
+
+
+def _checkUnregistered(template: Exposure, science: Exposure) -> Exposure:
+    if template.shape != science.shape:
+        raise RegistrationRequiredError(
+            f"science {science.shape[1]}x{science.shape[0]} and template "
+            f"{template.shape[1]}x{template.shape[0]} have different shapes and no WCS: "
+            "pixel-based registration is needed, which this version of diffim does not provide")
+    bad = science.bitmask("NO_DATA", "SAT", "BAD")
+    dx, dy = measureOffset(science.image, template.image, (science.mask & bad) != 0,
+                           (template.mask & bad) != 0)
+    template = template.clone()
+    template.metadata["measuredOffset"] = [dx, dy]
+    if np.hypot(dx, dy) > MAX_UNREGISTERED_OFFSET:
+        raise RegistrationRequiredError(
+            f"science and template have no WCS and are offset by dx={dx:+.1f}, dy={dy:+.1f} px; "
+            "pixel-based registration is needed, which this version of diffim does not provide")
+    log.info("no WCS: frames taken as aligned (measured offset dx=%+.2f dy=%+.2f px)", dx, dy)
+    return template
+
+
+def templateCoverage(warped: Exposure) -> float:
+    """Fraction of pixels of the warped template that hold data (not NO_DATA)."""
+    return 1.0 - float(np.count_nonzero(warped.maskedPixels("NO_DATA"))) / warped.image.size
+
+
+def checkCoverage(warped: Exposure, required: float) -> float:
+    """Raise :class:`NoOverlapError` if coverage is below ``required``; return the coverage."""
+    fraction = templateCoverage(warped)
+    if fraction < required or fraction == 0.0:
+        raise NoOverlapError(fraction, required)
+    return fraction

@@ -1,0 +1,1 @@
+"""An example third-party diffim plugin, installed by pip, used by name."""
