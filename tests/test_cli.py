@@ -1,0 +1,111 @@
+"""The diffim command: outputs, one-line errors, refusal to overwrite, nothing partial."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from astropy.io import fits
+from astropy.table import Table
+
+from paths import PIPELINES
+
+DIFFIM = [sys.executable, "-m", "diffim.cli"]
+
+
+def diffim(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    done = subprocess.run([*DIFFIM, *map(str, args)], capture_output=True, text=True, timeout=600)
+    if check and done.returncode != 0:
+        raise AssertionError(f"diffim {' '.join(map(str, args))} failed: {done.stderr}")
+    return done
+
+
+@pytest.fixture(scope="module")
+def small_pair(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("pair")
+    diffim("simulate", "-o", folder, "--size", "512", "--seed", "7", "--transients", "10")
+    return folder
+
+
+def test_simulate_writes_pair_and_truth(small_pair):
+    for name in ("science.fits", "template.fits", "truth.fits"):
+        assert (small_pair / name).exists()
+    truth = Table.read(small_pair / "truth.fits")
+    assert (truth["kind"] == "transient").sum() == 10
+
+
+def test_run_writes_outputs_and_metadata(small_pair, tmp_path):
+    out = tmp_path / "out"
+    done = diffim("run", PIPELINES / "default.yaml", "--science", small_pair / "science.fits",
+                  "--template", small_pair / "template.fits", "-o", out,
+                  "-c", "doWriteWarpedExp=true", "-c", "doWriteMatchedExp=true")
+    assert "diaSources" in done.stdout and str(out / "difference.fits") in done.stdout
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["diaSources.fits", "difference.fits", "diffim.log", "matchedTemplate.fits",
+                     "metadata.yaml", "warpedTemplate.fits"]
+    with fits.open(out / "difference.fits") as hdus:
+        assert [h.name for h in hdus] == ["PRIMARY", "IMAGE", "MASK", "VARIANCE", "PSF"]
+    metadata = yaml.safe_load((out / "metadata.yaml").read_text())
+    assert metadata["config"]["doWriteWarpedExp"] is True
+    assert metadata["versions"]["diffim-al"]
+    assert set(metadata["metadata"]["timing"]) >= {"warpTemplate", "subtract", "detection"}
+    assert 0.9 < metadata["summary"]["noiseRatio"] < 1.1
+    table = Table.read(out / "diaSources.fits")
+    assert len(table) == metadata["summary"]["nDiaSources"]
+
+
+def test_existing_output_is_refused_without_overwrite(small_pair, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "difference.fits").write_text("keep me")
+    done = diffim("run", PIPELINES / "default.yaml", "--science", small_pair / "science.fits",
+                  "--template", small_pair / "template.fits", "-o", out, check=False)
+    assert done.returncode == 1
+    assert "difference.fits already exists; use --overwrite" in done.stderr
+    assert (out / "difference.fits").read_text() == "keep me"
+
+
+@pytest.mark.parametrize("args,pattern", [
+    (["-c", "subtract=alx"], "subtract plugin 'alx': not installed; installed subtract plugins: "),
+    (["-c", "detection.thresholdValu=3"], "did you mean 'thresholdValue'"),
+    (["-c", "growFootprint=wide"], "growFootprint.*expects int"),
+])
+def test_bad_config_gives_one_line_error_and_no_output(small_pair, tmp_path, args, pattern):
+    import re
+
+    out = tmp_path / "out"
+    done = diffim("run", PIPELINES / "default.yaml", "--science", small_pair / "science.fits",
+                  "--template", small_pair / "template.fits", "-o", out, *args, check=False)
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("diffim: error: ")
+    assert re.search(pattern, lines[0]), lines[0]
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_malformed_pipeline_gives_one_line_error(small_pair, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("subtract: al\ndetection: [threshold\n")
+    done = diffim("validate", bad, check=False)
+    assert done.returncode == 1
+    assert done.stderr.count("\n") == 1
+    assert f"{bad}: malformed YAML at line 3" in done.stderr
+
+
+def test_missing_science_file_is_named(tmp_path):
+    done = diffim("run", PIPELINES / "default.yaml", "--science", tmp_path / "nope.fits",
+                  "--template", tmp_path / "nope2.fits", "-o", tmp_path / "out", check=False)
+    assert done.returncode == 1
+    assert "nope.fits" in done.stderr and done.stderr.count("\n") == 1
+
+
+def test_validate_config_and_plugins_commands():
+    assert "valid" in diffim("validate", PIPELINES / "default.yaml").stdout
+    dumped = yaml.safe_load(diffim("config", PIPELINES / "default.yaml",
+                                   "-c", "detection.thresholdValue=6").stdout)
+    assert dumped["detection"]["thresholdValue"] == 6.0
+    assert dumped["requiredTemplateFraction"] == 0.1
+    listing = diffim("plugins").stdout
+    assert "subtract:" in listing and "diffim-al" in listing and "gaussianMatch" in listing
