@@ -1,0 +1,147 @@
+"""The ``threshold`` implementation of the ``detection`` slot."""
+from __future__ import annotations
+
+import numpy as np
+
+from diffim.errors import ConfigError, InputError
+from diffim.exposure import Exposure
+from diffim.hookspecs import hookimpl
+from diffim.results import DetectionResult
+
+from .config import ThresholdDetectionConfig
+from .footprints import (FootprintSet, findPeaks, growFootprints, mergePolarities,
+                         stackPolarities)
+from .measure import measureSources
+from .schema import makeTable
+from .smoothing import DetectionImage, makeDetectionImage
+from .threshold import findFootprints, noiseLevel, significance
+
+_POLARITY_SIGNS = {"positive": (1,), "negative": (-1,), "both": (1, -1)}
+
+
+def _checkExposure(exposure: Exposure, config: ThresholdDetectionConfig) -> None:
+    if exposure.psf is None:
+        raise InputError("detection needs the exposure's PSF (to smooth, grow footprints and "
+                         "measure PSF fluxes), but exposure.psf is None")
+    if exposure.variance is None:
+        raise InputError("detection needs a variance plane, but exposure.variance is None")
+    unknown = [name for name in config.statsMask if name not in exposure.maskPlanes]
+    if unknown:
+        raise ConfigError(f"detection.statsMask names mask planes the exposure lacks: "
+                          f"{', '.join(unknown)}; known planes: {', '.join(exposure.maskPlanes)}")
+
+
+def _maskIfKnown(exposure: Exposure, name: str) -> np.ndarray:
+    """Pixels with plane ``name`` set (none when the exposure has no such plane)."""
+    if name not in exposure.maskPlanes:
+        return np.zeros(exposure.shape, dtype=bool)
+    return exposure.maskedPixels(name)
+
+
+def _detectPolarity(detection: DetectionImage, ratio: np.ndarray, sign: int,
+                    config: ThresholdDetectionConfig, nGrow: int) -> FootprintSet:
+    """Footprints and peaks of one sign, grown by ``nGrow`` pixels."""
+    labels, count = findFootprints(sign * ratio, config.thresholdValue,
+                                   config.includeThresholdMultiplier, config.minPixels)
+    peaks = findPeaks(detection.image, labels, count, sign)
+    return growFootprints(FootprintSet(labels, count, peaks), nGrow, config.isotropicGrow,
+                          config.combinedGrow)
+
+
+def detect(exposure: Exposure, config: ThresholdDetectionConfig, doSmooth: bool, doMerge: bool,
+           growFootprint: int) -> DetectionResult:
+    """Detect positive and negative sources; set DETECTED / DETECTED_NEGATIVE (and EDGE).
+
+    See :meth:`ThresholdDetection.diffim_detection`.
+    """
+    _checkExposure(exposure, config)
+    for plane in ("DETECTED", "DETECTED_NEGATIVE", "EDGE"):
+        exposure.maskPlanes.add(plane)
+    exposure.clearMask("DETECTED", "DETECTED_NEGATIVE")
+    sigma = exposure.psf.sigma()
+    valid = (~_maskIfKnown(exposure, "NO_DATA") & np.isfinite(exposure.image)
+             & np.isfinite(exposure.variance))
+    cleanImage = np.where(valid, exposure.image, np.float32(0.0))
+    cleanVariance = np.where(valid, exposure.variance, np.float32(0.0))
+    detection = makeDetectionImage(cleanImage, cleanVariance, valid, sigma,
+                                   config.nSigmaForKernel, doSmooth)
+    if doSmooth:
+        exposure.setMask(~detection.interior, "EDGE")
+    statsExcluded = exposure.maskedPixels(*config.statsMask)
+    ratio = significance(detection, noiseLevel(detection, config.thresholdType, statsExcluded))
+    nGrow = int(config.nSigmaToGrow * sigma + 0.5)
+    signs = _POLARITY_SIGNS[config.thresholdPolarity]
+    empty = FootprintSet.empty(exposure.shape)
+    positive = _detectPolarity(detection, ratio, 1, config, nGrow) if 1 in signs else empty
+    negative = _detectPolarity(detection, ratio, -1, config, nGrow) if -1 in signs else empty
+    exposure.setMask(positive.labels > 0, "DETECTED")
+    exposure.setMask(negative.labels > 0, "DETECTED_NEGATIVE")
+    if doMerge:
+        sources = mergePolarities(positive, negative, growFootprint)
+    else:
+        sources = stackPolarities(positive, negative, detection.image)
+    columns = measureSources(sources, exposure, cleanImage, detection, valid, sigma)
+    table = makeTable(columns)
+    metadata = {
+        "nPositive": positive.count,
+        "nNegative": negative.count,
+        "nMerged": int(np.count_nonzero(columns["isDipoleCandidate"])) if doMerge else 0,
+        "nSources": sources.count,
+        "psfSigma": sigma,
+        "smoothingKernelWidth": detection.kernelWidth,
+        "nGrow": nGrow,
+    }
+    return DetectionResult(diaSources=table, footprints=sources.labels, metadata=metadata)
+
+
+class ThresholdDetection:
+    """Detect sources above a threshold on the PSF-smoothed difference (``SourceDetectionTask``)."""
+
+    ConfigClass = ThresholdDetectionConfig
+
+    @hookimpl
+    def diffim_detection(self, exposure: Exposure, config: ThresholdDetectionConfig,
+                         doSmooth: bool, doMerge: bool, growFootprint: int) -> DetectionResult:
+        """Detect positive and negative sources on a difference (or score) image.
+
+        1. Clear DETECTED and DETECTED_NEGATIVE.
+        2. With ``doSmooth``, filter image and variance with a Gaussian of the PSF
+           sigma (determinant radius); the border the kernel does not fit is set
+           EDGE in ``exposure.mask`` and not searched.
+        3. Threshold each polarity (``thresholdType``), skipping NO_DATA pixels;
+           8-connected regions with at least ``minPixels`` pixels are footprints,
+           their local extrema the peaks.
+        4. Grow footprints by ``int(nSigmaToGrow * sigma + 0.5)`` pixels and set
+           DETECTED / DETECTED_NEGATIVE on them.
+        5. With ``doMerge``, grow both sets by ``growFootprint`` more pixels and
+           join overlapping footprints into one source holding peaks of both signs;
+           otherwise positive and negative footprints are separate sources.
+        6. Measure each source (peaks, windowed centroid, PSF flux, pixel flags, sky position).
+
+        Parameters
+        ----------
+        exposure : Exposure
+            Difference or score exposure with PSF and variance; its mask is updated in place.
+        config : ThresholdDetectionConfig
+            Thresholding parameters.
+        doSmooth : bool
+            Smooth with the PSF before thresholding (False for a score image).
+        doMerge : bool
+            Merge positive and negative footprints into one source each.
+        growFootprint : int
+            Pixels to grow footprints by before merging.
+
+        Returns
+        -------
+        DetectionResult
+            ``diaSources`` (schema in :data:`diffim_detection.schema.DIA_SOURCE_SCHEMA`),
+            the footprint label image (row ``i`` is label ``i + 1``) and counts in metadata.
+
+        Raises
+        ------
+        InputError
+            If the exposure has no PSF or no variance plane.
+        ConfigError
+            If ``statsMask`` names a plane the exposure does not have.
+        """
+        return detect(exposure, config, doSmooth, doMerge, growFootprint)

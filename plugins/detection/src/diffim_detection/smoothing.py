@@ -1,0 +1,87 @@
+"""The detection image: the difference filtered with a Gaussian of the PSF width."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+
+@dataclass
+class DetectionImage:
+    """The image that is thresholded, with its variance and the pixels that may be searched.
+
+    Attributes
+    ----------
+    image : numpy.ndarray
+        Smoothed (or, without smoothing, sanitised) image; 0 where not usable.
+    variance : numpy.ndarray
+        Its variance; 0 where not usable.
+    usable : numpy.ndarray
+        True where the pixel may be part of a detection: inside the smoothable
+        region, not NO_DATA, finite, with positive variance.
+    interior : numpy.ndarray
+        True inside the region the smoothing kernel fits (everything without smoothing).
+    kernelWidth : int
+        Width of the smoothing kernel (0 without smoothing).
+    """
+
+    image: np.ndarray
+    variance: np.ndarray
+    usable: np.ndarray
+    interior: np.ndarray
+    kernelWidth: int
+
+
+def kernelWidth(sigma: float, nSigmaForKernel: float) -> int:
+    """Odd width of the smoothing stamp, ``2 * (int(nSigmaForKernel * sigma + 0.5) // 2) + 1``."""
+    return 2 * (int(nSigmaForKernel * sigma + 0.5) // 2) + 1
+
+
+def gaussianKernel1d(sigma: float, width: int) -> np.ndarray:
+    """Unit-sum Gaussian of ``sigma`` sampled at the ``width`` integer offsets about 0."""
+    half = width // 2
+    offsets = np.arange(-half, half + 1, dtype=np.float64)
+    kernel = np.exp(-0.5 * (offsets / sigma) ** 2)
+    return kernel / kernel.sum()
+
+
+def _separable(array: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """Convolve with ``kernel`` along both axes (the kernel is symmetric), zero outside."""
+    out = ndimage.correlate1d(array, kernel, axis=0, output=np.float32, mode="constant")
+    return ndimage.correlate1d(out, kernel, axis=1, output=np.float32, mode="constant")
+
+
+def makeDetectionImage(image: np.ndarray, variance: np.ndarray, valid: np.ndarray,
+                       sigma: float, nSigmaForKernel: float, doSmooth: bool) -> DetectionImage:
+    """Build the detection image, smoothing with a Gaussian of the PSF sigma when asked.
+
+    Parameters
+    ----------
+    image, variance : numpy.ndarray
+        float32 image and variance planes with invalid pixels set to 0, so that
+        they add nothing to the smoothed image and the smoothed variance stays the
+        variance of the smoothed image next to them.
+    valid : numpy.ndarray
+        True where the pixel holds data (not NO_DATA, finite image and variance).
+    sigma : float
+        PSF sigma (determinant radius) in pixels.
+    nSigmaForKernel : float
+        Kernel width in sigmas (see :func:`kernelWidth`).
+    doSmooth : bool
+        Smooth (True) or use the image as it is (False, e.g. an already filtered score image).
+    """
+    if not doSmooth:
+        usable = valid & (variance > 0)
+        return DetectionImage(image, variance, usable, np.ones(image.shape, bool), 0)
+    width = kernelWidth(sigma, nSigmaForKernel)
+    kernel = gaussianKernel1d(sigma, width)
+    smoothed = _separable(image, kernel)
+    smoothedVariance = _separable(variance, kernel ** 2)
+    half = width // 2
+    interior = np.zeros(image.shape, dtype=bool)
+    interior[half:image.shape[0] - half, half:image.shape[1] - half] = True
+    usable = interior & valid & (smoothedVariance > 0)
+    smoothed[~usable] = 0.0
+    smoothedVariance[~usable] = 0.0
+    return DetectionImage(smoothed, smoothedVariance, usable, interior, width)
