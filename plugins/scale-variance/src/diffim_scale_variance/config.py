@@ -1,0 +1,23 @@
+"""Config of the ``iqr`` scaleVariance plugin (LSST ``ScaleVarianceConfig``)."""
+from __future__ import annotations
+
+from diffim.config import Config, ListField, RangeField
+
+
+class IqrScaleVarianceConfig(Config):
+    """Which pixels measure the noise, how the background is removed, and the sanity limit."""
+
+    maskPlanes = ListField(
+        "Mask planes whose pixels are ignored, both when estimating the background and when "
+        "measuring the noise: sources (DETECTED, DETECTED_NEGATIVE) and unreliable pixels.",
+        str, default=["DETECTED", "DETECTED_NEGATIVE", "BAD", "SAT", "NO_DATA", "INTRP"])
+    limit = RangeField(
+        "Largest acceptable factor. A pixel-based factor above it is replaced by the image-based "
+        "one (interquartile noise of the image over the median variance); if that is above it "
+        "too, the variance plane is considered unusable and an error is raised.",
+        float, default=10.0, min=0.0, inclusiveMin=False)
+    binSize = RangeField(
+        "Size (pixels) of the square bins of the background model that is subtracted (on a "
+        "copy) before measuring the noise, so that structure larger than a bin does not "
+        "widen the pixel distribution.",
+        int, default=32, min=2)

@@ -1,0 +1,33 @@
+"""Noise statistics: how much the variance plane under-states the scatter of the pixels."""
+from __future__ import annotations
+
+import numpy as np
+
+#: Interquartile range to Gaussian sigma, as LSST's ScaleVarianceTask rounds it (1/1.349 = 0.7413).
+IQR_TO_SIGMA = 0.74
+
+
+def iqrSigma(values: np.ndarray) -> float:
+    """Gaussian-equivalent standard deviation from the interquartile range."""
+    q25, q75 = np.percentile(values, [25.0, 75.0])
+    return float(IQR_TO_SIGMA * (q75 - q25))
+
+
+def pixelBasedFactor(image: np.ndarray, variance: np.ndarray) -> float:
+    """Square of the robust width of ``image / sqrt(variance)`` (1 if the variance is right).
+
+    Parameters
+    ----------
+    image, variance : numpy.ndarray
+        Background-subtracted values and variances of the good pixels (1-D).
+    """
+    return iqrSigma(image / np.sqrt(variance)) ** 2
+
+
+def imageBasedFactor(image: np.ndarray, variance: np.ndarray) -> float:
+    """Square of the robust width of ``image`` over the square root of the median variance.
+
+    Less exact than :func:`pixelBasedFactor` where the variance varies, but not
+    thrown by a few pixels with absurdly small variance.
+    """
+    return (iqrSigma(image) / np.sqrt(np.median(variance))) ** 2
