@@ -46,7 +46,8 @@ def test_negative_sources_get_negative_flags_and_planes(sim):
     assert negative["isNegative"] and negative["flags_negative"] and not negative["isPositive"]
     assert abs(negative["x"] - 150.7) < 0.3 and abs(negative["y"] - 140.1) < 0.3
     assert negative["psfFlux"] < 0 and negative["peakValue"] < 0 and negative["snr"] < -10
-    assert exposure.maskedPixels("DETECTED")[60, 50] and not exposure.maskedPixels("DETECTED")[140, 150]
+    assert exposure.maskedPixels("DETECTED")[60, 50]
+    assert not exposure.maskedPixels("DETECTED")[140, 150]
     assert exposure.maskedPixels("DETECTED_NEGATIVE")[140, 150]
     assert not exposure.maskedPixels("DETECTED_NEGATIVE")[60, 50]
     assert result.metadata["nPositive"] == 1 and result.metadata["nNegative"] == 1

@@ -1,4 +1,4 @@
-"""Statistical behaviour on white noise: false detections, completeness, centroid and flux errors."""
+"""Behaviour on white noise: false detections, completeness, centroid and flux errors."""
 import numpy as np
 from scipy.stats import norm
 
