@@ -59,7 +59,7 @@ def test_difference_noise_matches_its_variance(pair, run):
 def test_bright_transients_are_detected(pair, run):
     _, _, truth = pair
     sources = run[0].diaSources
-    transients = truth[(truth["kind"] == "transient") & (truth["snr"] >= 10)]
+    transients = truth[(truth["kind"] == "transient") & (truth["differenceSnr"] >= 10)]
     assert len(transients) >= 20
     positive = sources[sources["isPositive"]]
     found = 0
@@ -72,7 +72,7 @@ def test_bright_transients_are_detected(pair, run):
 def test_detected_transients_have_right_flux_and_position(pair, run):
     _, _, truth = pair
     sources = run[0].diaSources
-    transients = truth[(truth["kind"] == "transient") & (truth["snr"] >= 20)]
+    transients = truth[(truth["kind"] == "transient") & (truth["differenceSnr"] >= 20)]
     pulls, offsets = [], []
     for t in transients:
         d = np.hypot(sources["x"] - t["x"], sources["y"] - t["y"])
@@ -88,7 +88,7 @@ def test_bright_static_stars_leave_under_one_percent(pair, run):
     science, _, truth = pair
     difference = run[0].subtractedExposure
     radius = 1.5 * science.psf.fwhm()
-    stars = truth[(truth["kind"] == "star") & (truth["snr"] > 200)]
+    stars = truth[(truth["kind"] == "star") & (truth["differenceSnr"] > 200)]
     stars = stars[(stars["x"] > 50) & (stars["x"] < 1998) & (stars["y"] > 50) & (stars["y"] < 1998)]
     bad = difference.bitmask("SAT", "NO_DATA", "EDGE")
     fractions = []

@@ -6,6 +6,7 @@ import textwrap
 
 import numpy as np
 import pytest
+from stevedore import ExtensionManager
 
 from diffim import plugins
 from diffim.errors import ConfigError, PluginError
@@ -59,6 +60,7 @@ def fake_distribution(tmp_path, monkeypatch):
         missing = fake_diffim_plugins_not_there:Nothing
         """))
     monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(ExtensionManager, "ENTRY_POINT_CACHE", {})  # stevedore's per-process cache
     plugins.load.cache_clear()
     yield
     plugins.load.cache_clear()

@@ -26,8 +26,10 @@ def measureOffset(science: np.ndarray, template: np.ndarray,
                   templateBad: np.ndarray | None = None) -> tuple[float, float]:
     """Return ``(dx, dy)`` such that ``science(x, y) ≈ template(x - dx, y - dy)``.
 
-    Phase correlation of the two images (clipped to tame bright stars,
-    apodised), with the peak refined by a parabola through its neighbours.
+    The integer shift is the peak of the phase correlation of the two images
+    (clipped to tame bright stars, apodised); the sub-pixel part comes from a
+    parabola through the plain cross-correlation around that peak, which is
+    smooth (the PSF autocorrelation) where the phase correlation is spiky.
 
     Parameters
     ----------
@@ -42,9 +44,9 @@ def measureOffset(science: np.ndarray, template: np.ndarray,
     a = _prepare(science, empty if scienceBad is None else scienceBad)
     b = _prepare(template, empty if templateBad is None else templateBad)
     cross = fft.rfft2(a, workers=-1) * np.conj(fft.rfft2(b, workers=-1))
-    cross /= np.maximum(np.abs(cross), 1e-12)
+    phase = fft.irfft2(cross / np.maximum(np.abs(cross), 1e-12), s=a.shape, workers=-1)
+    iy, ix = np.unravel_index(np.argmax(phase), phase.shape)
     corr = fft.irfft2(cross, s=a.shape, workers=-1)
-    iy, ix = np.unravel_index(np.argmax(corr), corr.shape)
 
     def refine(c_minus: float, c0: float, c_plus: float) -> float:
         denom = c_minus - 2 * c0 + c_plus

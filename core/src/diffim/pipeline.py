@@ -191,11 +191,11 @@ def dump_config(config: ImageDifferenceConfig) -> str:
     for name, slot_field in cls._slots.items():
         slot = getattr(config, name)
         out.append(_comment(slot_field.doc, ""))
+        if slot.config is None:
+            out.append(f"# {name}: {slot.name}  (default implementation; not installed)\n")
+            continue
         out.append(f"{name}:\n")
         out.append(_value_yaml("plugin", slot.name, "  "))
-        if slot.config is None:
-            out.append(f"  # plugin {slot.name!r} is not installed\n")
-            continue
         for field in slot.config.fieldNames():
             out.append(_comment(type(slot.config)._fields[field].doc, "  "))
             out.append(_value_yaml(field, getattr(slot.config, field), "  "))

@@ -1,12 +1,11 @@
-"""Put the template on the science pixel grid (warping with reproject)."""
+"""Put the template on the science pixel grid: WCS-based warping and alignment checks."""
 from __future__ import annotations
 
 import logging
 
 import numpy as np
 from astropy.wcs import WCS
-from reproject import reproject_interp
-from scipy import ndimage
+from scipy import interpolate, ndimage
 
 from .alignment import measureOffset
 from .errors import InputError, NoOverlapError, RegistrationRequiredError
@@ -85,17 +84,56 @@ class WarpedPsf(Psf):
         return WarpedPsf(self.psf.copy(), self.jacobian, self.toTemplate, self.averagePosition)
 
 
-def _reproject(array: np.ndarray, template: Exposure, science: Exposure, order: str):
-    return reproject_interp((array, template.wcs.celestial), science.wcs.celestial,
-                            shape_out=science.shape, order=order, return_footprint=True)
+#: Spacing (pixels) of the grid on which the WCS mapping is evaluated exactly.
+MAP_GRID_STEP = 32
+#: Largest error (pixels) allowed when interpolating the mapping between grid points.
+MAP_TOLERANCE = 1e-3
+
+
+def _gridAxis(n: int, step: int) -> np.ndarray:
+    return np.unique(np.append(np.arange(0, n, step), n - 1)).astype(np.float64)
+
+
+def pixelMapping(science: Exposure, template: Exposure) -> tuple[np.ndarray, np.ndarray]:
+    """Template pixel coordinates of every science pixel, as two ``[y, x]`` arrays.
+
+    The WCS pair is evaluated exactly on a grid every ``MAP_GRID_STEP`` pixels
+    and interpolated with bicubic splines in between; the interpolation is
+    checked against the exact mapping at random pixels and the exact mapping is
+    used everywhere if the check fails (strongly distorted WCS).
+    """
+    h, w = science.shape
+    gy, gx = _gridAxis(h, MAP_GRID_STEP), _gridAxis(w, MAP_GRID_STEP)
+    mx, my = np.meshgrid(gx, gy)
+    tx, ty = _pixel_map(science, template, mx, my)
+    order = min(3, len(gx) - 1, len(gy) - 1)
+    splines = [interpolate.RectBivariateSpline(gy, gx, grid, kx=order, ky=order)
+               for grid in (tx, ty)]
+    rng = np.random.default_rng(0)
+    px, py = rng.uniform(0, w - 1, 200), rng.uniform(0, h - 1, 200)
+    ex, ey = _pixel_map(science, template, px, py)
+    err = np.hypot(splines[0](py, px, grid=False) - ex, splines[1](py, px, grid=False) - ey)
+    ys, xs = np.arange(h, dtype=np.float64), np.arange(w, dtype=np.float64)
+    if np.max(err) < MAP_TOLERANCE:
+        return splines[0](ys, xs), splines[1](ys, xs)
+    log.info("WCS mapping not smooth enough to interpolate (error %.2g px): exact mapping",
+             np.max(err))
+    yy, xx = np.meshgrid(ys, xs, indexing="ij")
+    return _pixel_map(science, template, xx, yy)
+
+
+def _resample(array: np.ndarray, tx: np.ndarray, ty: np.ndarray, order: int) -> np.ndarray:
+    return ndimage.map_coordinates(array, [ty, tx], order=order, mode="constant", cval=0.0,
+                                   output=np.float64 if order else array.dtype)
 
 
 def warpToScience(template: Exposure, science: Exposure) -> Exposure:
     """Resample ``template`` onto the pixel grid of ``science``.
 
-    Image bicubic (scaled by the pixel-area ratio so counts are conserved),
-    variance bilinear (times the area ratio squared), mask nearest-neighbour.
-    Science pixels the template does not cover get NaN and NO_DATA.
+    Image by cubic-spline interpolation (scaled by the pixel-area ratio so
+    counts are conserved), variance bilinear (times the area ratio squared),
+    mask nearest-neighbour. Science pixels the template does not cover, and
+    those within 2 pixels of template NO_DATA (spline ringing), get NO_DATA.
 
     Raises
     ------
@@ -117,11 +155,14 @@ def warpToScience(template: Exposure, science: Exposure) -> Exposure:
         return template.clone()
     jac = _jacobian(science, template)
     area = abs(np.linalg.det(jac))
-    image, footprint = _reproject(template.image.astype(np.float64), template, science, "bicubic")
-    variance, _ = _reproject(template.variance.astype(np.float64), template, science, "bilinear")
-    mask, _ = _reproject(template.mask.astype(np.float64), template, science, "nearest-neighbor")
-    nodata = (footprint < 1.0) | ~np.isfinite(image) | ~np.isfinite(variance)
-    mask = np.where(np.isfinite(mask), mask, 0).astype(np.int64).astype(template.mask.dtype)
+    tx, ty = pixelMapping(science, template)
+    th, tw = template.shape
+    outside = (tx < -0.5) | (tx > tw - 0.5) | (ty < -0.5) | (ty > th - 0.5)
+    image = _resample(template.image, tx, ty, 3)
+    variance = _resample(template.variance, tx, ty, 1)
+    mask = _resample(template.mask, tx, ty, 0)
+    nodata = outside | ((mask & template.bitmask("NO_DATA")) != 0)
+    nodata = ndimage.binary_dilation(nodata, iterations=2) if nodata.any() else nodata
     warped = Exposure(
         image=np.where(nodata, np.nan, image * area),
         mask=mask,
