@@ -1,0 +1,113 @@
+"""Applying a spatially varying kernel to full images by a few FFT convolutions.
+
+With ``K(u, v; x, y) = sum_s f_s(x, y) K_s(u, v)`` (the kernel taken at the
+output pixel), the convolution is exactly ``sum_s f_s * (K_s conv image)``, and
+the variance ``K**2 conv var`` is ``sum_{s<=t} (2 - [s==t]) f_s f_t (K_s K_t conv var)``:
+a handful of full-image FFT convolutions however many basis functions there are.
+Pixels within the kernel half-width of the border are not fully convolved; the
+caller flags them (:mod:`diffim_al.masks`).
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import scipy.fft
+
+from .kernel import SpatialMatchingKernel
+
+_WORKERS = max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+               else (os.cpu_count() or 1))
+
+
+def _convolveSum(image: np.ndarray, kernels: list[np.ndarray], xWeights: list[np.ndarray],
+                 yWeights: list[np.ndarray]) -> np.ndarray:
+    """``sum_c yWeights[c][:, None] * xWeights[c][None, :] * (kernels[c] conv image)``.
+
+    Circular FFT convolution on a grid at least as large as the image: pixels more
+    than a kernel half-width from the border are exact, the border is not.
+    """
+    height, width = image.shape
+    shape = (scipy.fft.next_fast_len(height, real=True), scipy.fft.next_fast_len(width, real=True))
+    transformed = scipy.fft.rfft2(image, s=shape, workers=_WORKERS)
+    out = np.zeros((height, width), dtype=np.float32)
+    for kernel, xWeight, yWeight in zip(kernels, xWeights, yWeights):
+        product = _kernelTransform(kernel, shape)
+        product *= transformed
+        convolved = scipy.fft.irfft2(product, s=shape, workers=_WORKERS)[:height, :width]
+        convolved *= xWeight[None, :]
+        convolved *= yWeight[:, None]
+        out += convolved
+    return out
+
+
+def _kernelTransform(kernel: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """``rfft2`` of ``kernel`` centred on pixel (0, 0) of a zero grid of ``shape``.
+
+    Only the kernel's own rows are transformed along x, which halves the cost of
+    transforming the mostly empty grid.
+    """
+    half = kernel.shape[0] // 2
+    rows = (np.arange(kernel.shape[0]) - half) % shape[0]
+    cols = (np.arange(kernel.shape[1]) - half) % shape[1]
+    padded = np.zeros((kernel.shape[0], shape[1]), dtype=np.float32)
+    padded[:, cols] = kernel
+    grid = np.zeros((shape[0], shape[1] // 2 + 1), dtype=np.complex64)
+    grid[rows] = scipy.fft.rfft(padded, axis=1)
+    return scipy.fft.fft(grid, axis=0, overwrite_x=True, workers=_WORKERS)
+
+
+def convolveSame(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """Convolve ``image`` (finite everywhere) with one odd-sized ``kernel``.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 image of the same shape; the kernel half-width border is not valid.
+    """
+    height, width = image.shape
+    ones = (np.ones(width, dtype=np.float32), np.ones(height, dtype=np.float32))
+    return _convolveSum(np.asarray(image, dtype=np.float32), [kernel.astype(np.float32)],
+                        [ones[0]], [ones[1]])
+
+
+def _axisFactors(kernel: SpatialMatchingKernel, height: int,
+                 width: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Per spatial term, its x factor over the columns and y factor over the rows."""
+    functions = kernel.functions
+    fx = functions.xFactors(np.arange(width)).astype(np.float32)
+    fy = functions.yFactors(np.arange(height)).astype(np.float32)
+    return [fx[i] for i, _ in functions.powers], [fy[j] for _, j in functions.powers]
+
+
+def convolveImage(image: np.ndarray, kernel: SpatialMatchingKernel) -> np.ndarray:
+    """Convolve ``image`` (finite everywhere) with the spatially varying ``kernel``.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 image; the kernel half-width border is not valid.
+    """
+    xs, ys = _axisFactors(kernel, *image.shape)
+    kernels = [component.astype(np.float32) for component in kernel.components]
+    return _convolveSum(np.asarray(image, dtype=np.float32), kernels, xs, ys)
+
+
+def convolveVariance(variance: np.ndarray, kernel: SpatialMatchingKernel) -> np.ndarray:
+    """Propagate ``variance`` (finite everywhere) through the convolution: ``K**2 conv var``.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 variance; the kernel half-width border is not valid.
+    """
+    xs, ys = _axisFactors(kernel, *variance.shape)
+    kernels, xw, yw = [], [], []
+    n = len(kernel.components)
+    for s in range(n):
+        for t in range(s, n):
+            factor = np.float32(1.0 if s == t else 2.0)
+            kernels.append((kernel.components[s] * kernel.components[t]).astype(np.float32))
+            xw.append(factor * xs[s] * xs[t])
+            yw.append(ys[s] * ys[t])
+    return _convolveSum(np.asarray(variance, dtype=np.float32), kernels, xw, yw)

@@ -1,0 +1,77 @@
+"""The fitted models: a spatially varying matching kernel and a differential background."""
+from __future__ import annotations
+
+import numpy as np
+
+from .spatial import SpatialFunctions
+
+
+class SpatialBackground:
+    """Differential background ``b(x, y) = sum_k c_k term_k(x, y)``.
+
+    Parameters
+    ----------
+    coefficients : numpy.ndarray
+        ``(nTerms,)`` coefficients of ``functions``.
+    functions : SpatialFunctions
+        The spatial terms.
+    """
+
+    def __init__(self, coefficients: np.ndarray, functions: SpatialFunctions) -> None:
+        self.coefficients = np.asarray(coefficients, dtype=np.float64)
+        self.functions = functions
+
+    def at(self, x: float, y: float) -> float:
+        """Background value at pixel ``(x, y)``."""
+        return float(self.functions.evaluate(x, y)[0] @ self.coefficients)
+
+    def image(self) -> np.ndarray:
+        """The background on every pixel of the image (float32)."""
+        return self.functions.image(self.coefficients)
+
+
+class SpatialMatchingKernel:
+    """A PSF-matching kernel ``K(u, v; x, y) = sum_s term_s(x, y) K_s(u, v)``.
+
+    Convolving an image with it (kernel taken at each output pixel) is
+    ``sum_s term_s * (K_s conv image)``. The kernel sum is the same everywhere: only
+    the first (constant) component carries flux.
+
+    Parameters
+    ----------
+    components : numpy.ndarray
+        ``(nTerms, size, size)`` kernel images ``K_s`` ``[v, u]``, one per spatial term.
+    functions : SpatialFunctions
+        The spatial terms (term 0 is the constant).
+    background : SpatialBackground, optional
+        The differential background fitted with the kernel.
+    """
+
+    def __init__(self, components: np.ndarray, functions: SpatialFunctions,
+                 background: SpatialBackground | None = None) -> None:
+        self.components = np.asarray(components, dtype=np.float64)
+        self.functions = functions
+        self.background = background
+
+    def at(self, x: float, y: float) -> np.ndarray:
+        """Kernel image (not normalised) at pixel ``(x, y)``."""
+        terms = self.functions.evaluate(x, y)[0]
+        return np.tensordot(terms, self.components, axes=1)
+
+    @property
+    def kernelSum(self) -> float:
+        """Sum of the kernel: the flux ratio of the matched to the convolved image."""
+        return float(self.components[0].sum())
+
+    @property
+    def kernelSize(self) -> int:
+        """Kernel width in pixels (odd)."""
+        return self.components.shape[-1]
+
+    @property
+    def isSpatiallyVarying(self) -> bool:
+        return self.functions.order > 0
+
+    def __repr__(self) -> str:
+        return (f"SpatialMatchingKernel(size={self.kernelSize}, order={self.functions.order}, "
+                f"kernelSum={self.kernelSum:.6g})")

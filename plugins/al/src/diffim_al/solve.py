@@ -1,0 +1,270 @@
+"""The kernel solution loop: single-stamp fits, clipping, spatial fit, spatial clipping.
+
+Follows LSST's ImagePsfMatchTask ``_solve``: fit every active candidate on its
+own and reject bad fits (replacing them from the same cell), clip kernel-sum
+outliers, fit the spatial model to all survivors, reject candidates it fits
+badly, and repeat up to ``maxSpatialIterations`` times.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from diffim.errors import InsufficientKernelSourcesError
+
+from .candidates import BAD, GOOD, KernelCandidates
+from .config import ImagePsfMatchConfig
+from .kernel import SpatialBackground, SpatialMatchingKernel
+from .spatial import SpatialFunctions, nTerms
+from .stampfit import StampFitter, conditionNumbers, solveSymmetric
+
+#: Sigma-clipping iterations of the kernel-sum statistics.
+_KSUM_CLIP_ITERATIONS = 3
+#: Sigma-clipping threshold of the kernel-sum statistics.
+_KSUM_CLIP_SIGMA = 3.0
+
+
+@dataclass
+class KernelSolution:
+    """A fitted spatial kernel and background, with diagnostics.
+
+    Attributes
+    ----------
+    kernel : SpatialMatchingKernel
+        The kernel (its ``background`` attribute holds the background model, if fitted).
+    nUsed : int
+        Candidates in the final spatial fit.
+    nRejected : int
+        Candidates rejected by residual, condition-number, kernel-sum or spatial clipping.
+    residualMean, residualStd : float
+        Mean and standard deviation of difference/sqrt(variance) over the used
+        candidates' stamps under the final spatial model.
+    spatialKernelOrder, spatialBgOrder : int
+        Orders of the final model (0 when it fell back to a constant model).
+    spatialFallback : bool
+        True when too few candidates survived for the configured spatial orders and a
+        spatially constant kernel and background were fitted instead.
+    iterations : int
+        Spatial fits done.
+    """
+
+    kernel: SpatialMatchingKernel
+    nUsed: int
+    nRejected: int
+    residualMean: float
+    residualStd: float
+    spatialKernelOrder: int
+    spatialBgOrder: int
+    spatialFallback: bool
+    iterations: int
+
+
+def clippedMeanStd(values: np.ndarray) -> tuple[float, float]:
+    """Sigma-clipped mean and standard deviation (3 sigma, 3 iterations).
+
+    The first pass clips around the median with a width from the interquartile
+    range; later passes clip around the mean with the standard deviation.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    if len(values) < 2:
+        return float(values.mean()), 0.0
+    q25, median, q75 = np.percentile(values, [25, 50, 75])
+    centre, width = median, 0.7413 * (q75 - q25)
+    keep = np.ones(len(values), dtype=bool)
+    for _ in range(_KSUM_CLIP_ITERATIONS):
+        if width > 0:
+            trial = np.abs(values - centre) <= _KSUM_CLIP_SIGMA * width
+            if trial.sum() >= 2:
+                keep = trial
+        centre, width = values[keep].mean(), values[keep].std(ddof=1)
+    return float(centre), float(width)
+
+
+class KernelSolver:
+    """Runs the solution loop for one pair of images.
+
+    Parameters
+    ----------
+    fitter : StampFitter
+        Stamp arithmetic for the candidates.
+    candidates : KernelCandidates
+        The candidates (their status is updated).
+    config : ImagePsfMatchConfig
+        Clipping and spatial-model settings.
+    imageShape : tuple of int
+        ``(height, width)`` of the images.
+    """
+
+    def __init__(self, fitter: StampFitter, candidates: KernelCandidates,
+                 config: ImagePsfMatchConfig, imageShape: tuple[int, int]) -> None:
+        self.fitter = fitter
+        self.candidates = candidates
+        self.config = config
+        self.height, self.width = imageShape
+        n, ncol = len(candidates), fitter.nColumns
+        self.matrix = np.zeros((n, ncol, ncol))
+        self.rhs = np.zeros((n, ncol))
+        self.kernelSum = np.zeros(n)
+        self.fitted = np.zeros(n, dtype=bool)
+
+    # --- single-stamp fits --------------------------------------------------
+    def _fitSingles(self) -> None:
+        """Fit every active, unfitted candidate until no new candidate is rejected."""
+        config = self.config
+        nBasis = self.fitter.basis.nBasis
+        while True:
+            active = self.candidates.active()
+            todo = active[~self.fitted[active]]
+            if len(todo) == 0:
+                return
+            matrix, rhs = self.fitter.normalEquations(todo)
+            solution = solveSymmetric(matrix, rhs)
+            kernels = self.fitter.kernelImages(solution[:, :nBasis])
+            background = solution[:, nBasis] if self.fitter.fitBackground else np.zeros(len(todo))
+            stats = self.fitter.residualStats(todo, kernels, background)
+            self.matrix[todo], self.rhs[todo] = matrix, rhs
+            self.kernelSum[todo] = kernels.sum(axis=(1, 2))
+            self.fitted[todo] = True
+            bad = ~(np.isfinite(stats.mean) & np.isfinite(stats.std)
+                    & np.isfinite(self.kernelSum[todo]))
+            if config.singleKernelClipping:
+                bad |= self._outsideLimits(stats.mean, stats.std)
+            if config.checkConditionNumber:
+                bad |= conditionNumbers(matrix) > config.maxConditionNumber
+            self.candidates.status[todo] = np.where(bad, BAD, GOOD)
+
+    def _outsideLimits(self, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+        return ((np.abs(mean) > self.config.candidateResidualMeanMax)
+                | (std > self.config.candidateResidualStdMax))
+
+    def _clipKernelSums(self) -> bool:
+        """Reject kernel-sum outliers among the active candidates; True if any."""
+        active = self._usable()
+        if len(active) < 2:
+            return False
+        mean, std = clippedMeanStd(self.kernelSum[active])
+        outliers = active[np.abs(self.kernelSum[active] - mean) > self.config.maxKsumSigma * std]
+        self.candidates.reject(outliers)
+        return len(outliers) > 0
+
+    def _usable(self) -> np.ndarray:
+        """Active candidates that have been fitted and are good."""
+        active = self.candidates.active()
+        return active[self.fitted[active] & (self.candidates.status[active] == GOOD)]
+
+    # --- spatial fit ----------------------------------------------------------
+    def _orders(self, nCandidates: int) -> tuple[int, int, bool]:
+        """Spatial orders to fit with ``nCandidates`` (constant model if too few)."""
+        kernelOrder = self.config.spatialKernelOrder
+        bgOrder = self.config.spatialBgOrder if self.fitter.fitBackground else 0
+        needed = max(nTerms(kernelOrder), nTerms(bgOrder))
+        if nCandidates < needed:
+            return 0, 0, True
+        return kernelOrder, bgOrder, False
+
+    def _spatialFit(self, index: np.ndarray, kernelOrder: int,
+                    bgOrder: int) -> SpatialMatchingKernel:
+        """Fit the spatial kernel and background to the candidates ``index``.
+
+        The unknowns are the constant coefficient of basis 0 (the kernel sum), the
+        ``nTerms(kernelOrder)`` spatial coefficients of every other basis function and
+        the ``nTerms(bgOrder)`` background coefficients.
+        """
+        modelType = self.config.spatialModelType
+        nBasis = self.fitter.basis.nBasis
+        kernelFunctions = SpatialFunctions(modelType, kernelOrder, self.width, self.height)
+        bgFunctions = SpatialFunctions(modelType, bgOrder, self.width, self.height)
+        allFunctions = SpatialFunctions(modelType, max(kernelOrder, bgOrder), self.width,
+                                        self.height)
+        nk, nb = kernelFunctions.nTerms, bgFunctions.nTerms
+        rows = [0] + [i for i in range(1, nBasis) for _ in range(nk)]
+        funcs = [0] + [s for _ in range(1, nBasis) for s in range(nk)]
+        if self.fitter.fitBackground:
+            rows += [nBasis] * nb
+            funcs += list(range(nb))
+        rows, funcs = np.array(rows), np.array(funcs)
+
+        values = allFunctions.evaluate(self.candidates.x[index], self.candidates.y[index])
+        ncol, nf = self.fitter.nColumns, allFunctions.nTerms
+        products = (values[:, :, None] * values[:, None, :]).reshape(len(index), -1)
+        gram = (self.matrix[index].reshape(len(index), -1).T @ products).reshape(
+            ncol, ncol, nf, nf)
+        matrix = gram[rows[:, None], rows[None, :], funcs[:, None], funcs[None, :]]
+        rhs = (self.rhs[index].T @ values)[rows, funcs]
+        theta = solveSymmetric(matrix, rhs)
+
+        coefficients = np.zeros((nBasis, nk))
+        coefficients[0, 0] = theta[0]
+        coefficients[1:] = theta[1:1 + (nBasis - 1) * nk].reshape(nBasis - 1, nk)
+        components = np.tensordot(coefficients.T, self.fitter.basis.images, axes=1)
+        background = None
+        if self.fitter.fitBackground:
+            background = SpatialBackground(theta[1 + (nBasis - 1) * nk:], bgFunctions)
+        return SpatialMatchingKernel(components, kernelFunctions, background)
+
+    def _assess(self, index: np.ndarray, kernel: SpatialMatchingKernel):
+        """Residual statistics of the candidates under the spatial model."""
+        x, y = self.candidates.x[index], self.candidates.y[index]
+        terms = kernel.functions.evaluate(x, y)
+        kernels = np.tensordot(terms, kernel.components, axes=1)
+        if kernel.background is None:
+            background = np.zeros(len(index))
+        else:
+            background = kernel.background.functions.evaluate(x, y) @ kernel.background.coefficients
+        return self.fitter.residualStats(index, kernels, background)
+
+    # --- the loop -------------------------------------------------------------
+    def solve(self) -> KernelSolution:
+        """Run the loop and return the final spatial solution.
+
+        Raises
+        ------
+        diffim.errors.InsufficientKernelSourcesError
+            If no candidate survives the single-stamp fits and clipping.
+        """
+        config = self.config
+        iterations = 0
+        rejectedLast = False
+        for _ in range(config.maxSpatialIterations):
+            self._fitSingles()
+            while config.kernelSumClipping and self._clipKernelSums():
+                self._fitSingles()
+            used = self._usable()
+            if len(used) == 0:
+                break
+            kernelOrder, bgOrder, fallback = self._orders(len(used))
+            kernel = self._spatialFit(used, kernelOrder, bgOrder)
+            iterations += 1
+            stats = self._assess(used, kernel)
+            bad = ~(np.isfinite(stats.mean) & np.isfinite(stats.std))
+            if config.spatialKernelClipping:
+                bad |= self._outsideLimits(stats.mean, stats.std)
+            rejectedLast = bool(bad.any())
+            if not rejectedLast:
+                break
+            self.candidates.reject(used[bad])
+        if rejectedLast:
+            used = self._usable()
+            if len(used) > 0:
+                kernelOrder, bgOrder, fallback = self._orders(len(used))
+                kernel = self._spatialFit(used, kernelOrder, bgOrder)
+                iterations += 1
+                stats = self._assess(used, kernel)
+        used = self._usable()
+        if len(used) == 0:
+            raise self._insufficient()
+        count = max(stats.pooledCount, 1)
+        mean = stats.pooledSum / count
+        std = float(np.sqrt(max(stats.pooledSumSq / count - mean ** 2, 0.0)))
+        return KernelSolution(kernel, len(used), self.candidates.nBad, float(mean), std,
+                              kernelOrder, bgOrder, fallback, iterations)
+
+    def _insufficient(self) -> InsufficientKernelSourcesError:
+        n = len(self.candidates)
+        hint = (f"{n} candidate stamps were fitted and all were rejected by the residual, "
+                f"kernel-sum or spatial clipping (relax candidateResidualStdMax / "
+                f"candidateResidualMeanMax, or pass kernelSources of isolated stars)"
+                if n else "no usable star stamps: lower detThreshold, pass kernelSources, or "
+                "check badMaskPlanes and the template coverage")
+        return InsufficientKernelSourcesError(0, 1, hint)

@@ -1,0 +1,279 @@
+"""Per-stamp arithmetic: basis convolutions, normal equations, solutions, residual statistics.
+
+Everything works on stacks of candidate stamps at once. "Reference" is the image
+the kernel matches to (not convolved), "toConvolve" the image the kernel is
+applied to. The fitted region of a stamp is the stamp shrunk by the kernel
+half-width, where the convolution is fully defined.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.fft
+from numpy.lib.stride_tricks import sliding_window_view
+
+from .basis import KernelBasis
+from .candidates import KernelCandidates
+
+#: Candidates processed together (bounds the memory of the stacked arrays).
+_CHUNK = 256
+#: Eigenvalues below this fraction of the largest are dropped when solving.
+_RCOND = 1.0e-13
+
+
+def _bandMatrix(filters: np.ndarray, size: int) -> np.ndarray:
+    """``(size, valid, m)`` matrix applying each of ``m`` 1-D kernels along an axis.
+
+    Contracting an axis of length ``size`` with it gives the fully convolved
+    ``valid = size - width + 1`` outputs of every kernel (true convolution).
+    """
+    width = filters.shape[1]
+    valid = size - width + 1
+    band = np.zeros((size, valid, len(filters)))
+    flipped = filters[:, ::-1].T
+    for out in range(valid):
+        band[out:out + width, out, :] = flipped
+    return band
+
+
+def convolveWithBasis(stamps: np.ndarray, basis: KernelBasis) -> np.ndarray:
+    """Convolve stamps with every basis function, keeping the fully convolved pixels.
+
+    Uses the separability of the raw Gaussian-times-monomial functions: one
+    matrix product along x for all x-factors, one along y per x-factor, then the
+    renormalisation (all dense products, so BLAS does the work).
+
+    Parameters
+    ----------
+    stamps : numpy.ndarray
+        ``(n, size, size)`` stamps.
+    basis : KernelBasis
+        The basis.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n, valid, valid, nBasis)`` with ``valid = size - kernelSize + 1``.
+    """
+    n, size = stamps.shape[0], stamps.shape[1]
+    valid = size - basis.kernelSize + 1
+    xUsed = np.unique(basis.rawTerms[:, 0])
+    band = _bandMatrix(basis.filters[xUsed], size).reshape(size, -1)
+    alongX = (stamps.reshape(n * size, size) @ band).reshape(n, size, valid, len(xUsed))
+    raw = np.empty((n, valid, valid, len(basis.rawTerms)))
+    for column, xFilter in enumerate(xUsed):
+        rows = np.flatnonzero(basis.rawTerms[:, 0] == xFilter)
+        band = _bandMatrix(basis.filters[basis.rawTerms[rows, 1]], size).reshape(size, -1)
+        transposed = np.ascontiguousarray(np.swapaxes(alongX[..., column], 1, 2))
+        raw[..., rows] = (transposed.reshape(n * valid, size) @ band).reshape(
+            n, valid, valid, len(rows))
+    converted = raw.reshape(-1, len(basis.rawTerms)) @ basis.transform
+    return np.swapaxes(converted.reshape(n, valid, valid, -1), 1, 2)
+
+
+def solveSymmetric(matrix: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """Solve symmetric positive semi-definite systems ``matrix @ x = rhs`` (batched).
+
+    The system is scaled to unit diagonal and solved through its eigen-decomposition,
+    dropping eigenvalues below ``1e-13`` of the largest (a pseudo-inverse), so a
+    degenerate system still gives a least-squares solution (the smallest one in the
+    scaled unknowns) instead of failing.
+
+    Parameters
+    ----------
+    matrix : numpy.ndarray
+        ``(..., m, m)`` symmetric matrices.
+    rhs : numpy.ndarray
+        ``(..., m)`` right-hand sides.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(..., m)`` solutions.
+    """
+    diagonal = np.sqrt(np.abs(np.diagonal(matrix, axis1=-2, axis2=-1)))
+    diagonal = np.where(diagonal > 0, diagonal, 1.0)
+    scaled = matrix / diagonal[..., :, None] / diagonal[..., None, :]
+    values, vectors = np.linalg.eigh(scaled)
+    keep = values > _RCOND * values[..., -1:]
+    inverse = np.where(keep, 1.0 / np.where(keep, values, 1.0), 0.0)
+    projected = np.einsum("...ji,...j->...i", vectors, rhs / diagonal)
+    return np.einsum("...ij,...j->...i", vectors, inverse * projected) / diagonal
+
+
+def conditionNumbers(matrix: np.ndarray) -> np.ndarray:
+    """Ratio of the largest to the smallest eigenvalue of each matrix (inf if singular)."""
+    values = np.linalg.eigvalsh(matrix)
+    smallest = values[..., 0]
+    with np.errstate(divide="ignore"):
+        return np.where(smallest > 0, values[..., -1] / np.where(smallest > 0, smallest, 1.0),
+                        np.inf)
+
+
+def _convolveStack(stamps: np.ndarray, kernels: np.ndarray) -> np.ndarray:
+    """Convolve each stamp with its own kernel (FFT), keeping the fully convolved pixels."""
+    size = stamps.shape[1]
+    half = kernels.shape[1] // 2
+    length = scipy.fft.next_fast_len(size, real=True)
+    wrapped = np.zeros((len(kernels), length, length))
+    index = (np.arange(kernels.shape[1]) - half) % length
+    wrapped[:, index[:, None], index[None, :]] = kernels
+    product = (scipy.fft.rfft2(stamps, s=(length, length))
+               * scipy.fft.rfft2(wrapped))
+    full = scipy.fft.irfft2(product, s=(length, length))
+    return full[:, half:size - half, half:size - half]
+
+
+@dataclass
+class ResidualStats:
+    """Statistics of ``z = difference / sqrt(variance)`` over candidate stamps.
+
+    Attributes
+    ----------
+    mean, std : numpy.ndarray
+        Per candidate (std with the n/(n-1) correction).
+    pooledSum, pooledSumSq, pooledCount : float
+        Sums of z and z**2 and the pixel count over all candidates.
+    """
+
+    mean: np.ndarray
+    std: np.ndarray
+    pooledSum: float
+    pooledSumSq: float
+    pooledCount: int
+
+
+class StampFitter:
+    """Fits and assesses kernels on candidate stamps.
+
+    Parameters
+    ----------
+    reference, referenceVariance : numpy.ndarray
+        The image matched to and its variance (full images; not modified).
+    toConvolve, toConvolveVariance : numpy.ndarray
+        The image the kernel convolves and its variance.
+    candidates : KernelCandidates
+        Stamp positions.
+    basis : KernelBasis
+        The kernel basis.
+    fitBackground : bool
+        Fit a constant background per stamp together with the kernel.
+    constantWeighting : bool
+        Weight each stamp by the median summed variance instead of per pixel.
+    coreRadius : int or None
+        Restrict residual statistics to this box half-size around the star; None for
+        the whole fitted region.
+    """
+
+    def __init__(self, reference: np.ndarray, referenceVariance: np.ndarray,
+                 toConvolve: np.ndarray, toConvolveVariance: np.ndarray,
+                 candidates: KernelCandidates, basis: KernelBasis, fitBackground: bool,
+                 constantWeighting: bool, coreRadius: int | None) -> None:
+        self.images = (reference, referenceVariance, toConvolve, toConvolveVariance)
+        self.candidates = candidates
+        self.basis = basis
+        self.fitBackground = fitBackground
+        self.constantWeighting = constantWeighting
+        self.coreRadius = coreRadius
+
+    @property
+    def nColumns(self) -> int:
+        """Unknowns of a single-stamp fit (basis coefficients, then background)."""
+        return self.basis.nBasis + int(self.fitBackground)
+
+    def stamps(self, index: np.ndarray) -> tuple[np.ndarray, ...]:
+        """``(reference, referenceVariance, toConvolve, toConvolveVariance)`` stamp stacks."""
+        size = self.candidates.stampSize
+        y0, x0 = self.candidates.y0[index], self.candidates.x0[index]
+        return tuple(sliding_window_view(image, (size, size))[y0, x0].astype(np.float64)
+                     for image in self.images)
+
+    def _valid(self, stamps: np.ndarray) -> np.ndarray:
+        half = self.basis.halfWidth
+        return stamps[:, half:stamps.shape[1] - half, half:stamps.shape[2] - half]
+
+    def normalEquations(self, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Weighted normal equations ``M a = B`` of each candidate's own fit.
+
+        Returns
+        -------
+        matrix : numpy.ndarray
+            ``(n, nColumns, nColumns)``.
+        rhs : numpy.ndarray
+            ``(n, nColumns)``.
+        """
+        n = len(index)
+        matrix = np.empty((n, self.nColumns, self.nColumns))
+        rhs = np.empty((n, self.nColumns))
+        for start in range(0, n, _CHUNK):
+            chunk = slice(start, start + _CHUNK)
+            ref, refVar, conv, convVar = self.stamps(index[chunk])
+            design = convolveWithBasis(conv, self.basis)
+            m = len(design)
+            design = design.reshape(m, -1, self.basis.nBasis)
+            if self.fitBackground:
+                design = np.concatenate([design, np.ones(design.shape[:2] + (1,))], axis=2)
+            variance = (self._valid(refVar) + self._valid(convVar)).reshape(m, -1)
+            if self.constantWeighting:
+                level = np.median(variance, axis=1)
+                weight = np.broadcast_to(np.where(level > 0, 1.0 / level, 1.0)[:, None],
+                                         variance.shape)
+            else:
+                weight = 1.0 / variance
+            weighted = design * weight[..., None]
+            matrix[chunk] = np.swapaxes(weighted, 1, 2) @ design
+            rhs[chunk] = np.einsum("npi,np->ni", weighted, self._valid(ref).reshape(m, -1))
+        return matrix, rhs
+
+    def kernelImages(self, coefficients: np.ndarray) -> np.ndarray:
+        """``(n, size, size)`` kernel images from ``(n, nBasis)`` basis coefficients."""
+        return np.tensordot(coefficients, self.basis.images, axes=1)
+
+    def residualStats(self, index: np.ndarray, kernels: np.ndarray,
+                      background: np.ndarray) -> ResidualStats:
+        """Statistics of the candidates' differences under the given kernels.
+
+        The difference is ``reference - kernel conv toConvolve - background`` and its
+        variance ``referenceVariance + kernel**2 conv toConvolveVariance``.
+
+        Parameters
+        ----------
+        index : numpy.ndarray
+            Candidates.
+        kernels : numpy.ndarray
+            ``(n, size, size)`` kernel image per candidate.
+        background : numpy.ndarray
+            ``(n,)`` background per candidate.
+        """
+        n = len(index)
+        mean, std = np.empty(n), np.empty(n)
+        pooled = np.zeros(3)
+        for start in range(0, n, _CHUNK):
+            chunk = slice(start, start + _CHUNK)
+            ref, refVar, conv, convVar = self.stamps(index[chunk])
+            model = _convolveStack(conv, kernels[chunk])
+            variance = self._valid(refVar) + _convolveStack(convVar, kernels[chunk] ** 2)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                z = (self._valid(ref) - model - background[chunk, None, None]) / np.sqrt(variance)
+            use = self._statsRegion(index[chunk], z.shape[1])
+            count = use.sum(axis=(1, 2))
+            total = np.where(use, z, 0.0).sum(axis=(1, 2))
+            with np.errstate(invalid="ignore", divide="ignore"):
+                mean[chunk] = total / count
+            deviation = np.where(use, z - mean[chunk, None, None], 0.0)
+            std[chunk] = np.sqrt((deviation ** 2).sum(axis=(1, 2)) / np.maximum(count - 1, 1))
+            pooled += (total.sum(), np.where(use, z * z, 0.0).sum(), count.sum())
+        return ResidualStats(mean, std, float(pooled[0]), float(pooled[1]), int(pooled[2]))
+
+    def _statsRegion(self, index: np.ndarray, valid: int) -> np.ndarray:
+        """Boolean ``(n, valid, valid)``: the pixels the statistics are taken over."""
+        if self.coreRadius is None:
+            return np.ones((len(index), valid, valid), dtype=bool)
+        half = self.basis.halfWidth
+        cy = self.candidates.y[index] - self.candidates.y0[index] - half
+        cx = self.candidates.x[index] - self.candidates.x0[index] - half
+        grid = np.arange(valid)
+        nearY = np.abs(grid[None, :] - cy[:, None]) <= self.coreRadius
+        nearX = np.abs(grid[None, :] - cx[:, None]) <= self.coreRadius
+        return nearY[:, :, None] & nearX[:, None, :]

@@ -1,0 +1,290 @@
+"""The ``al`` implementation of the ``subtract`` slot: Alard–Lupton PSF matching.
+
+With ``convolveTemplate`` the template ``T`` is convolved to the science PSF and
+the difference is ``D = S - K conv T - b``; otherwise the science image is
+convolved to the template PSF and ``D = (K conv S + b - T) / kappa`` with
+``kappa`` the kernel sum, so that ``D`` is on the science flux scale and positive
+where the science image is brighter either way.
+
+Pixels that cannot be computed (within the kernel half-width of the border, or
+whose kernel footprint touches a NO_DATA pixel of the convolved image, or
+NO_DATA in the other image) are NaN in the image, infinite in the variance and
+NO_DATA in the mask, as in LSST; the unconvolved border is EDGE as well.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import numpy as np
+from astropy.table import Table
+
+from diffim.errors import ConfigError, DiffimError, InputError
+from diffim.exposure import Exposure
+from diffim.hookspecs import hookimpl
+from diffim.mask import MaskPlanes
+from diffim.results import SubtractionResult
+
+from .basis import makeKernelBasis, basisShape
+from .candidates import detectStars, makeCandidates, sourcePositions
+from .config import ImagePsfMatchConfig
+from .convolve import convolveImage, convolveVariance
+from .kernel import SpatialMatchingKernel
+from .masks import borderPixels, dilateMask, remapMask
+from .solve import KernelSolution, KernelSolver
+from .stampfit import StampFitter
+
+
+class KernelFitError(DiffimError):
+    """The fitted matching kernel cannot be used (e.g. its sum is not positive)."""
+
+
+@dataclass
+class _Plane:
+    """One image of the pair as the subtraction sees it.
+
+    Attributes
+    ----------
+    exposure : Exposure
+        The input exposure (never modified).
+    mask : numpy.ndarray
+        Its mask in the output plane bits.
+    missing : numpy.ndarray
+        True where the pixel has no usable value: NO_DATA, or non-finite image or
+        variance.
+    """
+
+    exposure: Exposure
+    mask: np.ndarray
+    missing: np.ndarray
+
+    @classmethod
+    def of(cls, exposure: Exposure, mask: np.ndarray, noDataBit: int) -> "_Plane":
+        missing = (((mask & noDataBit) != 0) | ~np.isfinite(exposure.image)
+                   | ~np.isfinite(exposure.variance))
+        return cls(exposure, mask, missing)
+
+    @property
+    def image(self) -> np.ndarray:
+        return self.exposure.image
+
+    @property
+    def variance(self) -> np.ndarray:
+        return self.exposure.variance
+
+    def maskWithMissing(self, noDataBit: int) -> np.ndarray:
+        """The mask with NO_DATA also set on non-finite pixels (a new array)."""
+        return self.mask | (self.missing.astype(self.mask.dtype) * noDataBit)
+
+
+def _checkInputs(science: Exposure, template: Exposure) -> None:
+    if science.shape != template.shape:
+        raise InputError(f"template shape {template.shape} differs from science shape "
+                         f"{science.shape}; the al subtraction needs the template on the "
+                         f"science pixel grid")
+    for name, exposure in (("science", science), ("template", template)):
+        if exposure.psf is None:
+            raise InputError(f"the {name} exposure has no PSF; the al subtraction needs both "
+                             f"PSFs to size its kernel basis")
+        if exposure.variance is None:
+            raise InputError(f"the {name} exposure has no variance plane; the al subtraction "
+                             f"weights its fit and propagates noise with it")
+
+
+def _badBits(config: ImagePsfMatchConfig, planes: MaskPlanes) -> int:
+    unknown = [name for name in config.badMaskPlanes if name not in planes]
+    if unknown:
+        raise ConfigError(f"badMaskPlanes names unknown mask plane(s) {', '.join(unknown)}; "
+                          f"known planes: {', '.join(planes)}")
+    return planes.bitmask(config.badMaskPlanes)
+
+
+class AlardLuptonSubtraction:
+    """PSF-match the template and the science exposure with an Alard–Lupton kernel and subtract.
+
+    The kernel is a sum of Gaussians times polynomials whose coefficients vary
+    with position (order ``spatialKernelOrder``, the kernel sum constant), fitted
+    together with a differential background on stamps around stars, as LSST's
+    ImagePsfMatchTask does. Stars are taken from ``kernelSources`` or detected
+    on the science image.
+    """
+
+    ConfigClass = ImagePsfMatchConfig
+
+    @hookimpl
+    def diffim_subtract(self, science: Exposure, template: Exposure,
+                        config: ImagePsfMatchConfig, convolveTemplate: bool,
+                        kernelSources: Table | None,
+                        rng: np.random.Generator) -> SubtractionResult:
+        """Fit the matching kernel and return the difference (see :mod:`diffim.hookspecs`).
+
+        Parameters
+        ----------
+        science : Exposure
+            Science exposure with PSF and variance; not modified.
+        template : Exposure
+            Template on the science pixel grid (NO_DATA, possibly NaN, where it has no
+            pixels), with PSF and variance; not modified.
+        config : ImagePsfMatchConfig
+            The config.
+        convolveTemplate : bool
+            Convolve the template (True) or the science image (False).
+        kernelSources : astropy.table.Table or None
+            Stars to fit the kernel on (``x``, ``y`` columns); None detects them on the
+            science image.
+        rng : numpy.random.Generator
+            Unused: the fit is deterministic.
+
+        Returns
+        -------
+        SubtractionResult
+            Difference, the template as given (``warpedExposure``), the convolved image
+            (``matchedExposure``), the kernel (its ``background`` attribute holds the
+            differential background) and diagnostics in ``metadata``.
+
+        Raises
+        ------
+        diffim.errors.InputError
+            If the images differ in shape or lack a PSF or variance.
+        diffim.errors.InsufficientKernelSourcesError
+            If no candidate star survives the fit.
+        KernelFitError
+            If the fitted kernel sum is not positive.
+        """
+        config.validate()
+        _checkInputs(science, template)
+        planes = science.maskPlanes.copy()
+        for name in ("NO_DATA", "EDGE"):
+            planes.add(name)
+        noDataBit = planes.bitmask("NO_DATA")
+        sciencePlane = _Plane.of(science, science.mask, noDataBit)
+        templatePlane = _Plane.of(template, remapMask(template.mask, template.maskPlanes, planes),
+                                  noDataBit)
+        reference, toConvolve = ((sciencePlane, templatePlane) if convolveTemplate
+                                 else (templatePlane, sciencePlane))
+
+        shape = basisShape(config, toConvolve.exposure.psf.sigma(), reference.exposure.psf.sigma())
+        basis = makeKernelBasis(shape)
+        solution, counts = self._fitKernel(science, sciencePlane, templatePlane, reference,
+                                           toConvolve, basis, config, planes, kernelSources)
+        kernel = solution.kernel
+        if not kernel.kernelSum > 0:
+            raise KernelFitError(f"fitted kernel sum {kernel.kernelSum:.4g} is not positive; "
+                                 f"the images do not match (check PSFs, masks, kernelSources)")
+
+        matched = self._convolve(toConvolve, reference, kernel, planes)
+        difference = self._difference(science, reference, matched, kernel, convolveTemplate,
+                                      planes)
+        metadata = self._metadata(shape, solution, counts, convolveTemplate)
+        return SubtractionResult(subtractedExposure=difference, warpedExposure=template,
+                                 matchedExposure=matched, psfMatchingKernel=kernel,
+                                 convolvedScience=not convolveTemplate, metadata=metadata)
+
+    # --- fitting ----------------------------------------------------------------
+    def _fitKernel(self, science: Exposure, sciencePlane: _Plane, templatePlane: _Plane,
+                   reference: _Plane, toConvolve: _Plane, basis, config: ImagePsfMatchConfig,
+                   planes: MaskPlanes,
+                   kernelSources: Table | None) -> tuple[KernelSolution, dict[str, object]]:
+        badBits = _badBits(config, planes)
+        scienceBad = ((sciencePlane.mask & badBits) != 0) | sciencePlane.missing
+        scienceBad |= ~(science.variance > 0)
+        if kernelSources is None:
+            x, y = detectStars(science.image, science.variance, scienceBad,
+                               science.psf.at(*science.center), config)
+            source = "detected"
+        else:
+            x, y = sourcePositions(kernelSources)
+            source = "kernelSources"
+        rejectPixels = scienceBad | ((templatePlane.mask & badBits) != 0)
+        rejectPixels |= templatePlane.missing | ~(templatePlane.variance > 0)
+
+        stampHalf = (int(config.fpGrowKernelScaling * basis.kernelSize + 0.5)
+                     if config.scaleByFwhm else config.fpGrowPix)
+        if stampHalf <= basis.halfWidth:
+            raise ConfigError(f"candidate stamps of half-size {stampHalf} leave nothing to fit "
+                              f"with a {basis.kernelSize}-pixel kernel; raise fpGrowPix")
+        candidates, nMasked = makeCandidates(x, y, stampHalf, rejectPixels, science.image,
+                                             science.variance, config)
+        fitter = StampFitter(reference.image, reference.variance, toConvolve.image,
+                             toConvolve.variance, candidates, basis, config.fitForBackground,
+                             config.constantVarianceWeighting,
+                             config.candidateCoreRadius if config.useCoreStats else None)
+        solution = KernelSolver(fitter, candidates, config, science.shape).solve()
+        counts = {"ALCandidateSource": source, "ALCandidatesFound": int(len(x)),
+                  "ALCandidatesMasked": nMasked}
+        return solution, counts
+
+    # --- applying -----------------------------------------------------------------
+    def _convolve(self, toConvolve: _Plane, reference: _Plane, kernel: SpatialMatchingKernel,
+                  planes: MaskPlanes) -> Exposure:
+        """The convolved image as an exposure matched to ``reference``."""
+        noDataBit = planes.bitmask("NO_DATA")
+        missing = toConvolve.missing
+        image = convolveImage(np.where(missing, np.float32(0.0), toConvolve.image), kernel)
+        variance = convolveVariance(np.where(missing, np.float32(0.0), toConvolve.variance),
+                                    kernel)
+        mask = dilateMask(toConvolve.maskWithMissing(noDataBit), kernel.kernelSize // 2)
+        mask[borderPixels(mask.shape, kernel.kernelSize // 2)] |= planes.bitmask(
+            ["NO_DATA", "EDGE"])
+        _blank(image, variance, mask, noDataBit)
+        source, target = toConvolve.exposure, reference.exposure
+        return Exposure(image=image, mask=mask, variance=variance, psf=target.psf.copy(),
+                        wcs=None if target.wcs is None else target.wcs.deepcopy(),
+                        photoCalib=target.photoCalib, filter=source.filter,
+                        obsDate=source.obsDate, metadata={}, maskPlanes=planes.copy())
+
+    def _difference(self, science: Exposure, reference: _Plane, matched: Exposure,
+                    kernel: SpatialMatchingKernel, convolveTemplate: bool,
+                    planes: MaskPlanes) -> Exposure:
+        noDataBit = planes.bitmask("NO_DATA")
+        background = (kernel.background.image() if kernel.background is not None
+                      else np.float32(0.0))
+        mask = matched.mask | reference.maskWithMissing(noDataBit)
+        if convolveTemplate:
+            image = science.image - matched.image
+            image -= background
+            variance = science.variance + matched.variance
+            psf = science.psf.copy()
+        else:
+            scale = np.float32(kernel.kernelSum)
+            image = matched.image + background
+            image -= reference.image
+            image /= scale
+            variance = matched.variance + reference.variance
+            variance /= scale * scale
+            psf = reference.exposure.psf.copy()
+        _blank(image, variance, mask, noDataBit)
+        return Exposure(image=image, mask=mask, variance=variance, psf=psf,
+                        wcs=None if science.wcs is None else science.wcs.deepcopy(),
+                        photoCalib=science.photoCalib, filter=science.filter,
+                        obsDate=science.obsDate, metadata=copy.deepcopy(science.metadata),
+                        maskPlanes=planes.copy())
+
+    @staticmethod
+    def _metadata(shape, solution: KernelSolution, counts: dict[str, object],
+                  convolveTemplate: bool) -> dict[str, object]:
+        return {
+            "ALBasisNGauss": len(shape.sigmas),
+            "ALBasisDegGauss": list(shape.degrees),
+            "ALBasisSigGauss": [float(s) for s in shape.sigmas],
+            "ALKernelSize": shape.kernelSize,
+            "ALBasisMode": shape.mode,
+            "ALConvolveTemplate": bool(convolveTemplate),
+            "ALKernelSum": solution.kernel.kernelSum,
+            **counts,
+            "ALCandidatesUsed": solution.nUsed,
+            "ALCandidatesRejected": solution.nRejected,
+            "ALSpatialKernelOrder": solution.spatialKernelOrder,
+            "ALSpatialBgOrder": solution.spatialBgOrder,
+            "ALSpatialFallback": solution.spatialFallback,
+            "ALSpatialIterations": solution.iterations,
+            "ALSpatialResidualMean": solution.residualMean,
+            "ALSpatialResidualStd": solution.residualStd,
+        }
+
+
+def _blank(image: np.ndarray, variance: np.ndarray, mask: np.ndarray, noDataBit: int) -> None:
+    """Set NaN image and infinite variance wherever the mask says NO_DATA (in place)."""
+    missing = (mask & noDataBit) != 0
+    np.copyto(image, np.float32(np.nan), where=missing)
+    np.copyto(variance, np.float32(np.inf), where=missing)
