@@ -19,7 +19,12 @@ from diffim_al import AlardLuptonSubtraction, ImagePsfMatchConfig
 
 @dataclass
 class Truth:
-    """What was put into a synthetic pair."""
+    """What was put into a synthetic pair.
+
+    Star positions and fluxes (template and science counts), the common flux
+    ratio, the transients (science only), and the PSF sigmas (the science one a
+    function of position when it varies).
+    """
 
     x: np.ndarray
     y: np.ndarray
@@ -148,8 +153,8 @@ def makePair(size: int = 512, nStars: int = 200, templateSigma: float = 1.6,
                        photoCalib=PhotoCalib(27.0), filter="r", obsDate="2022-01-01T00:00:00")
     template = Exposure(image=templateImage, variance=templateVariance, psf=templatePsf,
                         photoCalib=PhotoCalib(27.0 - 2.5 * np.log10(fluxRatio)), filter="r")
-    truth = Truth(x, y, flux, scienceFlux, fluxRatio, tx, ty, tflux, scienceSigma if not scienceSigmaGradient
-                  else sigmaAt, templateSigma)
+    truth = Truth(x, y, flux, scienceFlux, fluxRatio, tx, ty, tflux,
+                  sigmaAt if scienceSigmaGradient else scienceSigma, templateSigma)
     return science, template, truth
 
 
