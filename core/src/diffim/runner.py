@@ -88,7 +88,7 @@ def _prepareOutdir(outdir: Path, planned: dict[str, str], overwrite: bool) -> Pa
 
 def _versions(config: ImageDifferenceConfig) -> dict[str, str]:
     versions = {"python": platform.python_version()}
-    for dist in ["diffim", "numpy", "scipy", "astropy", "sep", "photutils", "reproject"]:
+    for dist in ["diffim", "numpy", "scipy", "astropy", "sep", "photutils"]:
         try:
             versions[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
