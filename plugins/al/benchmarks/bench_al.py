@@ -6,8 +6,9 @@ Usage::
 
 For each size it simulates a pair (500 stars per 1024x1024, the test fixture's
 recipe), then runs ``diffim_subtract`` a few times and prints the best wall time,
-the peak resident memory above the level before the call (sampled every 5 ms),
-and the fit diagnostics.
+the largest peak of resident memory above the level before a call (sampled every
+5 ms), and the fit diagnostics. ``--convolve-science`` swaps the seeing so that the
+science image (then the narrower PSF) is convolved in plain convolution mode.
 """
 from __future__ import annotations
 
@@ -56,10 +57,14 @@ class PeakMemory:
 
 
 def run(size: int, repeats: int, convolveTemplate: bool) -> None:
-    science, template, _ = makePair(size, nStars=int(500 * (size / 1024) ** 2), seed=7)
+    # Convolving the science image needs the template to have the wider PSF (else the
+    # fit runs in deconvolution mode): swap the seeing for that case.
+    sigmas = (1.6, 2.08) if convolveTemplate else (2.08, 1.6)
+    science, template, _ = makePair(size, nStars=int(500 * (size / 1024) ** 2), seed=7,
+                                    templateSigma=sigmas[0], scienceSigma=sigmas[1])
     config = ImagePsfMatchConfig()
     task = AlardLuptonSubtraction()
-    times = []
+    times, extra = [], 0.0
     for _ in range(repeats):
         gc.collect()
         with PeakMemory() as memory:
@@ -67,7 +72,7 @@ def run(size: int, repeats: int, convolveTemplate: bool) -> None:
             result = task.diffim_subtract(science, template, config, convolveTemplate, None,
                                           np.random.default_rng(0))
             times.append(time.perf_counter() - start)
-        extra = (memory.peak - memory.start) / 2 ** 20
+        extra = max(extra, (memory.peak - memory.start) / 2 ** 20)
         total = memory.peak / 2 ** 20
         del result
     meta = task.diffim_subtract(science, template, config, convolveTemplate, None,

@@ -53,8 +53,8 @@ def detectStars(image: np.ndarray, variance: np.ndarray, bad: np.ndarray, psfIma
     data = np.where(bad, 0.0, image).astype(np.float32)
     background = sep.Background(data, mask=bad)
     background.subfrom(data)
-    weight = np.where(bad | ~(variance > 0), 0.0, 1.0 / np.where(bad, 1.0, variance))
-    weight = weight.astype(np.float32)
+    unusable = bad | ~(variance > 0)
+    weight = np.where(unusable, 0.0, 1.0 / np.where(unusable, 1.0, variance)).astype(np.float32)
     data *= weight
     psf = np.asarray(psfImage, dtype=np.float64)[::-1, ::-1]
     signal = convolveSame(data, psf)

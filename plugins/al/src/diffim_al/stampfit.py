@@ -17,7 +17,7 @@ from .basis import KernelBasis
 from .candidates import KernelCandidates
 
 #: Candidates processed together (bounds the memory of the stacked arrays).
-_CHUNK = 256
+_CHUNK = 128
 #: Eigenvalues below this fraction of the largest are dropped when solving.
 _RCOND = 1.0e-13
 
