@@ -25,7 +25,7 @@ from diffim.hookspecs import hookimpl
 from diffim.mask import MaskPlanes
 from diffim.results import SubtractionResult
 
-from .basis import makeKernelBasis, basisShape
+from .basis import BasisShape, KernelBasis, basisShape, makeKernelBasis
 from .candidates import detectStars, makeCandidates, sourcePositions
 from .config import ImagePsfMatchConfig
 from .convolve import convolveImage, convolveVariance
@@ -165,8 +165,8 @@ class AlardLuptonSubtraction:
 
         shape = basisShape(config, toConvolve.exposure.psf.sigma(), reference.exposure.psf.sigma())
         basis = makeKernelBasis(shape)
-        solution, counts = self._fitKernel(science, sciencePlane, templatePlane, reference,
-                                           toConvolve, basis, config, planes, kernelSources)
+        solution, counts = self._fitKernel(sciencePlane, templatePlane, reference, toConvolve,
+                                           basis, config, planes, kernelSources)
         kernel = solution.kernel
         if not kernel.kernelSum > 0:
             raise KernelFitError(f"fitted kernel sum {kernel.kernelSum:.4g} is not positive; "
@@ -181,10 +181,12 @@ class AlardLuptonSubtraction:
                                  convolvedScience=not convolveTemplate, metadata=metadata)
 
     # --- fitting ----------------------------------------------------------------
-    def _fitKernel(self, science: Exposure, sciencePlane: _Plane, templatePlane: _Plane,
-                   reference: _Plane, toConvolve: _Plane, basis, config: ImagePsfMatchConfig,
+    def _fitKernel(self, sciencePlane: _Plane, templatePlane: _Plane, reference: _Plane,
+                   toConvolve: _Plane, basis: KernelBasis, config: ImagePsfMatchConfig,
                    planes: MaskPlanes,
                    kernelSources: Table | None) -> tuple[KernelSolution, dict[str, object]]:
+        """Find the candidates and run the solution loop; also return candidate counts."""
+        science = sciencePlane.exposure
         badBits = _badBits(config, planes)
         scienceBad = ((sciencePlane.mask & badBits) != 0) | sciencePlane.missing
         scienceBad |= ~(science.variance > 0)
@@ -236,6 +238,7 @@ class AlardLuptonSubtraction:
     def _difference(self, science: Exposure, reference: _Plane, matched: Exposure,
                     kernel: SpatialMatchingKernel, convolveTemplate: bool,
                     planes: MaskPlanes) -> Exposure:
+        """The difference on the science flux scale, positive where the science is brighter."""
         noDataBit = planes.bitmask("NO_DATA")
         background = (kernel.background.image() if kernel.background is not None
                       else np.float32(0.0))
@@ -261,7 +264,7 @@ class AlardLuptonSubtraction:
                         maskPlanes=planes.copy())
 
     @staticmethod
-    def _metadata(shape, solution: KernelSolution, counts: dict[str, object],
+    def _metadata(shape: BasisShape, solution: KernelSolution, counts: dict[str, object],
                   convolveTemplate: bool) -> dict[str, object]:
         return {
             "ALBasisNGauss": len(shape.sigmas),
