@@ -3,12 +3,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy import special
-
 from diffim.errors import InputError
 from diffim.mask import MaskPlanes
 from diffim.psf import ImagePsf, SpatialPsf, determinant_radius, gaussian_stamp, moments
 from diffim.psf_measure import estimateFwhm, measurePsf
+from scipy import special
 
 SKY_NOISE = 10.0
 

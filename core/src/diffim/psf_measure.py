@@ -3,15 +3,15 @@
 The recipe follows what PSF determiners in survey pipelines do, in a compact
 form:
 
-1. estimate and subtract the sky (sep's mesh background, re-estimated with
-   the detected objects masked so that bright wings do not raise it);
+1. estimate and subtract the sky (a mesh of clipped means, re-estimated with
+   the detected objects masked, see :func:`skyMap`);
 2. detect objects with sep and measure each one's half-light radius;
 3. keep bright, compact, unmasked, reasonably isolated objects whose size is
    on the stellar locus (the robust mode of the bright objects' sizes:
    cosmic rays fall below it, galaxies and blends above);
 4. cut a stamp around each star, recentre it to its windowed centroid by a
-   sub-pixel cubic-spline shift, and blank the pixels that belong to other
-   detected objects or are masked;
+   sub-pixel cubic-spline shift, and blank the pixels that are masked or
+   belong to other detected objects (grown by a FWHM, to take their wings);
 5. normalise each stamp by a least-squares amplitude against the current PSF
    estimate and combine the stamps with a clipped, S/N-weighted mean;
    reject stars whose shape departs from the mean (binaries, galaxies) and
@@ -67,7 +67,7 @@ class _Stars:
     snr: np.ndarray
     segId: np.ndarray
 
-    def take(self, keep: np.ndarray) -> "_Stars":
+    def take(self, keep: np.ndarray) -> _Stars:
         return _Stars(self.x[keep], self.y[keep], self.snr[keep], self.segId[keep])
 
     def __len__(self) -> int:
@@ -94,8 +94,8 @@ def measurePsf(image: np.ndarray, variance: np.ndarray, mask: np.ndarray,
         [11, 65] and to the image size when omitted.
     spatialOrder : int
         Polynomial order of the PSF variation across the image; 0 gives one
-        PSF for the whole image (:class:`~diffim.psf.ImagePsf`). When too few
-        grid cells hold stars for the requested order, a constant PSF is
+        PSF for the whole image (:class:`~diffim.psf.ImagePsf`). With fewer
+        than three usable stars per polynomial term a constant PSF is
         returned and the fact is logged.
     maxStars : int
         Use at most this many stars (the highest S/N ones).
@@ -135,20 +135,21 @@ def measurePsf(image: np.ndarray, variance: np.ndarray, mask: np.ndarray,
     stamps, variances = _cut_stamps(data, err ** 2, bad, segmap, stars, size,
                                     grow=int(np.ceil(fwhm)))
     weights = np.minimum(stars.snr, WEIGHT_SNR_CAP) ** 2
-    psfImage, stamps, variances, keep = _fit_mean_psf(stamps, variances, weights,
-                                                      reject=spatialOrder == 0)
+    if spatialOrder > 0:
+        _, normalised, normVariances, keep = _fit_mean_psf(stamps, variances, weights,
+                                                           reject=False)
+        spatial = _spatial_psf(normalised, normVariances, weights[keep], stars.take(keep),
+                               spatialOrder, image.shape)
+        if spatial is not None:
+            return spatial
+        log.info("too few stars for a PSF of spatial order %d; using a constant PSF",
+                 spatialOrder)
+    psfImage, _, _, keep = _fit_mean_psf(stamps, variances, weights)
     if len(keep) < minStars:
         raise InputError(f"could not measure a PSF: found {len(keep)} usable stars, "
                          f"need {minStars}")
-    stars, weights = stars.take(keep), weights[keep]
-    if spatialOrder > 0:
-        spatial = _spatial_psf(stamps, variances, weights, stars, spatialOrder, image.shape)
-        if spatial is not None:
-            return spatial
-        log.info("too few stars across the image for a PSF of spatial order %d; "
-                 "using a constant PSF", spatialOrder)
-    average = (float(np.average(stars.x, weights=weights)),
-               float(np.average(stars.y, weights=weights)))
+    average = (float(np.average(stars.x[keep], weights=weights[keep])),
+               float(np.average(stars.y[keep], weights=weights[keep])))
     return ImagePsf(psfImage, averagePosition=average)
 
 
@@ -257,7 +258,7 @@ def _select_stars(objects: np.ndarray, segmap: np.ndarray, data: np.ndarray, err
     x, y = objects["x"], objects["y"]
     rmax = np.maximum(5.0 * np.sqrt(objects["a"] * objects["b"]), 3.0)
     r50 = sep.flux_radius(data, x, y, rmax, 0.5, mask=bad, segmap=segmap, seg_id=segId)[0]
-    fwhm = _locus_fwhm(r50, objects["flux"], minSnr, objects, err)
+    fwhm = _locus_fwhm(r50, objects, err, minSnr)
     radius = np.full(len(x), max(fwhm, 2.0))
     flux, fluxErr, _ = sep.sum_circle(data, x, y, radius, err=err, mask=bad, segmap=segmap,
                                       seg_id=segId)
@@ -273,12 +274,14 @@ def _select_stars(objects: np.ndarray, segmap: np.ndarray, data: np.ndarray, err
     return _Stars(x[onLocus], y[onLocus], snr[onLocus], segId[onLocus]), 2.0 * centre
 
 
-def _locus_fwhm(r50: np.ndarray, flux: np.ndarray, minSnr: float, objects: np.ndarray,
-                err: np.ndarray) -> float:
-    """First FWHM guess: twice the median half-light radius of the brighter objects."""
+def _locus_fwhm(r50: np.ndarray, objects: np.ndarray, err: np.ndarray, minSnr: float) -> float:
+    """First FWHM guess: twice the median half-light radius of the brighter objects.
+
+    Brightness here is the isophotal S/N, ``flux / (noise at the peak * sqrt(npix))``.
+    """
     noise = err[np.clip(objects["ycpeak"], 0, err.shape[0] - 1),
                 np.clip(objects["xcpeak"], 0, err.shape[1] - 1)]
-    snr = flux / (noise * np.sqrt(np.maximum(objects["npix"], 1)))
+    snr = objects["flux"] / (noise * np.sqrt(np.maximum(objects["npix"], 1)))
     good = np.isfinite(r50) & (r50 > 0)
     bright = good & (snr >= minSnr)
     chosen = r50[bright] if bright.sum() >= 3 else r50[good]
@@ -365,7 +368,7 @@ def _cut_stamps(data: np.ndarray, variance: np.ndarray, bad: np.ndarray, segmap:
 
 
 def _combine(stamps: np.ndarray, weights: np.ndarray, nsigma: float = 4.0) -> np.ndarray:
-    """Per-pixel weighted mean of the stamps, clipped at ``nsigma`` robust sigmas from the median."""
+    """Per-pixel weighted mean of the stamps, clipped at ``nsigma`` robust sigmas of the median."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         median = np.nanmedian(stamps, axis=0)
@@ -484,6 +487,7 @@ def _spatial_psf(stamps: np.ndarray, variances: np.ndarray, weights: np.ndarray,
     nterms = (order + 1) * (order + 2) // 2
     if len(stars) < 3 * nterms:
         return None
+    stamps, variances = stamps.copy(), variances.copy()
     scaled = (2.0 * stars.x / max(w - 1, 1) - 1.0, 2.0 * stars.y / max(h - 1, 1) - 1.0)
     terms = _monomials(*scaled, order)
     keep = np.arange(len(stars))
@@ -536,14 +540,18 @@ def _smooth_wings(psf: np.ndarray, minSnr: float = 3.0) -> np.ndarray:
 
 
 def estimateFwhm(image: np.ndarray, variance: np.ndarray, mask: np.ndarray,
-                 maskPlanes: MaskPlanes, minFwhm: float = 1.5, nBrightest: int = 5) -> float | None:
-    """Rough FWHM (pixels) from the brightest compact sources: twice their half-light radius.
+                 maskPlanes: MaskPlanes, minFwhm: float = 1.5, maxFwhm: float = 10.0,
+                 minSnr: float = 10.0) -> float | None:
+    """Rough FWHM (pixels) of the most compact sources: twice their half-light radius.
 
     A fallback for images with too few stars for :func:`measurePsf` (small
-    cut-outs). Sources cut by the image edge, with masked pixels in their
-    core, or narrower than ``minFwhm`` (cosmic rays, hot pixels) are skipped;
-    the median over the ``nBrightest`` brightest remaining ones is returned,
-    so that one galaxy or blend does not decide it.
+    cut-outs). Sources are skipped when cut by the image edge, with masked
+    pixels in their core, or detected at an S/N below ``minSnr`` (their size
+    is then mostly noise). Of the rest, those with a FWHM in
+    [``minFwhm``, ``maxFwhm``] are kept (narrower ones are cosmic rays or hot
+    pixels, wider ones galaxies), and since stars are the most compact
+    sources the result is the median FWHM of the three most compact (or of
+    all, if fewer).
 
     Returns
     -------
@@ -561,12 +569,14 @@ def estimateFwhm(image: np.ndarray, variance: np.ndarray, mask: np.ndarray,
     segId = np.arange(1, len(objects) + 1, dtype=np.int32)
     size = np.sqrt(objects["a"] * objects["b"])
     rmax = np.maximum(5.0 * size, 3.0)
-    r50 = sep.flux_radius(data, x, y, rmax, 0.5, mask=bad, segmap=segmap, seg_id=segId)[0]
+    fwhm = 2.0 * sep.flux_radius(data, x, y, rmax, 0.5, mask=bad, segmap=segmap,
+                                 seg_id=segId)[0]
+    flux, fluxErr, _ = sep.sum_circle(data, x, y, rmax, err=err, mask=bad, segmap=segmap,
+                                      seg_id=segId)
     core = np.maximum(2.0 * size, 1.5)
     badInCore = sep.sum_circle(bad.astype(np.float64), x, y, core, subpix=0)[0] > 0
-    usable = (((objects["flag"] & sep.OBJ_TRUNC) == 0) & ~badInCore & np.isfinite(r50)
-              & (2.0 * r50 >= minFwhm))
+    usable = (((objects["flag"] & sep.OBJ_TRUNC) == 0) & ~badInCore
+              & (flux >= minSnr * fluxErr) & (fwhm >= minFwhm) & (fwhm <= maxFwhm))
     if not usable.any():
         return None
-    brightest = np.flatnonzero(usable)[np.argsort(-objects["flux"][usable])][:nBrightest]
-    return float(2.0 * np.median(r50[brightest]))
+    return float(np.median(np.sort(fwhm[usable])[:3]))

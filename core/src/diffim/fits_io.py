@@ -1,0 +1,685 @@
+"""Read and write exposures and catalogs as FITS files.
+
+An exposure is written as a multi-extension FITS file that astropy, DS9 and
+the LSST stack's readers understand without diffim:
+
+==========  ===============================================================
+HDU         content
+==========  ===============================================================
+PRIMARY     no data; metadata as header cards (where representable),
+            ``FILTER``, ``DATE-OBS``, ``MAGZERO`` (photometric zero point)
+IMAGE       float32 pixels, WCS header
+MASK        int32 bit planes, WCS header, ``MP_<NAME> = bit`` cards
+VARIANCE    float32 variance, WCS header
+PSF         ``PSFTYPE='IMAGE'``: the 2-D PSF image (``GSIGMA`` for a
+            Gaussian); ``PSFTYPE='SPATIAL'``: a cube of PSF stamps with
+            ``PSFORDER``, ``BBOX_W``, ``BBOX_H``
+PSF_POSITIONS  binary table ``x``, ``y`` of the spatial PSF stamps
+==========  ===============================================================
+
+:func:`readExposure` reads that layout back exactly, and also reads a plain
+single-image FITS file (as it comes from a telescope or archive), deriving
+what the file does not hold: the mask (NO_DATA, SAT), the variance (from
+GAIN and RDNOISE or from the sky noise), the WCS (from the header, if
+celestial) and the PSF (measured from the image's stars). How each was
+obtained is noted in ``exposure.metadata`` (``VARNOTE``, ``PSFNOTE``,
+``SATLEVEL``).
+"""
+from __future__ import annotations
+
+import os
+import re
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from astropy.io import fits
+from astropy.table import Table
+from astropy.time import Time
+from astropy.wcs import WCS, FITSFixedWarning
+from scipy import ndimage
+
+from .atomic import atomic_write, check_writable
+from .errors import InputError
+from .exposure import Exposure
+from .mask import MASK_DTYPE, MaskPlanes
+from .photocalib import PhotoCalib
+from .psf import FWHM_PER_SIGMA, GaussianPsf, ImagePsf, Psf, SpatialPsf
+from .psf_measure import estimateFwhm, measurePsf
+
+#: Header keys giving the gain (e-/ADU), read noise (e-), saturation level,
+#: seeing FWHM in pixels and in arcsec, and zero point, in order of preference.
+GAIN_KEYS = ("GAIN", "EGAIN", "CCDGAIN", "GAINEFF")
+READNOISE_KEYS = ("RDNOISE", "READNOIS", "RON", "READNOISE", "RDNOIS", "ENOISE")
+SATURATION_KEYS = ("SATURATE", "SATLEVEL", "SATUR", "MAXLIN")
+FWHM_PIXEL_KEYS = ("PFWHM", "FWHM", "FWHM_IMG", "PSF_FWHM")
+FWHM_ARCSEC_KEYS = ("SEEING", "FWHM_WORLD")
+ZEROPOINT_KEYS = ("MAGZERO", "MAGZP", "ZP", "PHOTZP")
+
+#: Pixel values beyond this magnitude are "blank" sentinels (e.g. -FLT_MAX), not data.
+BLANK_THRESHOLD = 1e30
+
+#: Pixels by which the SAT plane is grown around saturated pixels of a plain image.
+SATURATION_GROW = 2
+
+#: Cards describing the file layout rather than the observation; never metadata.
+_STRUCTURAL = re.compile(
+    r"^(SIMPLE|BITPIX|NAXIS\d*|EXTEND|BZERO|BSCALE|BLANK|PCOUNT|GCOUNT|XTENSION|EXTNAME|"
+    r"EXTVER|INHERIT|CHECKSUM|DATASUM|COMMENT|HISTORY|)$")
+#: World-coordinate cards: they live in the image HDUs' WCS, not in metadata.
+_WCS_KEY = re.compile(
+    r"^(WCSAXES|CTYPE\d|CRPIX\d|CRVAL\d|CDELT\d|CUNIT\d|CROTA\d|CD\d_\d|PC\d_\d|PV\d_\d+|"
+    r"PS\d_\d+|LONPOLE|LATPOLE|RADESYS|RADECSYS|EQUINOX|MJDREF|WCSNAME|[AB]P?_ORDER|"
+    r"[AB]P?_\d+_\d+|[AB]P?_DMAX|CRDER\d|CSYER\d)$")
+#: Primary-header cards that hold Exposure attributes in a diffim file.
+_ATTRIBUTE_KEYS = ("FILTER", "DATE-OBS", "MAGZERO")
+
+
+# ---------------------------------------------------------------------------
+# Writing
+# ---------------------------------------------------------------------------
+
+
+def writeExposure(exposure: Exposure, path: str | os.PathLike, overwrite: bool = False) -> Path:
+    """Write ``exposure`` as a multi-extension FITS file, atomically.
+
+    Parameters
+    ----------
+    exposure : Exposure
+        The exposure to write.
+    path : str or os.PathLike
+        Destination file.
+    overwrite : bool
+        Replace an existing file.
+
+    Returns
+    -------
+    pathlib.Path
+        The path written.
+
+    Raises
+    ------
+    diffim.atomic.OutputError
+        If the file exists and ``overwrite`` is False, or its directory is missing.
+    """
+    path = check_writable(path, overwrite)
+    wcsHeader = _wcs_header(exposure.wcs)
+    hdus = [fits.PrimaryHDU(header=_primary_header(exposure)),
+            fits.ImageHDU(exposure.image.astype(np.float32, copy=False), wcsHeader.copy(),
+                          name="IMAGE")]
+    maskHeader = wcsHeader.copy()
+    for key, bit, comment in exposure.maskPlanes.to_header_cards():
+        maskHeader[_card_key(key)] = (bit, comment)
+    hdus.append(fits.ImageHDU(exposure.mask.astype(MASK_DTYPE, copy=False), maskHeader,
+                              name="MASK"))
+    if exposure.variance is not None:
+        hdus.append(fits.ImageHDU(exposure.variance.astype(np.float32, copy=False),
+                                  wcsHeader.copy(), name="VARIANCE"))
+    if exposure.psf is not None:
+        hdus.extend(_psf_hdus(exposure.psf, exposure.shape))
+    with atomic_write(path, overwrite=overwrite) as tmp:
+        fits.HDUList(hdus).writeto(tmp)
+    return path
+
+
+def _card_key(key: str) -> str:
+    """``key`` as written: a standard keyword when it is one, else a HIERARCH keyword."""
+    return key if re.fullmatch(r"[A-Z0-9_-]{1,8}", key) else f"HIERARCH {key}"
+
+
+def _representable(key: Any, value: Any) -> bool:
+    """Whether ``key = value`` can be a FITS header card (printable ASCII, scalar value)."""
+    if (not isinstance(key, str) or not key or not key.isascii() or not key.isprintable()
+            or "=" in key or len(key) > 60):
+        return False
+    if isinstance(value, (bool, np.bool_, int, np.integer)):
+        return True
+    if isinstance(value, (float, np.floating)):
+        return bool(np.isfinite(value))
+    return isinstance(value, str) and value.isascii() and value.isprintable()
+
+
+def _primary_header(exposure: Exposure) -> fits.Header:
+    """Metadata cards (where representable) plus FILTER, DATE-OBS and MAGZERO."""
+    header = fits.Header()
+    for key, value in exposure.metadata.items():
+        if (not _representable(key, value) or key.upper() in _ATTRIBUTE_KEYS
+                or _STRUCTURAL.match(key.upper()) or _WCS_KEY.match(key.upper())):
+            continue
+        if isinstance(value, np.generic):
+            value = value.item()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", fits.verify.VerifyWarning)
+            header[_card_key(key)] = value
+    if exposure.filter is not None:
+        header["FILTER"] = (exposure.filter, "band")
+    if exposure.obsDate is not None:
+        header["DATE-OBS"] = (exposure.obsDate, "observation start (UTC)")
+    if exposure.photoCalib is not None:
+        header["MAGZERO"] = (exposure.photoCalib.zeroPoint, "AB mag giving 1 count")
+    return header
+
+
+def _wcs_header(wcs: WCS | None) -> fits.Header:
+    """The WCS as header cards (SIP included); empty without a WCS."""
+    if wcs is None:
+        return fits.Header()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FITSFixedWarning)
+        return wcs.to_header(relax=True)
+
+
+def _psf_hdus(psf: Psf, shape: tuple[int, int]) -> list[fits.hdu.base.ExtensionHDU]:
+    """HDUs storing ``psf``: an image, or a stamp cube plus the stamp positions.
+
+    A SpatialPsf keeps its own stamps. Another spatially varying model is
+    sampled on a 5×5 grid over the image and stored as a SpatialPsf of order 2.
+    """
+    header = fits.Header()
+    header["AVGPOSX"] = (float(psf.averagePosition[0]), "x where the PSF is summarised")
+    header["AVGPOSY"] = (float(psf.averagePosition[1]), "y where the PSF is summarised")
+    if isinstance(psf, SpatialPsf) or psf.isSpatiallyVarying:
+        if isinstance(psf, SpatialPsf):
+            stamps, x, y, order, bbox = psf.stamps, psf.x, psf.y, psf.order, psf.bbox
+        else:
+            h, w = shape
+            gx, gy = np.meshgrid(np.linspace(0, w - 1, 5), np.linspace(0, h - 1, 5))
+            x, y, order, bbox = gx.ravel(), gy.ravel(), 2, (w, h)
+            stamps = np.array([psf.at(px, py) for px, py in zip(x, y)])
+        header["PSFTYPE"] = ("SPATIAL", "stamp pixels are polynomials in position")
+        header["PSFORDER"] = (int(order), "polynomial order of the variation")
+        header["BBOX_W"] = (int(bbox[0]), "width of the image the model describes")
+        header["BBOX_H"] = (int(bbox[1]), "height of the image the model describes")
+        positions = fits.BinTableHDU.from_columns(
+            [fits.Column("x", "D", array=np.asarray(x, dtype=np.float64)),
+             fits.Column("y", "D", array=np.asarray(y, dtype=np.float64))],
+            name="PSF_POSITIONS")
+        return [fits.ImageHDU(np.asarray(stamps, dtype=np.float64), header, name="PSF"),
+                positions]
+    header["PSFTYPE"] = ("IMAGE", "one PSF image for the whole exposure")
+    if isinstance(psf, GaussianPsf):
+        header["GSIGMA"] = (psf.gaussianSigma, "Gaussian sigma (pixels)")
+        image = psf.image
+    elif isinstance(psf, ImagePsf):
+        image = psf.image
+    else:
+        image = psf.at(*psf.averagePosition)
+    return [fits.ImageHDU(np.asarray(image, dtype=np.float64), header, name="PSF")]
+
+
+def writeTable(table: Table, path: str | os.PathLike, overwrite: bool = False) -> Path:
+    """Write ``table`` as a FITS binary table, atomically.
+
+    Units go to ``TUNITn``; column descriptions go to ``TCOMMn`` and to
+    astropy's serialized-column comments, so :meth:`astropy.table.Table.read`
+    and other FITS readers both recover them.
+
+    Parameters
+    ----------
+    table : astropy.table.Table
+        The catalog.
+    path : str or os.PathLike
+        Destination file.
+    overwrite : bool
+        Replace an existing file.
+
+    Returns
+    -------
+    pathlib.Path
+        The path written.
+    """
+    path = check_writable(path, overwrite)
+    with atomic_write(path, overwrite=overwrite) as tmp:
+        table.write(tmp, format="fits")
+        with fits.open(tmp, mode="update") as hdus, warnings.catch_warnings():
+            warnings.simplefilter("ignore", fits.verify.VerifyWarning)
+            header = hdus[1].header
+            for i in range(1, header["TFIELDS"] + 1):
+                name = header[f"TTYPE{i}"]
+                if name in table.colnames and table[name].description:
+                    header.insert(f"TFORM{i}", (f"TCOMM{i}", str(table[name].description)),
+                                  after=True)
+    return path
+
+
+def readTable(path: str | os.PathLike) -> Table:
+    """Read the first table of a FITS file: text columns as ``str``, numbers native-endian.
+
+    Raises
+    ------
+    InputError
+        If the file is missing, not FITS, or holds no table.
+    """
+    path = Path(path)
+    _check_file(path)
+    try:
+        table = Table.read(path, format="fits")
+    except (OSError, ValueError, TypeError) as exc:
+        raise InputError(f"{path}: cannot read a FITS table ({_one_line(exc)})") from None
+    table.convert_bytestring_to_unicode()
+    for name in table.colnames:
+        dtype = table[name].dtype
+        if dtype.kind in "biufc" and not dtype.isnative:
+            table[name] = table[name].astype(dtype.newbyteorder("="))
+    return table
+
+
+# ---------------------------------------------------------------------------
+# Reading
+# ---------------------------------------------------------------------------
+
+
+def readExposure(path: str | os.PathLike, psfSpatialOrder: int = 0) -> Exposure:
+    """Read an exposure from a diffim (or LSST-style) MEF file or a plain FITS image.
+
+    A file with an ``IMAGE`` extension is read as a multi-extension exposure
+    (MASK, VARIANCE, PSF, PSF_POSITIONS and the primary header's FILTER,
+    DATE-OBS and MAGZERO as :func:`writeExposure` writes them). Otherwise the
+    first HDU holding data is a plain image, and:
+
+    * pixels become float32; NaN, infinite and blank-sentinel (|value| > 1e30)
+      pixels are set to 0 and flagged NO_DATA;
+    * pixels at or above the saturation level are flagged SAT, grown by 2
+      pixels. The level is the header's SATURATE (or an alias); for integer
+      data without one, the largest value the stored type can hold, or a
+      lower clipping plateau (three or more pixels exactly at a maximum far
+      above the sky, as left by flat-fielding saturated pixels);
+    * the variance is ``max(image, 0) / gain + (readNoise / gain)**2`` from
+      the GAIN and RDNOISE keys (or aliases), which assumes the pixel values
+      still contain the sky. When that model and the measured sky noise
+      disagree by more than a factor 10 in variance (sky subtracted, or a
+      bias pedestal left in), the sky term is the measured one:
+      ``max(image - sky, 0) / gain + skyNoise**2``. Without a gain the
+      variance is the constant ``skyNoise**2``. The sky noise is 1.4826 × MAD
+      of the good pixels, or, in crowded fields where that exceeds the
+      pixel-to-pixel noise (from second differences) by more than a factor
+      2, the pixel-to-pixel noise;
+    * the WCS is the header's, if celestial;
+    * filter, observation date and zero point come from FILTER, DATE-OBS
+      (with UT / TIME-OBS, or MJD-OBS when DATE-OBS holds no time) and
+      MAGZERO (or an alias);
+    * the PSF is measured from the image's stars. If too few usable stars
+      exist, it is a Gaussian of the FWHM in the header (PFWHM / FWHM in
+      pixels, SEEING in arcsec with a WCS), else of the FWHM of the most
+      compact sources (:func:`diffim.psf_measure.estimateFwhm`); if nothing
+      usable is found the PSF is None.
+
+    Every derived choice is recorded in ``metadata`` (``VARNOTE``, ``PSFNOTE``,
+    ``SATLEVEL``) next to the header's own cards. A MEF without MASK,
+    VARIANCE or PSF extensions gets them derived the same way.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The FITS file.
+    psfSpatialOrder : int
+        Spatial order of a PSF measured here (0: constant).
+
+    Returns
+    -------
+    Exposure
+        Image, mask, variance (always set) and the models found or derived.
+
+    Raises
+    ------
+    InputError
+        If the file is missing, is not FITS, or has no 2-D, non-empty image.
+    """
+    path = Path(path)
+    _check_file(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FITSFixedWarning)
+        warnings.simplefilter("ignore", fits.verify.VerifyWarning)
+        try:
+            hdul = fits.open(path, memmap=False)
+        except (OSError, ValueError, TypeError, IndexError) as exc:
+            raise InputError(f"{path}: not a readable FITS file ({_one_line(exc)})") from None
+        with hdul:
+            return _read_hdul(hdul, path, psfSpatialOrder)
+
+
+def _read_hdul(hdul: fits.HDUList, path: Path, psfSpatialOrder: int) -> Exposure:
+    """Dispatch on the layout: diffim / LSST MEF, or a plain image."""
+    if "IMAGE" in [hdu.name for hdu in hdul]:
+        return _read_mef(hdul, path, psfSpatialOrder)
+    return _read_plain(_image_hdu(hdul, path), hdul[0].header, path, psfSpatialOrder)
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _check_file(path: Path) -> None:
+    if not path.exists():
+        raise InputError(f"{path}: file not found")
+    if not path.is_file():
+        raise InputError(f"{path}: not a regular file")
+
+
+def _image_hdu(hdul: fits.HDUList,
+               path: Path) -> fits.PrimaryHDU | fits.ImageHDU | fits.CompImageHDU:
+    """The first image HDU with data; InputError if none, or if it is empty."""
+    emptyShape = None
+    for hdu in hdul:
+        if not isinstance(hdu, (fits.PrimaryHDU, fits.ImageHDU, fits.CompImageHDU)):
+            continue
+        naxis = int(hdu.header.get("ZNAXIS", hdu.header.get("NAXIS", 0)))
+        if naxis == 0:
+            continue
+        dims = [int(hdu.header.get(f"ZNAXIS{i}", hdu.header.get(f"NAXIS{i}", 0)))
+                for i in range(1, naxis + 1)]
+        if 0 in dims:
+            emptyShape = emptyShape or tuple(reversed(dims))
+            continue
+        return hdu
+    if emptyShape is not None:
+        raise InputError(f"{path}: image has zero size (shape {emptyShape})")
+    raise InputError(f"{path}: no image data (expected a 2-D image in some HDU)")
+
+
+def _image_array(hdu: fits.PrimaryHDU | fits.ImageHDU | fits.CompImageHDU,
+                 path: Path) -> np.ndarray:
+    """The HDU's data as a 2-D array (length-1 outer axes dropped)."""
+    try:
+        data = hdu.data
+    except (OSError, ValueError, TypeError) as exc:
+        raise InputError(f"{path}: cannot read image data ({_one_line(exc)})") from None
+    if data is None or data.size == 0:
+        raise InputError(f"{path}: image has zero size")
+    data = np.asarray(data)
+    while data.ndim > 2 and data.shape[0] == 1:
+        data = data[0]
+    if data.ndim != 2:
+        raise InputError(f"{path}: image data are {data.ndim}-D with shape {data.shape}; "
+                         "expected a 2-D image")
+    return data
+
+
+def _read_mef(hdul: fits.HDUList, path: Path, psfSpatialOrder: int) -> Exposure:
+    """Read the IMAGE / MASK / VARIANCE / PSF layout; derive what is missing."""
+    primary = hdul[0].header
+    imageHdu = hdul["IMAGE"]
+    raw = _image_array(imageHdu, path)
+    exposure = Exposure(image=raw, wcs=_celestial_wcs(imageHdu.header),
+                        metadata=_metadata(primary, exclude=_ATTRIBUTE_KEYS))
+    _set_attributes(exposure, primary)
+    if "MASK" in hdul:
+        maskHdu = hdul["MASK"]
+        exposure.mask = _checked_plane(_image_array(maskHdu, path), raw.shape, "MASK", path,
+                                       MASK_DTYPE)
+        exposure.maskPlanes = MaskPlanes.from_header(maskHdu.header)
+    else:
+        _derive_mask(exposure, imageHdu.header, raw)
+    if "VARIANCE" in hdul:
+        exposure.variance = _checked_plane(_image_array(hdul["VARIANCE"], path), raw.shape,
+                                           "VARIANCE", path, np.float32)
+    else:
+        _derive_variance(exposure, primary)
+    psf = _read_psf(hdul) if "PSF" in hdul else None
+    if psf is not None:
+        exposure.psf = psf
+    else:
+        _derive_psf(exposure, primary, psfSpatialOrder)
+    return exposure
+
+
+def _checked_plane(data: np.ndarray, shape: tuple[int, int], name: str, path: Path,
+                   dtype) -> np.ndarray:
+    if data.shape != shape:
+        raise InputError(f"{path}: {name} shape {data.shape} differs from IMAGE shape {shape}")
+    return np.ascontiguousarray(data, dtype=np.dtype(dtype).newbyteorder("="))
+
+
+def _read_plain(hdu: fits.PrimaryHDU | fits.ImageHDU | fits.CompImageHDU, primary: fits.Header,
+                path: Path, psfSpatialOrder: int) -> Exposure:
+    """Read a plain image HDU and derive mask, variance and PSF."""
+    raw = _image_array(hdu, path)
+    header = hdu.header
+    if header is not primary:
+        merged = primary.copy()
+        merged.update(header)
+        header = merged
+    exposure = Exposure(image=raw, wcs=_celestial_wcs(hdu.header), metadata=_metadata(header))
+    _set_attributes(exposure, header)
+    _derive_mask(exposure, header, raw)
+    _derive_variance(exposure, header)
+    _derive_psf(exposure, header, psfSpatialOrder)
+    return exposure
+
+
+def _metadata(header: fits.Header, exclude: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Header cards that describe the observation (no layout, WCS or excluded keys)."""
+    out: dict[str, Any] = {}
+    for card in header.cards:
+        key = card.keyword
+        if _STRUCTURAL.match(key) or _WCS_KEY.match(key) or key in exclude:
+            continue
+        value = card.value
+        if isinstance(value, fits.card.Undefined):
+            continue
+        out[key] = value
+    return out
+
+
+def _celestial_wcs(header: fits.Header) -> WCS | None:
+    """The header's celestial WCS, or None if it has none (or an unreadable one)."""
+    try:
+        wcs = WCS(header)
+    except (ValueError, KeyError, MemoryError, TypeError):
+        return None
+    if not wcs.has_celestial:
+        return None
+    return wcs.celestial
+
+
+def _set_attributes(exposure: Exposure, header: fits.Header) -> None:
+    """Filter, observation date and zero point from header keys."""
+    value = header.get("FILTER")
+    if isinstance(value, str) and value.strip():
+        exposure.filter = value.strip()
+    exposure.obsDate = _obs_date(header)
+    zeroPoint = _first_number(header, ZEROPOINT_KEYS)
+    if zeroPoint is not None:
+        exposure.photoCalib = PhotoCalib(zeroPoint)
+
+
+def _obs_date(header: fits.Header) -> str | None:
+    """DATE-OBS; joined with UT / TIME-OBS, or replaced by MJD-OBS, when it holds no time."""
+    date = header.get("DATE-OBS")
+    date = date.strip() if isinstance(date, str) else None
+    if date and "T" in date:
+        return date
+    clock = header.get("TIME-OBS", header.get("UT"))
+    if date and isinstance(clock, str) and re.fullmatch(r"\d{1,2}:\d{2}:\d{2}(\.\d*)?",
+                                                        clock.strip()):
+        return f"{date}T{clock.strip()}"
+    mjd = _first_number(header, ("MJD-OBS",))
+    if mjd is not None:
+        return Time(mjd, format="mjd", scale="utc").isot
+    return date or None
+
+
+def _first_number(header: fits.Header, keys: tuple[str, ...]) -> float | None:
+    """The first of ``keys`` whose value is a finite number."""
+    for key in keys:
+        value = header.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value):
+            return float(value)
+    return None
+
+
+def _derive_mask(exposure: Exposure, header: fits.Header, raw: np.ndarray) -> None:
+    """Flag (and zero) non-finite and blank pixels as NO_DATA, saturated ones as SAT."""
+    image = exposure.image
+    nodata = ~np.isfinite(image) | (np.abs(image) > BLANK_THRESHOLD)
+    image[nodata] = 0.0
+    exposure.setMask(nodata, "NO_DATA")
+    level = _saturation_level(header, raw, image, nodata)
+    if level is None:
+        return
+    exposure.metadata["SATLEVEL"] = level
+    saturated = (image >= level) & ~nodata
+    if saturated.any():
+        grown = ndimage.binary_dilation(saturated, structure=np.ones((3, 3), dtype=bool),
+                                        iterations=SATURATION_GROW)
+        exposure.setMask(grown & ~nodata, "SAT")
+
+
+def _saturation_level(header: fits.Header, raw: np.ndarray, image: np.ndarray,
+                      nodata: np.ndarray) -> float | None:
+    """Saturation level from the header, the integer type's range, or a clipping plateau."""
+    level = _first_number(header, SATURATION_KEYS)
+    if level is not None:
+        return level
+    good = image[~nodata]
+    if good.size == 0:
+        return None
+    if np.issubdtype(raw.dtype, np.integer):
+        level = float(np.iinfo(raw.dtype).max)
+    peak = float(good.max())
+    sky = float(np.median(good))
+    noise = _sky_noise(good, sky)
+    plateau = np.count_nonzero(good == peak) >= 3 and peak > sky + 100.0 * max(noise, 1e-30)
+    if plateau and (level is None or peak < level):
+        level = peak
+    return level
+
+
+def _sky_noise(values: np.ndarray, centre: float | None = None) -> float:
+    """1.4826 × MAD of ``values`` after two 3-sigma clips (sources removed)."""
+    values = values[np.isfinite(values)]
+    centre = float(np.median(values)) if centre is None else centre
+    sigma = 1.4826 * float(np.median(np.abs(values - centre)))
+    for _ in range(2):
+        near = values[np.abs(values - centre) < 3.0 * sigma] if sigma > 0 else values
+        if near.size == 0:
+            break
+        centre = float(np.median(near))
+        sigma = 1.4826 * float(np.median(np.abs(near - centre)))
+    return sigma
+
+
+def _pixel_noise(image: np.ndarray, good: np.ndarray) -> float:
+    """Noise from second differences along rows, ``x[i] - (x[i-1] + x[i+1]) / 2``.
+
+    For white noise of standard deviation s they have standard deviation
+    ``s * sqrt(1.5)``; smooth structure (crowded stars, nebulosity) hardly
+    contributes. Only triples of good pixels are used.
+    """
+    diff = image[:, 1:-1] - 0.5 * (image[:, :-2] + image[:, 2:])
+    usable = good[:, 1:-1] & good[:, :-2] & good[:, 2:]
+    if not usable.any():
+        return 0.0
+    values = diff[usable]
+    return 1.4826 * float(np.median(np.abs(values - np.median(values)))) / np.sqrt(1.5)
+
+
+def _noise_level(image: np.ndarray, good: np.ndarray, sky: float) -> tuple[float, str]:
+    """Sky noise: the clipped MAD of the good pixels, unless the field is crowded.
+
+    In a crowded field few pixels are pure sky and the MAD is inflated by the
+    stars; when it exceeds the pixel-to-pixel (second-difference) noise by
+    more than a factor 2, the latter is used. (It is not used always because it
+    underestimates noise that is correlated between pixels, as in resampled
+    images.)
+    """
+    pixels = image[good] if good.any() else image.ravel()
+    mad = _sky_noise(pixels, sky)
+    local = _pixel_noise(image, good)
+    if local > 0 and mad > 2.0 * local:
+        return local, f"pixel-to-pixel noise {local:.4g} (crowded: sky MAD {mad:.4g})"
+    return mad, f"sky noise 1.4826*MAD = {mad:.4g}"
+
+
+def _derive_variance(exposure: Exposure, header: fits.Header) -> None:
+    """Set the variance plane from GAIN / RDNOISE or from the sky noise; note which."""
+    image = exposure.image
+    good = exposure.mask == 0
+    sky = float(np.median(image[good] if good.any() else image))
+    skyNoise, how = _noise_level(image, good, sky)
+    skyVar = skyNoise ** 2 if skyNoise > 0 else 1.0
+    gain = _first_number(header, GAIN_KEYS)
+    if gain is not None and gain <= 0:
+        gain = None
+    if gain is None:
+        variance = np.full(image.shape, skyVar, dtype=np.float32)
+        note = f"constant, from the {how}; no GAIN in header"
+    else:
+        readNoise = _first_number(header, READNOISE_KEYS) or 0.0
+        readVar = (readNoise / gain) ** 2
+        predicted = max(sky, 0.0) / gain + readVar
+        if 0.1 <= predicted / skyVar <= 10.0:
+            variance = np.maximum(image, 0.0) / gain + readVar
+            note = (f"image/GAIN + (RDNOISE/GAIN)^2 with GAIN={gain:g}, RDNOISE={readNoise:g}"
+                    f" (sky noise predicted {np.sqrt(predicted):.4g}, measured: {how})")
+        else:
+            variance = np.maximum(image - sky, 0.0) / gain + skyVar
+            note = (f"(image-sky)/GAIN + measured sky noise^2 with GAIN={gain:g}: the header "
+                    f"predicts sky noise {np.sqrt(predicted):.4g}, but measured is the {how}")
+    variance = np.asarray(variance, dtype=np.float32)
+    variance[exposure.maskedPixels("NO_DATA")] = skyVar
+    exposure.variance = variance
+    exposure.metadata["VARNOTE"] = note
+
+
+def _derive_psf(exposure: Exposure, header: fits.Header, spatialOrder: int) -> None:
+    """Measure the PSF from the stars; fall back to a Gaussian of a known FWHM; note which."""
+    try:
+        psf = measurePsf(exposure.image, exposure.variance, exposure.mask, exposure.maskPlanes,
+                         spatialOrder=spatialOrder)
+    except (InputError, ValueError) as exc:
+        reason = _one_line(exc)
+    else:
+        exposure.psf = psf
+        kind = "spatially varying" if psf.isSpatiallyVarying else "constant"
+        exposure.metadata["PSFNOTE"] = (f"measured from the image's stars ({kind}, "
+                                        f"FWHM {psf.fwhm():.3f} px)")
+        return
+    fwhm, source = _header_fwhm(header, exposure)
+    if fwhm is None:
+        fwhm = estimateFwhm(exposure.image, exposure.variance, exposure.mask,
+                            exposure.maskPlanes)
+        source = "the most compact sources"
+    if fwhm is None:
+        exposure.psf = None
+        exposure.metadata["PSFNOTE"] = f"no PSF: {reason}, and no source to size one from"
+        return
+    centre = exposure.center
+    exposure.psf = GaussianPsf(fwhm / FWHM_PER_SIGMA, averagePosition=centre)
+    exposure.metadata["PSFNOTE"] = f"Gaussian, FWHM {fwhm:.3f} px from {source} ({reason})"
+
+
+def _header_fwhm(header: fits.Header, exposure: Exposure) -> tuple[float | None, str]:
+    """Seeing FWHM in pixels from header keys, and which key gave it."""
+    for key in FWHM_PIXEL_KEYS:
+        value = _first_number(header, (key,))
+        if value is not None and value > 0:
+            return value, f"header {key}"
+    scale = exposure.pixelScale()
+    if scale:
+        for key in FWHM_ARCSEC_KEYS:
+            value = _first_number(header, (key,))
+            if value is not None and value > 0:
+                return value / scale, f"header {key} (arcsec)"
+    return None, ""
+
+
+def _read_psf(hdul: fits.HDUList) -> Psf | None:
+    """The PSF stored by :func:`writeExposure`; None for an unknown PSFTYPE."""
+    hdu = hdul["PSF"]
+    header = hdu.header
+    data = np.asarray(hdu.data, dtype=np.float64)
+    average = (float(header.get("AVGPOSX", 0.0)), float(header.get("AVGPOSY", 0.0)))
+    kind = header.get("PSFTYPE")
+    if kind == "IMAGE":
+        if "GSIGMA" in header:
+            return GaussianPsf(float(header["GSIGMA"]), size=data.shape[0],
+                               averagePosition=average)
+        return ImagePsf(data, averagePosition=average)
+    if kind == "SPATIAL" and "PSF_POSITIONS" in hdul:
+        positions = hdul["PSF_POSITIONS"].data
+        return SpatialPsf(data, np.asarray(positions["x"]), np.asarray(positions["y"]),
+                          int(header["PSFORDER"]), (int(header["BBOX_W"]),
+                                                    int(header["BBOX_H"])))
+    return None
