@@ -77,6 +77,7 @@ def test_transients_are_in_the_science_image_only(pair):
                  - (templateModel[inTemplate] - 3000.0).sum() / 3.6)
         assert extra == pytest.approx(t["scienceFlux"], rel=0.02)
         assert t["templateFlux"] == 0 and t["differenceFlux"] == t["scienceFlux"]
+        assert t["differenceFluxSnr"] == t["differenceSnr"]
     snr = np.sort(transients["differenceSnr"])
     assert 2.5 < snr[0] < 8 and 40 < snr[-1] < 100
     # away from the edges
@@ -89,9 +90,10 @@ def test_variables_change_between_the_images(pair):
     assert len(variables) == 4
     ratio = variables["scienceFlux"] * 3.6 / variables["templateFlux"]
     assert np.all((ratio <= 0.8) | (ratio >= 1.25))
-    assert np.all(np.abs(variables["differenceSnr"]) > 5)
+    assert np.all(np.abs(variables["differenceFluxSnr"]) > 5)
     stars = truth[truth["kind"] == "star"]
-    assert np.all(stars["differenceFlux"] == 0)
+    assert np.all(stars["differenceFlux"] == 0) and np.all(stars["differenceFluxSnr"] == 0)
+    assert np.all(stars["differenceSnr"] > 2)           # their brightness against that noise
 
 
 @pytest.mark.parametrize("which", [0, 1])

@@ -198,8 +198,12 @@ def simulatePair(size: int = 2048, seeingRatio: float = 1.3, templateSigma: floa
         One row per injected object: ``id``, ``kind`` ('star', 'variable',
         'transient'), ``x``, ``y`` (science pixels, 0-based), ``ra``, ``dec``,
         ``scienceFlux``, ``templateFlux`` (each image's own ADU),
-        ``differenceFlux`` (science ADU) and ``differenceSnr`` (PSF-optimal,
-        from both images' noise), ``saturated``.
+        ``differenceFlux`` (science minus template-predicted flux, science
+        ADU), ``differenceSnr`` (PSF-optimal S/N of ``scienceFlux`` against
+        the difference-image noise, i.e. science plus scaled template noise:
+        the detection S/N of a transient, the brightness of a star for
+        residual tests), ``differenceFluxSnr`` (the same for
+        ``differenceFlux``: the S/N of a variable's change) and ``saturated``.
     """
     if profile not in ("gaussian", "moffat"):
         raise ValueError(f"profile must be 'gaussian' or 'moffat', got {profile!r}")
@@ -256,7 +260,7 @@ def simulatePair(size: int = 2048, seeingRatio: float = 1.3, templateSigma: floa
     differenceFlux = scienceFlux - staticFlux
     differenceErr = np.hypot(scienceErr, templateErr / templateFluxScale)
     truth = _truth_table(kind, x, y, ra, dec, scienceFlux, templateFlux, differenceFlux,
-                         differenceFlux / differenceErr, scienceSat | templateSat)
+                         differenceErr, scienceSat | templateSat)
     return science, template, truth
 
 
@@ -500,7 +504,7 @@ def _tan_wcs(shape: tuple[int, int], center: tuple[float, float], pixelScale: fl
 
 
 def _truth_table(kind, x, y, ra, dec, scienceFlux, templateFlux, differenceFlux,
-                 differenceSnr, saturated) -> Table:
+                 differenceErr, saturated) -> Table:
     """The truth catalog with units and column descriptions."""
     table = Table()
     table["id"] = np.arange(len(x), dtype=np.int64)
@@ -512,7 +516,8 @@ def _truth_table(kind, x, y, ra, dec, scienceFlux, templateFlux, differenceFlux,
     table["scienceFlux"] = scienceFlux
     table["templateFlux"] = templateFlux
     table["differenceFlux"] = differenceFlux
-    table["differenceSnr"] = differenceSnr
+    table["differenceSnr"] = scienceFlux / differenceErr
+    table["differenceFluxSnr"] = differenceFlux / differenceErr
     table["saturated"] = saturated
     units = {"x": "pix", "y": "pix", "ra": "deg", "dec": "deg", "scienceFlux": "adu",
              "templateFlux": "adu", "differenceFlux": "adu"}
@@ -526,7 +531,10 @@ def _truth_table(kind, x, y, ra, dec, scienceFlux, templateFlux, differenceFlux,
         "scienceFlux": "total flux in the science image",
         "templateFlux": "total flux in the template image",
         "differenceFlux": "science flux minus template flux on the science scale",
-        "differenceSnr": "PSF-optimal S/N of differenceFlux with science and template noise",
+        "differenceSnr": "PSF-optimal S/N of scienceFlux against the difference-image noise "
+                         "(science and scaled template noise)",
+        "differenceFluxSnr": "PSF-optimal S/N of differenceFlux (the change) against the "
+                             "difference-image noise",
         "saturated": "peak pixel above saturation in either image",
     }
     for name, unit in units.items():
