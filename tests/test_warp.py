@@ -116,7 +116,8 @@ def test_measure_offset(shift):
     pos = _positions(rng, 60, size + 80, border=0) - 40
     science = _stars((size, size), pos, 2.0) + rng.normal(0, 0.1, (size, size))
     template = _stars((size, size), pos - shift, 2.0) + rng.normal(0, 0.1, (size, size))
-    dx, dy = measureOffset(science, template)
+    offset = measureOffset(science, template)
+    dx, dy = offset.dx, offset.dy
     assert dx == pytest.approx(shift[0], abs=0.15) and dy == pytest.approx(shift[1], abs=0.15)
 
 

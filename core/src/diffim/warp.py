@@ -16,6 +16,9 @@ log = logging.getLogger(__name__)
 
 #: Largest offset (pixels) between WCS-less frames that PSF matching can absorb.
 MAX_UNREGISTERED_OFFSET = 1.0
+#: Frames whose cross-correlation at zero shift is at least this fraction of its
+#: peak are taken as aligned (a broad peak on a small image is not a real offset).
+ALIGNED_ZERO_SHIFT_RATIO = 0.85
 
 
 def _has_celestial(wcs: WCS | None) -> bool:
@@ -191,15 +194,18 @@ def _checkUnregistered(template: Exposure, science: Exposure) -> Exposure:
             f"{template.shape[1]}x{template.shape[0]} have different shapes and no WCS: "
             "pixel-based registration is needed, which this version of diffim does not provide")
     bad = science.bitmask("NO_DATA", "SAT", "BAD")
-    dx, dy = measureOffset(science.image, template.image, (science.mask & bad) != 0,
+    offset = measureOffset(science.image, template.image, (science.mask & bad) != 0,
                            (template.mask & bad) != 0)
+    dx, dy = offset.dx, offset.dy
     template = template.clone()
     template.metadata["measuredOffset"] = [dx, dy]
-    if np.hypot(dx, dy) > MAX_UNREGISTERED_OFFSET:
+    if np.hypot(dx, dy) > MAX_UNREGISTERED_OFFSET \
+            and offset.zeroShiftRatio < ALIGNED_ZERO_SHIFT_RATIO:
         raise RegistrationRequiredError(
             f"science and template have no WCS and are offset by dx={dx:+.1f}, dy={dy:+.1f} px; "
             "pixel-based registration is needed, which this version of diffim does not provide")
-    log.info("no WCS: frames taken as aligned (measured offset dx=%+.2f dy=%+.2f px)", dx, dy)
+    log.info("no WCS: frames taken as aligned (measured offset dx=%+.2f dy=%+.2f px, "
+             "zero-shift correlation %.2f of peak)", dx, dy, offset.zeroShiftRatio)
     return template
 
 
