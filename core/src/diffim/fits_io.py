@@ -538,9 +538,14 @@ def _saturation_level(header: fits.Header, raw: np.ndarray, image: np.ndarray,
     if np.issubdtype(raw.dtype, np.integer):
         level = float(np.iinfo(raw.dtype).max)
     peak = float(good.max())
-    sky = float(np.median(good))
-    noise = _sky_noise(good, sky)
-    plateau = np.count_nonzero(good == peak) >= 3 and peak > sky + 100.0 * max(noise, 1e-30)
+    if np.count_nonzero(good == peak) < 3:
+        return level
+    rows = _row_stride(image.shape)
+    sample = image[::rows][~nodata[::rows]]
+    if sample.size == 0:
+        sample = good
+    sky = float(np.median(sample))
+    plateau = peak > sky + 100.0 * max(_sky_noise(sample, sky), 1e-30)
     if plateau and (level is None or peak < level):
         level = peak
     return level
@@ -575,6 +580,11 @@ def _pixel_noise(image: np.ndarray, good: np.ndarray) -> float:
     return 1.4826 * float(np.median(np.abs(values - np.median(values)))) / np.sqrt(1.5)
 
 
+def _row_stride(shape: tuple[int, int], limit: int = 1_000_000) -> int:
+    """Row step that leaves about ``limit`` pixels: sky statistics need no more."""
+    return max(1, int(shape[0] * shape[1] // limit))
+
+
 def _noise_level(image: np.ndarray, good: np.ndarray, sky: float) -> tuple[float, str]:
     """Sky noise: the clipped MAD of the good pixels, unless the field is crowded.
 
@@ -584,6 +594,8 @@ def _noise_level(image: np.ndarray, good: np.ndarray, sky: float) -> tuple[float
     underestimates noise that is correlated between pixels, as in resampled
     images.)
     """
+    rows = _row_stride(image.shape)
+    image, good = image[::rows], good[::rows]
     pixels = image[good] if good.any() else image.ravel()
     mad = _sky_noise(pixels, sky)
     local = _pixel_noise(image, good)
@@ -596,7 +608,9 @@ def _derive_variance(exposure: Exposure, header: fits.Header) -> None:
     """Set the variance plane from GAIN / RDNOISE or from the sky noise; note which."""
     image = exposure.image
     good = exposure.mask == 0
-    sky = float(np.median(image[good] if good.any() else image))
+    rows = _row_stride(image.shape)
+    sample, sampleGood = image[::rows], good[::rows]
+    sky = float(np.median(sample[sampleGood] if sampleGood.any() else sample))
     skyNoise, how = _noise_level(image, good, sky)
     skyVar = skyNoise ** 2 if skyNoise > 0 else 1.0
     gain = _first_number(header, GAIN_KEYS)
