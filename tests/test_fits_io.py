@@ -9,8 +9,8 @@ import pytest
 from astropy.io import fits
 from astropy.table import Table
 from astropy.wcs import WCS, Sip
-from diffim.atomic import OutputError, atomic_write, write_text_atomic
-from diffim.errors import InputError
+from diffim.atomic import atomic_write, write_text_atomic
+from diffim.errors import InputError, OutputError
 from diffim.exposure import Exposure
 from diffim.fits_io import readExposure, readTable, writeExposure, writeTable
 from diffim.mask import MaskPlanes

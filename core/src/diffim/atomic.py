@@ -14,12 +14,8 @@ import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
-from .errors import DiffimError
+from .errors import OutputError
 
-
-class OutputError(DiffimError):
-    """An output file cannot be written (it exists and overwriting was not asked for,
-    or its directory is missing)."""
 
 
 def _temporary_name(path: Path) -> Path:

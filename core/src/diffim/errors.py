@@ -43,6 +43,10 @@ class PluginError(DiffimError):
         super().__init__(f"{where}: {message}")
 
 
+class OutputError(DiffimError):
+    """An output cannot be written (it exists, or its directory is unusable)."""
+
+
 class NoOverlapError(InputError):
     """Science and template do not overlap enough.
 

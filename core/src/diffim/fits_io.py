@@ -100,7 +100,7 @@ def writeExposure(exposure: Exposure, path: str | os.PathLike, overwrite: bool =
 
     Raises
     ------
-    diffim.atomic.OutputError
+    diffim.errors.OutputError
         If the file exists and ``overwrite`` is False, or its directory is missing.
     """
     path = check_writable(path, overwrite)

@@ -21,14 +21,10 @@ import numpy as np
 import yaml
 
 from . import plugins
-from .errors import DiffimError
+from .errors import OutputError
 from .fits_io import readExposure, writeExposure, writeTable
 from .task import ImageDifferenceTask
 from .task_config import ImageDifferenceConfig
-
-
-class OutputError(DiffimError):
-    """An output cannot be written (exists, or the directory is unusable)."""
 
 
 @dataclass

@@ -25,7 +25,9 @@ def sanitize(exposure: Exposure, role: str) -> Exposure:
         raise InputError(f"{role} exposure has no variance plane: give one (or GAIN/RDNOISE "
                          "keys when reading a plain FITS image)")
     if exposure.psf is None:
-        raise InputError(f"{role} exposure has no PSF model")
+        why = exposure.metadata.get("PSFNOTE")
+        raise InputError(f"{role} exposure has no PSF model" + (f" ({why})" if why else
+                                                                  ": attach one to the exposure"))
     clean = exposure.clone()
     for name in ("NO_DATA", "EDGE", "DETECTED", "DETECTED_NEGATIVE", "SAT", "BAD"):
         clean.maskPlanes.add(name)
