@@ -1,0 +1,78 @@
+"""The default pipeline on every real pair in shared/data/real.
+
+SAAO frames have no WCS and are offset by tens of pixels: diffim must stop
+with the registration error (registration arrives with the register slot).
+TOROS is an aligned null pair: it must subtract to noise. ZTF cutouts are
+tiny (63²) and centred on variables: each either subtracts to noise or stops
+with a one-line diffim error.
+"""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from diffim.errors import DiffimError, RegistrationRequiredError
+from diffim.fits_io import readExposure
+from diffim.pipeline import load_pipeline
+from diffim.task import ImageDifferenceTask
+
+from paths import PIPELINES, REAL_DATA
+
+pytestmark = pytest.mark.skipif(not REAL_DATA.is_dir(), reason="shared/data/real is not present")
+
+
+def _run(science, template):
+    config = load_pipeline(PIPELINES / "default.yaml")
+    return ImageDifferenceTask(config=config).run(exposure=readExposure(science),
+                                                  templateExposure=readExposure(template))
+
+
+def _noise_ratio(difference) -> float:
+    good = ~difference.maskedPixels("NO_DATA", "EDGE", "SAT", "DETECTED", "DETECTED_NEGATIVE")
+    z = difference.image[good] / np.sqrt(difference.variance[good])
+    return float(1.4826 * np.median(np.abs(z - np.median(z))))
+
+
+@pytest.mark.parametrize("folder,expected", [("saao_kb13475_goodseeing", (31.0, -35.0)),
+                                             ("saao_kb13475_badseeing", None)])
+def test_unregistered_saao_pairs_stop_with_registration_error(folder, expected):
+    pair = REAL_DATA / folder
+    with pytest.raises(RegistrationRequiredError, match="pixel-based registration is needed") \
+            as info:
+        _run(pair / "science.fits", pair / "template.fits")
+    dx, dy = map(float, re.search(r"dx=([-+.\d]+), dy=([-+.\d]+)", str(info.value)).groups())
+    assert np.hypot(dx, dy) > 20
+    if expected is not None:  # SOURCE.md: science(y, x) ~ template(y + 35, x - 31)
+        assert (dx, dy) == pytest.approx(expected, abs=1.5)
+
+
+def test_toros_null_pair_subtracts_to_noise():
+    pair = REAL_DATA / "toros_eso085-030"
+    result = _run(pair / "science.fits", pair / "template.fits")
+    assert abs(_noise_ratio(result.subtractedExposure) - 1.0) < 0.1
+    # 74 s apart: no astrophysical change; a few cosmic rays and saturated cores only.
+    area_mpx = result.subtractedExposure.image.size / 1e6
+    assert len(result.diaSources) / area_mpx < 100
+
+
+def _ztf_pairs():
+    folder = REAL_DATA / "ztf_alert_cutouts"
+    return sorted(p.name.removesuffix("_science.fits") for p in folder.glob("*_science.fits")) \
+        if folder.is_dir() else []
+
+
+def test_ztf_cutouts_subtract_or_stop_cleanly():
+    folder = REAL_DATA / "ztf_alert_cutouts"
+    completed = 0
+    for name in _ztf_pairs():
+        try:
+            result = _run(folder / f"{name}_science.fits", folder / f"{name}_template.fits")
+        except DiffimError as exc:
+            assert "\n" not in str(exc)
+            continue
+        completed += 1
+        assert 0.7 < _noise_ratio(result.subtractedExposure) < 1.3, name
+    assert len(_ztf_pairs()) == 13
+    assert completed >= 4
