@@ -14,7 +14,21 @@ from ..errors import ConfigError
 _TYPE_NAMES = {bool: "bool", int: "int", float: "float", str: "str"}
 
 
-class Field:
+class Declared:
+    """Something declared on a Config class: it learns its name and reads its value."""
+
+    name = "?"
+
+    def __set_name__(self, owner, name: str) -> None:
+        self.name = name
+
+    def __get__(self, instance, owner=None):
+        if instance is None:
+            return self
+        return instance._values[self.name]
+
+
+class Field(Declared):
     """A typed config value.
 
     Parameters
@@ -42,16 +56,7 @@ class Field:
         self.optional = optional
         self.check = check
         self.deprecated = deprecated
-        self.name = "?"
         self.default = None if default is None and optional else self.coerce(default)
-
-    def __set_name__(self, owner, name: str) -> None:
-        self.name = name
-
-    def __get__(self, instance, owner=None):
-        if instance is None:
-            return self
-        return instance._values[self.name]
 
     @property
     def typeName(self) -> str:
@@ -176,7 +181,7 @@ class ListField(Field):
         return f"list of {self.typeName}"
 
 
-class ConfigField:
+class ConfigField(Declared):
     """A nested config (one level of structure inside a config).
 
     Parameters
@@ -190,12 +195,3 @@ class ConfigField:
     def __init__(self, doc: str, configClass: type) -> None:
         self.doc = doc
         self.configClass = configClass
-        self.name = "?"
-
-    def __set_name__(self, owner, name: str) -> None:
-        self.name = name
-
-    def __get__(self, instance, owner=None):
-        if instance is None:
-            return self
-        return instance._values[self.name]

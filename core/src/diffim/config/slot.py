@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, PluginError
+from .fields import Declared
 from .suggest import suggest
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -129,7 +130,7 @@ class Slot:
         return f"Slot({self.slot}={self.name!r}, config={self.config!r})"
 
 
-class SlotField:
+class SlotField(Declared):
     """Declares a retargetable subtask on a task config.
 
     Parameters
@@ -145,14 +146,6 @@ class SlotField:
     def __init__(self, doc: str, slot: str, default: str) -> None:
         self.doc, self.slot, self.default = doc, slot, default
         self.name = slot
-
-    def __set_name__(self, owner, name: str) -> None:
-        self.name = name
-
-    def __get__(self, instance, owner=None):
-        if instance is None:
-            return self
-        return instance._values[self.name]
 
 
 def slot_fields(config_class) -> dict[str, SlotField]:
