@@ -23,12 +23,13 @@ _PIPELINE = click.argument("pipeline", type=click.Path(dir_okay=False))
 
 @click.group()
 @click.version_option(package_name="diffim")
-@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.option("-v", "--verbose", count=True, help="Debug log output.")
 def cli(verbose: int) -> None:
     """diffim: astronomical image differencing with swappable algorithms."""
-    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("diffim").setLevel(min(level, logging.INFO))
+    # Each step of a run is logged as it starts and ends: that is the progress display.
+    level = logging.INFO if verbose == 0 else logging.DEBUG
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("diffim").setLevel(level)
 
 
 @cli.command()
