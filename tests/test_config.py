@@ -100,7 +100,6 @@ def test_runnable_config_validates():
 @pytest.mark.parametrize("changes,message", [
     ({"doSubtract": False, "doDetection": False, "doMerge": False}, "nothing to do"),
     ({"doDetection": False}, "doMerge=True requires doDetection"),
-    ({"doScaleTemplateVariance": True}, "choose one"),
     ({"doSubtract": False, "doDetection": False}, "nothing to do"),
 ])
 def test_lsst_validation_rules(changes, message):
@@ -111,8 +110,25 @@ def test_lsst_validation_rules(changes, message):
         config.validate()
 
 
-@pytest.mark.parametrize("name", ["useScoreImageDetection", "doMatchSources", "doAddMetrics",
-                                  "doSpatiallyVarying", "doSkySources", "doUseRegister"])
+def test_scaling_both_variances_warns(caplog):
+    config = _runnable()
+    config.doScaleTemplateVariance = True
+    config.validate()
+    assert "doScaleDiffimVariance and doScaleTemplateVariance are both True" in caplog.text
+
+
+def test_convolve_template_accepts_auto():
+    config = ImageDifferenceConfig()
+    config.set("convolveTemplate", "auto")
+    assert config.convolveTemplate == "auto"
+    config.set("convolveTemplate", "false")
+    assert config.convolveTemplate is False
+    with pytest.raises(ConfigError, match="convolveTemplate"):
+        config.set("convolveTemplate", "sometimes")
+
+
+@pytest.mark.parametrize("name", ["doMatchSources", "doAddMetrics", "doSkySources",
+                                  "doUseRegister", "doSelectSources"])
 def test_fields_not_yet_available_fail_when_changed(name):
     config = ImageDifferenceConfig()
     config.set(name, True)
@@ -120,10 +136,20 @@ def test_fields_not_yet_available_fail_when_changed(name):
         config.validate()
 
 
-def test_flag_without_installed_slot_names_the_slot():
-    config = ImageDifferenceConfig()
-    with pytest.raises(ConfigError, match=r"doDecorrelation=True needs the decorrelate slot"):
-        config.validate()
+def test_flag_without_installed_slot_names_the_slot(monkeypatch):
+    from diffim import plugins
+
+    real = plugins.installed
+    monkeypatch.setattr(plugins, "installed",
+                        lambda slot: {} if slot == "decorrelate" else real(slot))
+    plugins.load.cache_clear()
+    try:
+        config = ImageDifferenceConfig()
+        with pytest.raises(ConfigError, match=r"doDecorrelation=True needs the decorrelate slot, "
+                                              r"but decorrelate plugin 'al': not installed"):
+            config.validate()
+    finally:
+        plugins.load.cache_clear()
 
 
 def test_frozen_config_refuses_changes():

@@ -142,7 +142,7 @@ def diffim_subtract(science: "Exposure", template: "Exposure", config: "Config",
 @hookspec(firstresult=True)
 def diffim_decorrelate(science: "Exposure", template: "Exposure",
                        subtraction: "SubtractionResult", config: "Config",
-                       spatiallyVarying: bool) -> "Exposure":
+                       spatiallyVarying: bool, preConvKernel: "np.ndarray | None") -> "Exposure":
     """Whiten the noise of a difference made by convolving one image with a kernel.
 
     Parameters
@@ -157,11 +157,15 @@ def diffim_decorrelate(science: "Exposure", template: "Exposure",
         The implementation's config.
     spatiallyVarying : bool
         Compute the correction on a grid of sub-images (``doSpatiallyVarying``).
+    preConvKernel : numpy.ndarray or None
+        When the science image was pre-convolved with this (unit-sum) kernel
+        before matching (``useScoreImageDetection``), ``subtraction`` holds a
+        likelihood image and the correction is the score-image variant.
 
     Returns
     -------
     Exposure
-        The decorrelated difference, with PSF and variance updated.
+        The decorrelated difference (or score image), with PSF and variance updated.
     """
 
 

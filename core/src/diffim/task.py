@@ -15,6 +15,7 @@ from .errors import DiffimError, InputError, PluginError
 from .exposure import Exposure
 from .ids import IdFactory
 from .results import DetectionResult, ImageDifferenceResult, SubtractionResult
+from .preconvolve import preConvolutionKernel, preConvolve
 from .sanitize import sanitize
 from .task_config import ImageDifferenceConfig
 from .warp import checkCoverage, warpToScience
@@ -131,10 +132,11 @@ class ImageDifferenceTask:
         if config.doAddCalexpBackground:
             science = self._addBackground(science, calexpBackgroundExposure)
 
+        detectionExposure = None
         if config.doSubtract:
             if templateExposure is None:
                 raise InputError("doSubtract=True needs a template exposure")
-            subtraction = self._subtract(science, templateExposure, rng)
+            subtraction, preConvKernel = self._subtract(science, templateExposure, rng)
             result.subtractRes = subtraction
             result.warpedExposure = subtraction.warpedExposure
             result.matchedExposure = subtraction.matchedExposure
@@ -142,10 +144,16 @@ class ImageDifferenceTask:
             difference = subtraction.subtractedExposure
             if config.doDecorrelation and config.subtract.name != "zogy":
                 with self._step("decorrelate"):
-                    difference = self._call("decorrelate", Exposure, science=exposure,
+                    difference = self._call("decorrelate", Exposure, science=science,
                                             template=subtraction.warpedExposure,
                                             subtraction=subtraction,
-                                            spatiallyVarying=config.doSpatiallyVarying)
+                                            spatiallyVarying=config.doSpatiallyVarying,
+                                            preConvKernel=preConvKernel)
+            if preConvKernel is not None:
+                # AL score mode: what was subtracted is the likelihood image, not a difference.
+                result.scoreExposure, difference = difference, None
+            if config.useScoreImageDetection:
+                detectionExposure = result.scoreExposure
         else:
             if subtractedExposure is None:
                 raise InputError("doSubtract=False needs an existing subtractedExposure")
@@ -153,7 +161,10 @@ class ImageDifferenceTask:
         result.subtractedExposure = difference
 
         if config.doDetection:
-            result.diaSources = self._detectAndMeasure(difference, science, result, idFactory)
+            if detectionExposure is None:
+                detectionExposure = difference
+            result.diaSources = self._detectAndMeasure(detectionExposure, science, result,
+                                                       idFactory)
         result.metadata = self.metadata
         return result
 
@@ -169,7 +180,11 @@ class ImageDifferenceTask:
         return science
 
     def _subtract(self, science: Exposure, templateExposure: Exposure,
-                  rng: np.random.Generator) -> SubtractionResult:
+                  rng: np.random.Generator) -> tuple[SubtractionResult, np.ndarray | None]:
+        """Warp, optionally rescale and pre-convolve, then call the subtract slot.
+
+        Returns the subtraction and the pre-convolution kernel (None unless AL score mode).
+        """
         config = self.config
         with self._step("warpTemplate"):
             template = sanitize(templateExposure, "template")
@@ -183,28 +198,49 @@ class ImageDifferenceTask:
                 factor = float(self._call("scaleVariance", (float, np.floating), exposure=warped))
                 warped.variance *= np.float32(factor)
                 self.metadata["scaleTemplateVarianceFactor"] = factor
+        convolveTemplate = self._convolveTemplate(science, warped)
+        matchTo, preConvKernel = science, None
+        if config.useScoreImageDetection and config.subtract.name != "zogy":
+            if not convolveTemplate:
+                raise InputError("useScoreImageDetection with AL needs the template convolved, "
+                                 "but the template PSF is the wider one: set convolveTemplate=True")
+            with self._step("preConvolve"):
+                preConvKernel = preConvolutionKernel(science, config.useGaussianForPreConvolution)
+                matchTo = preConvolve(science, preConvKernel)
         with self._step("subtract"):
-            subtraction = self._call("subtract", SubtractionResult, science=science,
-                                     template=warped, convolveTemplate=config.convolveTemplate,
+            subtraction = self._call("subtract", SubtractionResult, science=matchTo,
+                                     template=warped, convolveTemplate=convolveTemplate,
                                      kernelSources=None, rng=rng)
         self.metadata.update(subtraction.metadata)
         if subtraction.subtractedExposure.psf is None:
             subtraction.subtractedExposure.psf = (warped.psf if subtraction.convolvedScience
-                                                  else science.psf)
-        return subtraction
+                                                  else matchTo.psf)
+        return subtraction, preConvKernel
 
-    def _detectAndMeasure(self, difference: Exposure, science: Exposure,
+    def _convolveTemplate(self, science: Exposure, warped: Exposure) -> bool:
+        """Resolve ``convolveTemplate`` ('auto': convolve the image with the narrower PSF)."""
+        choice = self.config.convolveTemplate
+        if choice == "auto":
+            choice = bool(warped.psf.sigma() <= science.psf.sigma())
+            log.info("convolveTemplate=auto: convolving the %s (PSF sigma science %.2f, "
+                     "template %.2f px)", "template" if choice else "science",
+                     science.psf.sigma(), warped.psf.sigma())
+        self.metadata["convolveTemplate"] = choice
+        return choice
+
+    def _detectAndMeasure(self, exposure: Exposure, science: Exposure,
                           result: ImageDifferenceResult, idFactory) -> Table:
+        """Rescale the variance of the detection exposure, detect, then measure."""
         config = self.config
         if config.doScaleDiffimVariance:
             with self._step("scaleDiffimVariance"):
                 factor = float(self._call("scaleVariance", (float, np.floating),
-                                          exposure=difference))
-                difference.variance *= np.float32(factor)
+                                          exposure=exposure))
+                exposure.variance *= np.float32(factor)
                 self.metadata["scaleDiffimVarianceFactor"] = factor
-        difference.clearMask("DETECTED", "DETECTED_NEGATIVE")
+        exposure.clearMask("DETECTED", "DETECTED_NEGATIVE")
         with self._step("detection"):
-            detection = self._call("detection", DetectionResult, exposure=difference,
+            detection = self._call("detection", DetectionResult, exposure=exposure,
                                    doSmooth=not config.useScoreImageDetection,
                                    doMerge=config.doMerge, growFootprint=config.growFootprint)
         self.metadata.update({f"detection.{k}": v for k, v in detection.metadata.items()})
@@ -214,7 +250,7 @@ class ImageDifferenceTask:
         if config.doMeasurement:
             with self._step("measurement"):
                 sources = self._call("measurement", Table, diaSources=sources,
-                                     footprints=detection.footprints, difference=difference,
+                                     footprints=detection.footprints, difference=exposure,
                                      science=science, matchedTemplate=result.matchedExposure,
                                      doDipoleFitting=config.doDipoleFitting)
         if config.doApCorr:

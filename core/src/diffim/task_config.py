@@ -6,22 +6,22 @@ docs below are diffim's own words.
 """
 from __future__ import annotations
 
-from .config import Config, ConfigField, Field, RangeField, SlotField
+import logging
+
+from .config import AutoField, Config, ConfigField, Field, RangeField, SlotField
 from .connections import ImageDifferenceConnections
 from .errors import ConfigError
+
+log = logging.getLogger("diffim.config")
 
 #: Fields whose behaviour this version of diffim does not provide yet: setting
 #: one to a non-default value is an error rather than being silently ignored.
 NOT_YET_AVAILABLE: dict[str, str] = {
-    "useScoreImageDetection": "score-image detection",
-    "doWriteScoreExp": "score-image output",
-    "useGaussianForPreConvolution": "Gaussian pre-convolution for score images",
     "doSelectDcrCatalog": "DCR control-sample selection",
     "doSelectVariableCatalog": "variable-star control-sample selection",
     "doAddMetrics": "kernel-candidate metrics",
     "doMatchSources": "diaSource matching to sources and reference catalogs",
     "kernelSourcesFromRef": "kernel sources from a reference catalog",
-    "doSpatiallyVarying": "spatially varying decorrelation",
     "doDebugRegister": "registration debugging output",
     "doUseRegister": "image-to-image registration",
     "doSelectSources": "kernel-source selection",
@@ -89,8 +89,9 @@ class ImageDifferenceConfig(Config):
                               "the control sample.", int, 10)
     controlStepSize = RangeField("Every controlStepSize-th kernel source (after shuffling) is "
                                  "held out as a control sample.", int, 5, min=1)
-    convolveTemplate = Field("Which image gets convolved: the template (True) or the science "
-                             "image (False).", bool, True)
+    convolveTemplate = AutoField("Which image gets convolved: the template (True) or the science "
+                                 "image (False); 'auto' (beyond LSST) convolves whichever image "
+                                 "has the narrower PSF.", bool, True)
     diaSourceMatchRadius = RangeField("Match radius (arcsec) for associating diaSources with "
                                       "science sources.", float, 0.5, min=0.0)
     doAddCalexpBackground = Field("Add the calexp background model to the science image before "
@@ -196,7 +197,9 @@ class ImageDifferenceConfig(Config):
         if self.doUseRegister and not self.doSelectSources:
             fail("doUseRegister=True requires doSelectSources=True")
         if self.doScaleDiffimVariance and self.doScaleTemplateVariance:
-            fail("doScaleDiffimVariance and doScaleTemplateVariance are both True: choose one")
+            log.warning("doScaleDiffimVariance and doScaleTemplateVariance are both True: "
+                        "scaling the difference variance alone is enough (the other is wasted "
+                        "work)")
         template = self.getTemplate
         if template.available and "coaddName" in template.config.fieldNames() \
                 and template.coaddName != self.coaddName:
@@ -208,7 +211,7 @@ class ImageDifferenceConfig(Config):
                 if getattr(self, flag):
                     fail(f"subtract=zogy does not allow {flag}=True; set it to False")
         else:
-            if self.useScoreImageDetection and not self.convolveTemplate:
+            if self.useScoreImageDetection and self.convolveTemplate is not True:
                 fail("useScoreImageDetection=True requires convolveTemplate=True with AL")
             if self.doWriteSubtractedExp and self.useScoreImageDetection:
                 fail("with AL, useScoreImageDetection=True produces a score image, not a "

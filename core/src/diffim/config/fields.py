@@ -150,6 +150,20 @@ class ChoiceField(Field):
         return f"{self.typeName}, one of {', '.join(repr(v) for v in self.allowed)}"
 
 
+class AutoField(Field):
+    """A value of ``dtype`` that may also be ``"auto"`` (decided at run time)."""
+
+    AUTO = "auto"
+
+    def coerce(self, value: Any) -> Any:
+        if isinstance(value, str) and value.lower() == self.AUTO:
+            return self.AUTO
+        return super().coerce(value)
+
+    def describe(self) -> str:
+        return f"{self.typeName} or 'auto'"
+
+
 class ListField(Field):
     """A list of values of one type (stored as a tuple so it cannot change under a frozen config)."""
 
