@@ -8,7 +8,7 @@ from diffim.exposure import Exposure
 
 from .centroid import windowedCentroids
 from .footprints import FootprintSet, Peaks, growMask
-from .photometry import measurePsfFlux
+from diffim.photometry import measurePsfFlux
 from .schema import PIXEL_FLAG_PLANES, emptyColumns
 from .smoothing import DetectionImage
 

@@ -1,4 +1,8 @@
-"""PSF photometry: the least-squares amplitude of the PSF model at each source."""
+"""PSF photometry: the least-squares amplitude of the PSF model at given positions.
+
+The measurement primitive shared by detection, measurement, forced-photometry
+and aperture-correction plugins.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
