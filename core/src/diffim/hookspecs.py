@@ -225,10 +225,22 @@ def diffim_skySources(exposure: "Exposure", config: "Config",
                       rng: "np.random.Generator") -> "Table":
     """Choose positions in empty sky (avoiding detected and masked pixels).
 
+    Parameters
+    ----------
+    exposure : Exposure
+        The detection exposure, with DETECTED / DETECTED_NEGATIVE set.
+    config : Config
+        The implementation's config.
+    rng : numpy.random.Generator
+        The only source of randomness.
+
     Returns
     -------
     astropy.table.Table
-        ``x``, ``y`` of the sky positions.
+        ``x``, ``y`` (0-based pixels) and ``radius`` (pixels) of each sky
+        source's circular footprint. The task appends them to the diaSources
+        with ``sky_source=True`` before measurement, so they are measured like
+        any diaSource.
     """
 
 
@@ -237,6 +249,23 @@ def diffim_measurement(diaSources: "Table", footprints: "np.ndarray", difference
                        science: "Exposure", matchedTemplate: "Exposure | None",
                        config: "Config", doDipoleFitting: bool) -> "Table":
     """Measure diaSources on the difference image (centroids, fluxes, dipole model).
+
+    Parameters
+    ----------
+    diaSources : astropy.table.Table
+        The detected sources (and sky sources, ``sky_source=True``).
+    footprints : numpy.ndarray
+        int32 label image; row ``i`` owns the pixels labelled ``i + 1``.
+    difference : Exposure
+        The (decorrelated) difference image with its PSF.
+    science : Exposure
+        The science exposure (constrains the positive dipole lobe).
+    matchedTemplate : Exposure or None
+        The PSF-matched template (constrains the negative lobe); None for ZOGY.
+    config : Config
+        The implementation's config.
+    doDipoleFitting : bool
+        Fit the dipole model (``doDipoleFitting``).
 
     Returns
     -------
