@@ -1,0 +1,100 @@
+"""The difference to decorrelate and the roles of the two images it was made from."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from diffim.errors import ConfigError, InputError
+from diffim.exposure import Exposure
+from diffim.results import MatchingKernel, SubtractionResult
+
+from .config import DecorrelateALKernelConfig
+
+
+@dataclass(frozen=True)
+class DecorrelationInputs:
+    """Everything the filter of any region of the difference is computed from.
+
+    Attributes
+    ----------
+    difference : Exposure
+        The Alard–Lupton difference ``D``, with its PSF.
+    unconvolved : Exposure
+        The input that was not convolved (the science image when the template was).
+    convolved : Exposure
+        The input that was convolved with the kernel, as it was before convolution.
+    kernel : MatchingKernel
+        The matching kernel, evaluated (not normalised) wherever a filter is needed.
+    varianceScale : float
+        Factor applied to the propagated variance: ``1 / kappa**2`` when the science
+        image was convolved (the difference was divided by the kernel sum), else 1.
+    unconvolvedIgnoreBits, convolvedIgnoreBits : int
+        Mask bits of ``ignoreMaskPlanes`` in each input's own plane dictionary.
+    completeVarPlanePropagation : bool
+        Propagate the variance planes by convolution rather than by scaling.
+    """
+
+    difference: Exposure
+    unconvolved: Exposure
+    convolved: Exposure
+    kernel: MatchingKernel
+    varianceScale: float
+    unconvolvedIgnoreBits: int
+    convolvedIgnoreBits: int
+    completeVarPlanePropagation: bool
+
+    @classmethod
+    def fromSubtraction(cls, science: Exposure, template: Exposure,
+                        subtraction: SubtractionResult,
+                        config: DecorrelateALKernelConfig) -> "DecorrelationInputs":
+        """Check the inputs and assign the roles from the direction of the convolution.
+
+        Raises
+        ------
+        diffim.errors.InputError
+            If the subtraction has no kernel, the difference no PSF, an exposure no
+            variance plane, or the shapes differ.
+        diffim.errors.ConfigError
+            If ``ignoreMaskPlanes`` names a plane no input defines.
+        """
+        difference = subtraction.subtractedExposure
+        kernel = subtraction.psfMatchingKernel
+        if kernel is None:
+            raise InputError("decorrelation needs the PSF-matching kernel of the subtraction, "
+                             "but the subtract plugin returned none (decorrelate only an "
+                             "Alard-Lupton style difference)")
+        if difference.psf is None:
+            raise InputError("the difference exposure has no PSF; decorrelation filters it")
+        for role, exposure in (("science", science), ("template", template),
+                               ("difference", difference)):
+            if exposure.variance is None:
+                raise InputError(f"the {role} exposure has no variance plane; decorrelation "
+                                 f"needs it to set the filter and propagate the noise")
+            if exposure.shape != difference.shape:
+                raise InputError(f"the {role} exposure has shape {exposure.shape}, the "
+                                 f"difference {difference.shape}; decorrelation needs all "
+                                 f"three on the science pixel grid")
+        _checkPlaneNames(config.ignoreMaskPlanes, (science, template, difference))
+        if subtraction.convolvedScience:
+            unconvolved, convolved = template, science
+            varianceScale = 1.0 / kernel.kernelSum ** 2
+        else:
+            unconvolved, convolved = science, template
+            varianceScale = 1.0
+        return cls(difference=difference, unconvolved=unconvolved, convolved=convolved,
+                   kernel=kernel, varianceScale=varianceScale,
+                   unconvolvedIgnoreBits=_knownBits(unconvolved, config.ignoreMaskPlanes),
+                   convolvedIgnoreBits=_knownBits(convolved, config.ignoreMaskPlanes),
+                   completeVarPlanePropagation=config.completeVarPlanePropagation)
+
+
+def _knownBits(exposure: Exposure, names: tuple[str, ...]) -> int:
+    """OR of the bits of those ``names`` that ``exposure`` defines."""
+    return exposure.maskPlanes.bitmask([n for n in names if n in exposure.maskPlanes])
+
+
+def _checkPlaneNames(names: tuple[str, ...], exposures: tuple[Exposure, ...]) -> None:
+    unknown = [n for n in names if not any(n in e.maskPlanes for e in exposures)]
+    if unknown:
+        known = sorted({n for e in exposures for n in e.maskPlanes})
+        raise ConfigError(f"ignoreMaskPlanes names mask plane(s) {', '.join(unknown)} that no "
+                          f"input defines; known planes: {', '.join(known)}")

@@ -1,0 +1,115 @@
+"""Decorrelation of one rectangular region of the difference image."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .filter import DecorrelationFilter
+from .fourier import fftShape
+from .inputs import DecorrelationInputs
+from .statistics import meanVariance
+
+Box = tuple[slice, slice]
+
+
+@dataclass
+class RegionResult:
+    """The decorrelated pixels of one region.
+
+    Attributes
+    ----------
+    image, variance : numpy.ndarray
+        Filtered difference and its variance (float32), NaN and infinite where the
+        difference is.
+    psf : numpy.ndarray
+        PSF of the filtered difference at the region's reference position (unit sum).
+    unconvolvedVariance, convolvedVariance : float
+        The mean input variances that set the filter (NaN when unusable).
+    filtered : bool
+        False when the region had no usable pixels or variances and is passed through.
+    """
+
+    image: np.ndarray
+    variance: np.ndarray
+    psf: np.ndarray
+    unconvolvedVariance: float
+    convolvedVariance: float
+    filtered: bool
+
+
+def decorrelateRegion(inputs: DecorrelationInputs, box: Box, x: float, y: float) -> RegionResult:
+    """Decorrelate the pixels of ``box`` with the filter for position ``(x, y)``.
+
+    The filter uses the kernel and the difference PSF at ``(x, y)`` and the clipped
+    mean variances of the two inputs over ``box``. Non-finite difference pixels are
+    replaced by the mean of the others for the FFT and restored afterwards.
+
+    Parameters
+    ----------
+    inputs : DecorrelationInputs
+        The difference and its inputs.
+    box : tuple of slice
+        ``(rows, columns)`` of the region.
+    x, y : float
+        Position (full-image pixels) where the kernel and the PSF are evaluated.
+    """
+    image = inputs.difference.image[box]
+    finite = np.isfinite(image)
+    psf = inputs.difference.psf.at(x, y)
+    unconvolvedVariance = meanVariance(inputs.unconvolved.variance[box],
+                                       inputs.unconvolved.mask[box],
+                                       inputs.unconvolvedIgnoreBits)
+    convolvedVariance = meanVariance(inputs.convolved.variance[box], inputs.convolved.mask[box],
+                                     inputs.convolvedIgnoreBits)
+    if not (finite.any() and unconvolvedVariance > 0 and convolvedVariance >= 0):
+        return RegionResult(image.copy(), inputs.difference.variance[box].copy(), psf,
+                            unconvolvedVariance, convolvedVariance, filtered=False)
+
+    kernel = inputs.kernel.at(x, y)
+    decorrelation = DecorrelationFilter(kernel, unconvolvedVariance, convolvedVariance,
+                                        fftShape(image.shape, kernel.shape, psf.shape))
+    correctedPsf = decorrelation.applyToStamp(psf)
+    correctedPsf /= correctedPsf.sum()
+    filtered = _filterImage(decorrelation, image, finite)
+    variance = _propagateVariance(inputs, decorrelation, box, unconvolvedVariance,
+                                  convolvedVariance)
+    differenceVariance = inputs.difference.variance[box]
+    missing = ~np.isfinite(differenceVariance)
+    variance[missing] = differenceVariance[missing]
+    return RegionResult(filtered, variance, correctedPsf, unconvolvedVariance,
+                        convolvedVariance, filtered=True)
+
+
+def _filterImage(decorrelation: DecorrelationFilter, image: np.ndarray,
+                 finite: np.ndarray) -> np.ndarray:
+    """Filtered ``image`` (float32), non-finite pixels filled with the mean, then restored."""
+    filled = image.astype(np.float64)
+    filled[~finite] = filled[finite].mean()
+    filtered = decorrelation.apply(filled)
+    filtered[~finite] = image[~finite]
+    return filtered
+
+
+def _propagateVariance(inputs: DecorrelationInputs, decorrelation: DecorrelationFilter,
+                       box: Box, unconvolvedVariance: float,
+                       convolvedVariance: float) -> np.ndarray:
+    """Variance of the filtered region (float32); non-finite input variances count as the mean."""
+    unconvolved = _finiteOr(inputs.unconvolved.variance[box], unconvolvedVariance)
+    convolved = _finiteOr(inputs.convolved.variance[box], convolvedVariance)
+    if inputs.completeVarPlanePropagation:
+        variance = decorrelation.propagateVariance(unconvolved, convolved)
+    else:
+        unconvolvedWeight, convolvedWeight = decorrelation.noiseWeights()
+        variance = unconvolved
+        variance *= np.float32(unconvolvedWeight)
+        variance += np.float32(convolvedWeight) * convolved
+    variance *= np.float32(inputs.varianceScale)
+    return variance
+
+
+def _finiteOr(array: np.ndarray, fill: float) -> np.ndarray:
+    """A float32 copy of ``array`` with its non-finite values replaced by ``fill``."""
+    out = array.astype(np.float32)
+    out[~np.isfinite(out)] = fill
+    return out
