@@ -38,17 +38,21 @@ def cli(verbose: int) -> None:
               help="Science exposure (diffim MEF or plain FITS image).")
 @click.option("--template", type=click.Path(dir_okay=False),
               help="Template exposure (needed unless doSubtract=False).")
+@click.option("--science-sources", "scienceSources", type=click.Path(dir_okay=False),
+              help="Science source catalog (FITS table: id, x, y or ra, dec) for doMatchSources.")
 @click.option("-o", "--output", "outdir", required=True, type=click.Path(file_okay=False),
               help="Output directory.")
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
 @_OVERRIDE
 @_OVERRIDE_FILE
-def run(pipeline, science, template, outdir, overwrite, overrides, overrideFiles) -> None:
+def run(pipeline, science, template, scienceSources, outdir, overwrite, overrides,
+        overrideFiles) -> None:
     """Run PIPELINE on a science/template pair and write the outputs to OUTDIR."""
     from .runner import runFiles
 
     config = load_pipeline(pipeline, overrides, overrideFiles)
-    summary = runFiles(config, science, template, outdir, overwrite=overwrite, pipeline=pipeline)
+    summary = runFiles(config, science, template, outdir, overwrite=overwrite, pipeline=pipeline,
+                       scienceSources=scienceSources)
     for kind, path in summary.outputs.items():
         click.echo(f"{kind:>14}: {path}")
     click.echo(summary.line())

@@ -22,7 +22,7 @@ import yaml
 
 from . import plugins
 from .errors import OutputError
-from .fits_io import readExposure, writeExposure, writeTable
+from .fits_io import readExposure, readTable, writeExposure, writeTable
 from .task import ImageDifferenceTask
 from .task_config import ImageDifferenceConfig
 
@@ -122,7 +122,8 @@ def _jsonable(value):
 
 def runFiles(config: ImageDifferenceConfig, science: str | Path, template: str | Path | None,
              outdir: str | Path, overwrite: bool = False,
-             pipeline: str | Path | None = None) -> RunSummary:
+             pipeline: str | Path | None = None,
+             scienceSources: str | Path | None = None) -> RunSummary:
     """Run ``config`` on a science and a template FITS file and write the outputs.
 
     Parameters
@@ -137,6 +138,9 @@ def runFiles(config: ImageDifferenceConfig, science: str | Path, template: str |
         Replace existing outputs instead of refusing.
     pipeline : path, optional
         The pipeline file, recorded in the metadata.
+    scienceSources : path, optional
+        Catalog of science sources (FITS table with id, x, y and/or
+        ra, dec) used by doMatchSources.
     """
     start = time.perf_counter()
     outdir = Path(outdir)
@@ -144,6 +148,7 @@ def runFiles(config: ImageDifferenceConfig, science: str | Path, template: str |
     task = ImageDifferenceTask(config=config)
     scienceExp = readExposure(science)
     templateExp = readExposure(template) if template is not None else None
+    selectSources = readTable(scienceSources) if scienceSources is not None else None
     staging = _prepareOutdir(outdir, planned, overwrite)
     handler = None
     try:
@@ -152,7 +157,8 @@ def runFiles(config: ImageDifferenceConfig, science: str | Path, template: str |
             handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: "
                                                    "%(message)s"))
             logging.getLogger("diffim").addHandler(handler)
-        result = task.run(exposure=scienceExp, templateExposure=templateExp)
+        result = task.run(exposure=scienceExp, templateExposure=templateExp,
+                          selectSources=selectSources)
         summary = RunSummary(seconds=0.0)
         writers = {
             "differenceExp": lambda p: writeExposure(result.subtractedExposure, p),

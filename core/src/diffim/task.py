@@ -11,6 +11,7 @@ import numpy as np
 from astropy.table import Table
 
 from . import plugins
+from .catalog import appendSkySources, matchToSources
 from .errors import DiffimError, InputError, PluginError
 from .exposure import Exposure
 from .ids import IdFactory
@@ -164,7 +165,7 @@ class ImageDifferenceTask:
             if detectionExposure is None:
                 detectionExposure = difference
             result.diaSources = self._detectAndMeasure(detectionExposure, science, result,
-                                                       idFactory)
+                                                       idFactory, rng)
         result.metadata = self.metadata
         return result
 
@@ -229,7 +230,8 @@ class ImageDifferenceTask:
         return choice
 
     def _detectAndMeasure(self, exposure: Exposure, science: Exposure,
-                          result: ImageDifferenceResult, idFactory) -> Table:
+                          result: ImageDifferenceResult, idFactory,
+                          rng: np.random.Generator) -> Table:
         """Rescale the variance of the detection exposure, detect, then measure."""
         config = self.config
         if config.doScaleDiffimVariance:
@@ -244,13 +246,19 @@ class ImageDifferenceTask:
                                    doSmooth=not config.useScoreImageDetection,
                                    doMerge=config.doMerge, growFootprint=config.growFootprint)
         self.metadata.update({f"detection.{k}": v for k, v in detection.metadata.items()})
-        sources = detection.diaSources
+        sources, footprints = detection.diaSources, detection.footprints
         makeIds = idFactory if idFactory is not None else IdFactory()
         sources["id"] = np.asarray(makeIds(len(sources)), dtype=np.int64)
+        if config.doSkySources:
+            with self._step("skySources"):
+                sky = self._call("skySources", Table, exposure=exposure, rng=rng)
+                sources, footprints = appendSkySources(sources, footprints, sky,
+                                                       np.asarray(makeIds(len(sky)), np.int64))
+                self.metadata["nSkySources"] = len(sky)
         if config.doMeasurement:
             with self._step("measurement"):
                 sources = self._call("measurement", Table, diaSources=sources,
-                                     footprints=detection.footprints, difference=exposure,
+                                     footprints=footprints, difference=exposure,
                                      science=science, matchedTemplate=result.matchedExposure,
                                      doDipoleFitting=config.doDipoleFitting)
         if config.doApCorr:
@@ -260,5 +268,12 @@ class ImageDifferenceTask:
             with self._step("forcedMeasurement"):
                 sources = self._call("forcedMeasurement", Table, diaSources=sources,
                                      science=science)
+        if config.doMatchSources and result.selectSources is None:
+            log.warning("doMatchSources=True but no science sources were given: no matching")
+            self.metadata["matchSources"] = "no science sources given"
+        elif config.doMatchSources:
+            with self._step("matchSources"):
+                sources = matchToSources(sources, result.selectSources,
+                                         config.diaSourceMatchRadius, science.pixelScale())
         self.metadata["nDiaSources"] = len(sources)
         return sources

@@ -20,12 +20,10 @@ NOT_YET_AVAILABLE: dict[str, str] = {
     "doSelectDcrCatalog": "DCR control-sample selection",
     "doSelectVariableCatalog": "variable-star control-sample selection",
     "doAddMetrics": "kernel-candidate metrics",
-    "doMatchSources": "diaSource matching to sources and reference catalogs",
     "kernelSourcesFromRef": "kernel sources from a reference catalog",
     "doDebugRegister": "registration debugging output",
     "doUseRegister": "image-to-image registration",
     "doSelectSources": "kernel-source selection",
-    "doSkySources": "sky sources",
 }
 
 #: Flags that need an installed implementation of a slot when they are True.

@@ -1,0 +1,103 @@
+"""diaSource-table operations of the task: sky-source injection and source matching."""
+from __future__ import annotations
+
+import numpy as np
+from astropy import units as u
+from astropy.table import Column, Table, vstack
+from scipy.spatial import cKDTree
+
+
+def _blank(column: Column, n: int) -> Column:
+    """A column of ``n`` empty values with the dtype, unit and description of ``column``."""
+    kind = column.dtype.kind
+    fill = {"f": np.nan, "b": False, "i": 0, "u": 0}.get(kind, "")
+    shape = (n, *column.shape[1:])
+    data = np.full(shape, fill, dtype=column.dtype)
+    return Column(data, name=column.name, unit=column.unit, description=column.description)
+
+
+def appendSkySources(diaSources: Table, footprints: np.ndarray, sky: Table,
+                     ids: np.ndarray) -> tuple[Table, np.ndarray]:
+    """Append sky sources as rows flagged ``sky_source`` and paint their footprints.
+
+    Parameters
+    ----------
+    diaSources : astropy.table.Table
+        Detected sources; gains a ``sky_source`` column (False for them).
+    footprints : numpy.ndarray
+        Label image of ``diaSources`` (row ``i`` is label ``i + 1``).
+    sky : astropy.table.Table
+        ``x``, ``y``, ``radius`` of the sky sources.
+    ids : numpy.ndarray
+        Ids for the new rows.
+
+    Returns
+    -------
+    diaSources, footprints
+        New table and label image; inputs are not modified.
+    """
+    n, m = len(diaSources), len(sky)
+    extra = Table([_blank(diaSources[name], m) for name in diaSources.colnames])
+    extra["id"] = ids
+    extra["x"] = np.asarray(sky["x"], dtype=float)
+    extra["y"] = np.asarray(sky["y"], dtype=float)
+    combined = Table(diaSources, copy=True)
+    combined["sky_source"] = Column(np.zeros(n, dtype=bool),
+                                    description="Row is a sky source (empty-sky noise probe)")
+    extra["sky_source"] = np.ones(m, dtype=bool)
+    combined = vstack([combined, extra], join_type="exact", metadata_conflicts="silent")
+    labels = footprints.copy()
+    yy, xx = np.ogrid[:labels.shape[0], :labels.shape[1]]
+    for k, row in enumerate(sky):
+        x, y, r = float(row["x"]), float(row["y"]), float(row["radius"])
+        ys = slice(max(int(y - r), 0), int(y + r) + 2)
+        xs = slice(max(int(x - r), 0), int(x + r) + 2)
+        disk = (yy[ys] - y) ** 2 + (xx[:, xs] - x) ** 2 <= r * r
+        labels[ys, xs][disk & (labels[ys, xs] == 0)] = n + k + 1
+    return combined, labels
+
+
+def matchToSources(diaSources: Table, sources: Table, radiusArcsec: float,
+                   pixelScale: float | None) -> Table:
+    """Add the nearest source within ``radiusArcsec`` to each diaSource.
+
+    Matching is on the sky (``ra``, ``dec`` in degrees) when both tables have
+    finite coordinates, otherwise in pixels (``x``, ``y``) with the radius
+    converted by ``pixelScale`` (arcsec/pixel).
+
+    Returns
+    -------
+    astropy.table.Table
+        ``diaSources`` with ``srcMatchId`` (-1 when unmatched) and
+        ``srcMatchDistance`` (arcsec, NaN when unmatched).
+    """
+    out = Table(diaSources, copy=True)
+    onSky = all(c in t.colnames for t in (diaSources, sources) for c in ("ra", "dec")) and \
+        np.isfinite(diaSources["ra"]).all() and np.isfinite(sources["ra"]).all()
+    if onSky:
+        def unit(t):
+            ra, dec = np.deg2rad(np.asarray(t["ra"], float)), np.deg2rad(np.asarray(t["dec"], float))
+            return np.column_stack([np.cos(dec) * np.cos(ra), np.cos(dec) * np.sin(ra),
+                                    np.sin(dec)])
+        a, b = unit(diaSources), unit(sources)
+        chord = 2 * np.sin(np.deg2rad(radiusArcsec / 3600.0) / 2)
+        scale = 3600.0 * np.rad2deg(1.0)
+    else:
+        if pixelScale is None:
+            raise ValueError("matching without sky coordinates needs a pixel scale")
+        a = np.column_stack([diaSources["x"], diaSources["y"]]).astype(float)
+        b = np.column_stack([sources["x"], sources["y"]]).astype(float)
+        chord = radiusArcsec / pixelScale
+        scale = pixelScale
+    matchId = np.full(len(out), -1, dtype=np.int64)
+    distance = np.full(len(out), np.nan)
+    if len(out) and len(sources):
+        dist, index = cKDTree(b).query(a, distance_upper_bound=chord)
+        hit = np.isfinite(dist)
+        ids = np.asarray(sources["id"] if "id" in sources.colnames else np.arange(len(sources)))
+        matchId[hit] = ids[index[hit]]
+        distance[hit] = (2 * np.arcsin(dist[hit] / 2) if onSky else dist[hit]) * scale
+    out["srcMatchId"] = Column(matchId, description="id of the matched science source (-1: none)")
+    out["srcMatchDistance"] = Column(distance, unit=u.arcsec,
+                                     description="Distance to the matched science source")
+    return out
