@@ -127,7 +127,7 @@ def test_convolve_template_accepts_auto():
         config.set("convolveTemplate", "sometimes")
 
 
-@pytest.mark.parametrize("name", ["doMatchSources", "doAddMetrics", "doSkySources",
+@pytest.mark.parametrize("name", ["doAddMetrics", "doSelectDcrCatalog",
                                   "doUseRegister", "doSelectSources"])
 def test_fields_not_yet_available_fail_when_changed(name):
     config = ImageDifferenceConfig()
