@@ -63,10 +63,13 @@ def diffim_register(science: "Exposure", template: "Exposure", config: "Config",
                     sipOrder: int, debug: bool) -> "Exposure":
     """Register ``template`` to ``science`` from their sources and warp it onto the science grid.
 
+    Works whether or not the exposures carry a WCS: without one (or with one far
+    off) the registration comes from the pixels alone (matched star patterns).
+
     Parameters
     ----------
     science, template : Exposure
-        The pair to align; neither is modified.
+        The pair to align (sanitised: NO_DATA pixels are 0); neither is modified.
     config : Config
         The implementation's config.
     sipOrder : int
@@ -77,7 +80,11 @@ def diffim_register(science: "Exposure", template: "Exposure", config: "Config",
     Returns
     -------
     Exposure
-        The template on the science pixel grid; ``metadata["registerRms"]`` holds the fit rms (px).
+        The template on the science pixel grid (NaN and NO_DATA where it has no
+        pixels), with its PSF transformed to the science grid and the science WCS;
+        ``metadata["registerRms"]`` holds the fit rms (science pixels),
+        ``metadata["registerMatches"]`` the number of matched stars and, with
+        ``debug``, ``metadata["registerDebug"]`` the matches and residuals.
     """
 
 
@@ -85,21 +92,45 @@ def diffim_register(science: "Exposure", template: "Exposure", config: "Config",
 def diffim_astrometer(sources: "Table", exposure: "Exposure", config: "Config") -> "Table":
     """Match ``sources`` to a reference catalog without refitting the WCS.
 
+    Parameters
+    ----------
+    sources : astropy.table.Table
+        Sources with ``id`` and ``ra``, ``dec`` (degrees) or ``x``, ``y``.
+    exposure : Exposure
+        The exposure the sources come from (its WCS and date place the catalog).
+    config : Config
+        The implementation's config (names the reference catalog).
+
     Returns
     -------
     astropy.table.Table
-        One row per match: ``id``, ``refId``, ``distance`` (arcsec).
+        One row per match: ``id`` (of the source), ``refId``, ``distance``
+        (arcsec) and the reference columns the implementation documents.
     """
 
 
 @hookspec(firstresult=True)
-def diffim_sourceSelector(sources: "Table", exposure: "Exposure", config: "Config") -> "Table":
-    """Select stars usable as PSF-matching kernel sources from a source catalog.
+def diffim_sourceSelector(sources: "Table | None", exposure: "Exposure", config: "Config",
+                          references: "Table | None") -> "Table":
+    """Select stars usable as PSF-matching kernel sources.
+
+    Parameters
+    ----------
+    sources : astropy.table.Table or None
+        A science source catalog (``id``, ``x``, ``y``, ...); None asks the
+        implementation to detect and measure the sources of ``exposure`` itself.
+    exposure : Exposure
+        The science exposure.
+    config : Config
+        The implementation's config.
+    references : astropy.table.Table or None
+        Reference-catalog matches of the sources (``id``, ``refId``, ...) when
+        available (``kernelSourcesFromRef``).
 
     Returns
     -------
     astropy.table.Table
-        The selected rows of ``sources``.
+        The selected stars: at least ``id``, ``x``, ``y`` (0-based science pixels).
     """
 
 
