@@ -12,14 +12,15 @@ from astropy.table import Table
 
 from . import plugins
 from .catalog import appendSkySources, matchToSources
-from .errors import DiffimError, InputError, PluginError
+from .errors import DiffimError, InputError, PluginError, RegistrationRequiredError
 from .exposure import Exposure
 from .ids import IdFactory
 from .results import DetectionResult, ImageDifferenceResult, SubtractionResult
 from .preconvolve import preConvolutionKernel, preConvolve
 from .sanitize import sanitize
 from .task_config import ImageDifferenceConfig
-from .warp import checkCoverage, warpToScience
+from .warp import (ALIGNED_ZERO_SHIFT_RATIO, checkCoverage, measureMisalignment,
+                   warpToScience)
 
 log = logging.getLogger("diffim.task")
 
@@ -194,6 +195,8 @@ class ImageDifferenceTask:
             self.metadata["templateCoverage"] = round(coverage, 6)
             if "measuredOffset" in warped.metadata:
                 self.metadata["measuredOffset"] = warped.metadata["measuredOffset"]
+            else:
+                self._checkMisalignment(science, warped)
         if config.doScaleTemplateVariance:
             with self._step("scaleTemplateVariance"):
                 factor = float(self._call("scaleVariance", (float, np.floating), exposure=warped))
@@ -217,6 +220,17 @@ class ImageDifferenceTask:
             subtraction.subtractedExposure.psf = (warped.psf if subtraction.convolvedScience
                                                   else matchTo.psf)
         return subtraction, preConvKernel
+
+    def _checkMisalignment(self, science: Exposure, warped: Exposure) -> None:
+        """Stop if the WCS-warped template is visibly offset from the science image."""
+        dx, dy, ratio = measureMisalignment(science, warped)
+        self.metadata["templateMisalignment"] = [round(dx, 4), round(dy, 4)]
+        limit = self.config.maxTemplateOffset
+        if np.hypot(dx, dy) > limit and ratio < ALIGNED_ZERO_SHIFT_RATIO:
+            raise RegistrationRequiredError(
+                f"the template, warped with its WCS, is offset from the science image by "
+                f"dx={dx:+.2f}, dy={dy:+.2f} px (maxTemplateOffset={limit}): its WCS is wrong; "
+                "set doUseRegister=True to register it from the pixels")
 
     def _convolveTemplate(self, science: Exposure, warped: Exposure) -> bool:
         """Resolve ``convolveTemplate`` ('auto': convolve the image with the narrower PSF)."""

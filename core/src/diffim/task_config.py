@@ -148,6 +148,11 @@ class ImageDifferenceConfig(Config):
                                           "always attempts it.", float, 0.1, min=0.0, max=1.0)
     saveLogOutput = Field("Save the log of the run with the outputs.", bool, True)
     saveMetadata = Field("Save the run metadata with the outputs.", bool, True)
+    maxTemplateOffset = RangeField("Largest residual offset (pixels) between the science image and "
+                                   "the WCS-warped template that is accepted without "
+                                   "doUseRegister; a larger one (a wrong template WCS) stops the "
+                                   "run instead of filling the difference with dipoles (beyond "
+                                   "LSST).", float, 1.0, min=0.0)
     templateSipOrder = RangeField("SIP order of the template WCS fitted by registration (higher "
                                   "orders overfit).", int, 2, min=0, max=9)
     useGaussianForPreConvolution = Field("Pre-convolve with a Gaussian PSF model instead of the "

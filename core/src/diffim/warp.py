@@ -209,6 +209,22 @@ def _checkUnregistered(template: Exposure, science: Exposure) -> Exposure:
     return template
 
 
+#: Side of the central crop (pixels) on which the residual misalignment is measured.
+MISALIGNMENT_CROP = 1024
+
+
+def measureMisalignment(science: Exposure, warped: Exposure) -> tuple[float, float, float]:
+    """Residual offset ``(dx, dy, zeroShiftRatio)`` of a warped template, on a central crop."""
+    h, w = science.shape
+    half = MISALIGNMENT_CROP // 2
+    ys = slice(max(h // 2 - half, 0), min(h // 2 + half, h))
+    xs = slice(max(w // 2 - half, 0), min(w // 2 + half, w))
+    bad = science.bitmask("NO_DATA", "SAT", "BAD")
+    offset = measureOffset(science.image[ys, xs], warped.image[ys, xs],
+                           (science.mask[ys, xs] & bad) != 0, (warped.mask[ys, xs] & bad) != 0)
+    return offset.dx, offset.dy, offset.zeroShiftRatio
+
+
 def templateCoverage(warped: Exposure) -> float:
     """Fraction of pixels of the warped template that hold data (not NO_DATA)."""
     return 1.0 - float(np.count_nonzero(warped.maskedPixels("NO_DATA"))) / warped.image.size

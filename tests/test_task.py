@@ -1,0 +1,72 @@
+"""ImageDifferenceTask flow: do* flags, direction choice, misalignment guard."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from diffim.errors import InputError, RegistrationRequiredError
+from diffim.pipeline import load_pipeline
+from diffim.simulate import simulatePair
+from diffim.task import ImageDifferenceTask
+
+from paths import PIPELINES
+
+
+def _task(*overrides: str) -> ImageDifferenceTask:
+    return ImageDifferenceTask(config=load_pipeline(PIPELINES / "default.yaml", overrides))
+
+
+@pytest.fixture(scope="module")
+def pair():
+    return simulatePair(size=512, nTransients=8, seed=21)
+
+
+def test_wrong_template_wcs_stops_with_register_hint(pair):
+    science, template, _ = pair
+    shifted = template.clone()
+    shifted.wcs.wcs.crval = shifted.wcs.wcs.crval + [1.0 / 3600 / np.cos(np.deg2rad(2.0)), 0.0]
+    with pytest.raises(RegistrationRequiredError, match=r"offset from the science image by "
+                                                        r"dx=\+(4.9\d|5.0\d), .*doUseRegister=True"):
+        _task().run(exposure=science, templateExposure=shifted)
+    result = _task("maxTemplateOffset=10").run(exposure=science, templateExposure=shifted)
+    assert result.metadata["templateMisalignment"][0] == pytest.approx(5.0, abs=0.1)
+
+
+def test_good_wcs_measures_no_misalignment(pair):
+    science, template, _ = pair
+    result = _task().run(exposure=science, templateExposure=template)
+    assert np.hypot(*result.metadata["templateMisalignment"]) < 0.05
+
+
+@pytest.mark.parametrize("seeingRatio,expected", [(1.3, True), (0.75, False)])
+def test_auto_convolves_the_sharper_image(seeingRatio, expected):
+    science, template, _ = simulatePair(size=512, seeingRatio=seeingRatio, nTransients=0, seed=2)
+    result = _task("convolveTemplate=auto").run(exposure=science, templateExposure=template)
+    assert result.metadata["convolveTemplate"] is expected
+    difference = result.subtractedExposure
+    good = ~difference.maskedPixels("NO_DATA", "EDGE", "DETECTED", "DETECTED_NEGATIVE", "SAT")
+    z = difference.image[good] / np.sqrt(difference.variance[good])
+    assert abs(1.4826 * np.median(np.abs(z - np.median(z))) - 1.0) < 0.1
+
+
+def test_calexp_background_is_added_back(pair):
+    science, template, _ = pair
+    background = np.full(science.shape, 250.0, dtype=np.float32)
+    plain = _task().run(exposure=science, templateExposure=template)
+    added = _task("doAddCalexpBackground=true").run(exposure=science, templateExposure=template,
+                                                    calexpBackgroundExposure=background)
+    # The AL differential background absorbs a constant offset: same difference.
+    good = np.isfinite(plain.subtractedExposure.image) & np.isfinite(added.subtractedExposure.image)
+    diff = added.subtractedExposure.image[good] - plain.subtractedExposure.image[good]
+    assert abs(np.median(diff)) < 0.05 * np.sqrt(np.median(science.variance))
+    with pytest.raises(InputError, match="calexpBackgroundExposure"):
+        _task("doAddCalexpBackground=true").run(exposure=science, templateExposure=template)
+
+
+def test_detection_only_on_an_existing_difference(pair):
+    science, template, _ = pair
+    first = _task().run(exposure=science, templateExposure=template)
+    again = _task("doSubtract=false").run(exposure=science,
+                                           subtractedExposure=first.subtractedExposure)
+    assert again.subtractRes is None
+    assert len(again.diaSources) == pytest.approx(len(first.diaSources), abs=2)
