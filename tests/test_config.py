@@ -100,6 +100,7 @@ def test_runnable_config_validates():
 @pytest.mark.parametrize("changes,message", [
     ({"doSubtract": False, "doDetection": False, "doMerge": False}, "nothing to do"),
     ({"doDetection": False}, "doMerge=True requires doDetection"),
+    ({"doAddMetrics": True}, "doAddMetrics=True requires doSelectSources"),
     ({"doSubtract": False, "doDetection": False}, "nothing to do"),
 ])
 def test_lsst_validation_rules(changes, message):
@@ -127,8 +128,7 @@ def test_convolve_template_accepts_auto():
         config.set("convolveTemplate", "sometimes")
 
 
-@pytest.mark.parametrize("name", ["doAddMetrics", "doSelectDcrCatalog",
-                                  "doUseRegister", "doSelectSources"])
+@pytest.mark.parametrize("name", ["doSelectDcrCatalog", "doSelectVariableCatalog"])
 def test_fields_not_yet_available_fail_when_changed(name):
     config = ImageDifferenceConfig()
     config.set(name, True)

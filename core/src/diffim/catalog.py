@@ -101,3 +101,53 @@ def matchToSources(diaSources: Table, sources: Table, radiusArcsec: float,
     out["srcMatchDistance"] = Column(distance, unit=u.arcsec,
                                      description="Distance to the matched science source")
     return out
+
+
+def splitControlSample(selected: Table, step: int, seed: int) -> tuple[Table, Table]:
+    """Hold out every ``step``-th star (after a seeded shuffle) as the control sample.
+
+    Returns
+    -------
+    kernelSources, controlSources : astropy.table.Table
+    """
+    order = np.random.default_rng(seed).permutation(len(selected))
+    control = np.zeros(len(selected), dtype=bool)
+    control[order[::step]] = True
+    return selected[~control], selected[control]
+
+
+def kernelQuality(difference, stars: Table, radius: float) -> Table:
+    """Residual statistics of the difference around each star (kernel-quality metrics).
+
+    For every star, ``z = difference / sqrt(variance)`` over the unmasked pixels
+    of a disc of ``radius`` pixels: its mean and standard deviation. A good
+    kernel leaves mean ≈ 0 and std ≈ 1 at stars it was not fitted on.
+
+    Returns
+    -------
+    astropy.table.Table
+        ``stars`` with ``residualMean``, ``residualStd`` and ``residualNpix`` columns.
+    """
+    out = Table(stars, copy=True)
+    mean = np.full(len(out), np.nan)
+    std = np.full(len(out), np.nan)
+    npix = np.zeros(len(out), dtype=np.int64)
+    bad = difference.bitmask("NO_DATA", "SAT", "BAD", "EDGE")
+    r = int(np.ceil(radius))
+    yy, xx = np.mgrid[-r:r + 1, -r:r + 1]
+    for k, (x, y) in enumerate(zip(out["x"], out["y"])):
+        ix, iy = int(round(float(x))), int(round(float(y)))
+        if not (r <= ix < difference.width - r and r <= iy < difference.height - r):
+            continue
+        cut = (slice(iy - r, iy + r + 1), slice(ix - r, ix + r + 1))
+        use = ((yy + iy - y) ** 2 + (xx + ix - x) ** 2 <= radius ** 2) & \
+            ((difference.mask[cut] & bad) == 0) & np.isfinite(difference.image[cut])
+        if use.sum() < 2:
+            continue
+        z = difference.image[cut][use] / np.sqrt(difference.variance[cut][use])
+        mean[k], std[k], npix[k] = z.mean(), z.std(ddof=1), use.sum()
+    out["residualMean"] = Column(mean, description="Mean of difference/sqrt(variance) around "
+                                                   "the star")
+    out["residualStd"] = Column(std, description="Std of difference/sqrt(variance) around the star")
+    out["residualNpix"] = Column(npix, description="Pixels used for the residual statistics")
+    return out

@@ -21,6 +21,10 @@ class ImageDifferenceConnections(Config):
                       str, "warpedTemplate.fits")
     matchedExp = Field("PSF-matched template (written when doWriteMatchedExp).", str,
                        "matchedTemplate.fits")
+    kernelSrc = Field("Kernel and control stars with residual metrics (written when doAddMetrics "
+                      "and doSelectSources).", str, "kernelSources.fits")
+    registerDebug = Field("Registration matches and residuals (written when doDebugRegister and "
+                          "doUseRegister).", str, "registerDebug.fits")
     metadata = Field("Run metadata: config used, package versions, time per step "
                      "(written when saveMetadata).", str, "metadata.yaml")
     log = Field("Log of the run (written when saveLogOutput).", str, "diffim.log")

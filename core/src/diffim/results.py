@@ -84,4 +84,5 @@ class ImageDifferenceResult:
     subtractRes: SubtractionResult | None = None
     diaSources: Table | None = None
     selectSources: Table | None = None
+    kernelSources: Table | None = None
     metadata: dict[str, Any] = field(default_factory=dict)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import yaml
+from astropy.table import Table
 
 from . import plugins
 from .errors import OutputError
@@ -54,6 +55,8 @@ def plannedOutputs(config: ImageDifferenceConfig) -> dict[str, str]:
         "scoreExp": config.doWriteScoreExp,
         "warpedExp": config.doWriteWarpedExp and config.doSubtract,
         "matchedExp": config.doWriteMatchedExp and config.doSubtract,
+        "kernelSrc": config.doAddMetrics and config.doSelectSources and config.doSubtract,
+        "registerDebug": config.doDebugRegister and config.doUseRegister and config.doSubtract,
         "metadata": config.saveMetadata,
         "log": config.saveLogOutput,
     }
@@ -166,6 +169,8 @@ def runFiles(config: ImageDifferenceConfig, science: str | Path, template: str |
             "scoreExp": lambda p: writeExposure(result.scoreExposure, p),
             "warpedExp": lambda p: writeExposure(result.warpedExposure, p),
             "matchedExp": lambda p: writeExposure(result.matchedExposure, p),
+            "kernelSrc": lambda p: writeTable(result.kernelSources, p),
+            "registerDebug": lambda p: writeTable(Table(rows=result.metadata["registerDebug"]), p),
         }
         for kind, name in planned.items():
             if kind in writers:

@@ -8,10 +8,10 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
-from astropy.table import Table
+from astropy.table import Table, vstack
 
 from . import plugins
-from .catalog import appendSkySources, matchToSources
+from .catalog import (appendSkySources, kernelQuality, matchToSources, splitControlSample)
 from .errors import DiffimError, InputError, PluginError, RegistrationRequiredError
 from .exposure import Exposure
 from .ids import IdFactory
@@ -138,7 +138,8 @@ class ImageDifferenceTask:
         if config.doSubtract:
             if templateExposure is None:
                 raise InputError("doSubtract=True needs a template exposure")
-            subtraction, preConvKernel = self._subtract(science, templateExposure, rng)
+            subtraction, preConvKernel, stars = self._subtract(science, templateExposure,
+                                                               selectSources, rng)
             result.subtractRes = subtraction
             result.warpedExposure = subtraction.warpedExposure
             result.matchedExposure = subtraction.matchedExposure
@@ -151,6 +152,9 @@ class ImageDifferenceTask:
                                             subtraction=subtraction,
                                             spatiallyVarying=config.doSpatiallyVarying,
                                             preConvKernel=preConvKernel)
+            if stars is not None:
+                result.kernelSources = self._kernelMetrics(difference or subtraction
+                                                           .subtractedExposure, science, stars)
             if preConvKernel is not None:
                 # AL score mode: what was subtracted is the likelihood image, not a difference.
                 result.scoreExposure, difference = difference, None
@@ -182,26 +186,42 @@ class ImageDifferenceTask:
         return science
 
     def _subtract(self, science: Exposure, templateExposure: Exposure,
-                  rng: np.random.Generator) -> tuple[SubtractionResult, np.ndarray | None]:
-        """Warp, optionally rescale and pre-convolve, then call the subtract slot.
+                  selectSources: Table | None, rng: np.random.Generator
+                  ) -> tuple[SubtractionResult, np.ndarray | None, Table | None]:
+        """Align, optionally rescale, select kernel stars and pre-convolve, then subtract.
 
-        Returns the subtraction and the pre-convolution kernel (None unless AL score mode).
+        Returns the subtraction, the pre-convolution kernel (None unless AL score
+        mode) and the selected stars with an ``isControl`` column (None unless
+        doSelectSources).
         """
         config = self.config
         with self._step("warpTemplate"):
             template = sanitize(templateExposure, "template")
-            warped = warpToScience(template, science)
+            if config.doUseRegister:
+                warped = self._call("register", Exposure, science=science, template=template,
+                                    sipOrder=config.templateSipOrder,
+                                    debug=config.doDebugRegister)
+                for key in ("registerRms", "registerMatches", "registerRejected",
+                            "registerDebug"):
+                    if key in warped.metadata:
+                        self.metadata[key] = warped.metadata[key]
+            else:
+                warped = warpToScience(template, science)
             coverage = checkCoverage(warped, config.requiredTemplateFraction)
             self.metadata["templateCoverage"] = round(coverage, 6)
             if "measuredOffset" in warped.metadata:
                 self.metadata["measuredOffset"] = warped.metadata["measuredOffset"]
-            else:
+            elif not config.doUseRegister:
                 self._checkMisalignment(science, warped)
         if config.doScaleTemplateVariance:
             with self._step("scaleTemplateVariance"):
                 factor = float(self._call("scaleVariance", (float, np.floating), exposure=warped))
                 warped.variance *= np.float32(factor)
                 self.metadata["scaleTemplateVarianceFactor"] = factor
+        kernelSources, stars = None, None
+        if config.doSelectSources:
+            with self._step("selectSources"):
+                kernelSources, stars = self._selectKernelSources(science, selectSources)
         convolveTemplate = self._convolveTemplate(science, warped)
         matchTo, preConvKernel = science, None
         if config.useScoreImageDetection and config.subtract.name != "zogy":
@@ -214,12 +234,43 @@ class ImageDifferenceTask:
         with self._step("subtract"):
             subtraction = self._call("subtract", SubtractionResult, science=matchTo,
                                      template=warped, convolveTemplate=convolveTemplate,
-                                     kernelSources=None, rng=rng)
+                                     kernelSources=kernelSources, rng=rng)
         self.metadata.update(subtraction.metadata)
         if subtraction.subtractedExposure.psf is None:
             subtraction.subtractedExposure.psf = (warped.psf if subtraction.convolvedScience
                                                   else matchTo.psf)
-        return subtraction, preConvKernel
+        return subtraction, preConvKernel, stars
+
+    def _selectKernelSources(self, science: Exposure, selectSources: Table | None
+                             ) -> tuple[Table, Table]:
+        """Select kernel stars and hold out the control sample (LSST's controlStepSize)."""
+        config = self.config
+        references = None
+        if config.kernelSourcesFromRef:
+            if selectSources is None:
+                raise InputError("kernelSourcesFromRef=True needs a science source catalog to "
+                                 "match to the reference catalog (--science-sources)")
+            references = self._call("astrometer", Table, sources=selectSources, exposure=science)
+        selected = self._call("sourceSelector", Table, sources=selectSources, exposure=science,
+                              references=references)
+        kernel, control = splitControlSample(selected, config.controlStepSize,
+                                             config.controlRandomSeed)
+        self.metadata["nKernelSources"] = len(kernel)
+        self.metadata["nControlSources"] = len(control)
+        stars = vstack([kernel, control], metadata_conflicts="silent")
+        stars["isControl"] = np.arange(len(stars)) >= len(kernel)
+        return kernel, stars
+
+    def _kernelMetrics(self, difference: Exposure, science: Exposure, stars: Table) -> Table:
+        """Residuals of the difference at kernel and control stars (kernel-quality metrics)."""
+        measured = kernelQuality(difference, stars, radius=2.0 * science.psf.fwhm())
+        for name, rows in (("kernel", ~measured["isControl"]), ("control", measured["isControl"])):
+            means = np.asarray(measured["residualMean"][rows], dtype=float)
+            means = means[np.isfinite(means)]
+            if means.size:
+                self.metadata[f"{name}SampleResidualMean"] = float(means.mean())
+                self.metadata[f"{name}SampleResidualRms"] = float(np.sqrt(np.mean(means**2)))
+        return measured
 
     def _checkMisalignment(self, science: Exposure, warped: Exposure) -> None:
         """Stop if the WCS-warped template is visibly offset from the science image."""

@@ -19,11 +19,6 @@ log = logging.getLogger("diffim.config")
 NOT_YET_AVAILABLE: dict[str, str] = {
     "doSelectDcrCatalog": "DCR control-sample selection",
     "doSelectVariableCatalog": "variable-star control-sample selection",
-    "doAddMetrics": "kernel-candidate metrics",
-    "kernelSourcesFromRef": "kernel sources from a reference catalog",
-    "doDebugRegister": "registration debugging output",
-    "doUseRegister": "image-to-image registration",
-    "doSelectSources": "kernel-source selection",
 }
 
 #: Flags that need an installed implementation of a slot when they are True.
@@ -180,6 +175,8 @@ class ImageDifferenceConfig(Config):
                                   f"version of diffim; leave {name} at its default")
         isZogy = self.subtract.name == "zogy"
         slots = self.slots()
+        if self.kernelSourcesFromRef and self.doSelectSources:
+            slots["astrometer"].require("kernelSourcesFromRef=True")
         for flag, slot in FLAG_SLOTS.items():
             if not getattr(self, flag) or (flag == "doDecorrelation" and isZogy):
                 continue
@@ -197,6 +194,9 @@ class ImageDifferenceConfig(Config):
         for flag in ("doMeasurement", "doMerge", "doSkySources"):
             if getattr(self, flag) and not self.doDetection:
                 fail(f"{flag}=True requires doDetection=True")
+        if self.doAddMetrics and not self.doSelectSources:
+            fail("doAddMetrics=True requires doSelectSources=True (the metrics describe the "
+                 "kernel and control stars)")
         if self.doUseRegister and not self.doSelectSources:
             fail("doUseRegister=True requires doSelectSources=True")
         if self.doScaleDiffimVariance and self.doScaleTemplateVariance:
