@@ -1,0 +1,7 @@
+"""diffim's ``skyObjects`` skySources plugin: circular footprints placed in empty sky."""
+from .config import SkyObjectsConfig
+from .placement import diskOffsets, growRegion, placeCircles
+from .plugin import SkyObjects, skyObjects
+
+__all__ = ["SkyObjects", "SkyObjectsConfig", "diskOffsets", "growRegion", "placeCircles",
+           "skyObjects"]
