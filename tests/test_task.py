@@ -70,3 +70,26 @@ def test_detection_only_on_an_existing_difference(pair):
                                            subtractedExposure=first.subtractedExposure)
     assert again.subtractRes is None
     assert len(again.diaSources) == pytest.approx(len(first.diaSources), abs=2)
+
+
+def test_templates_of_another_band_are_refused(pair):
+    science, template, _ = pair
+    other = template.clone()
+    other.filter = "g" if science.filter != "g" else "r"
+    with pytest.raises(InputError, match=rf"science exposure is in band '{science.filter}' but "
+                                         rf"the template in band '{other.filter}'"):
+        _task().run(exposure=science, templateExposure=other)
+
+
+def test_images_too_large_for_memory_are_refused_from_the_header(tmp_path):
+    from astropy.io import fits
+
+    from diffim.fits_io import readExposure
+
+    header = fits.Header([("SIMPLE", True), ("BITPIX", -32), ("NAXIS", 2),
+                          ("NAXIS1", 300000), ("NAXIS2", 300000)])
+    path = tmp_path / "huge.fits"
+    path.write_bytes(header.tostring().encode())
+    with pytest.raises(InputError, match=r"huge.fits: a 300000x300000 image needs about "
+                                         r"\d+\.\d GiB to process"):
+        readExposure(path)

@@ -44,6 +44,7 @@ from .atomic import atomic_write, check_writable
 from .errors import InputError
 from .exposure import Exposure
 from .mask import MASK_DTYPE, MaskPlanes
+from .memory import checkImageFits
 from .photocalib import PhotoCalib
 from .psf import FWHM_PER_SIGMA, GaussianPsf, ImagePsf, Psf, SpatialPsf
 from .psf_measure import estimateFwhm, measurePsf
@@ -372,6 +373,7 @@ def _image_hdu(hdul: fits.HDUList,
         if 0 in dims:
             emptyShape = emptyShape or tuple(reversed(dims))
             continue
+        checkImageFits(dims[0], int(np.prod(dims[1:])), str(path))
         return hdu
     if emptyShape is not None:
         raise InputError(f"{path}: image has zero size (shape {emptyShape})")

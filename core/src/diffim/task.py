@@ -197,6 +197,10 @@ class ImageDifferenceTask:
         config = self.config
         with self._step("warpTemplate"):
             template = sanitize(templateExposure, "template")
+            if science.filter and template.filter and science.filter != template.filter:
+                raise InputError(f"the science exposure is in band {science.filter!r} but the "
+                                 f"template in band {template.filter!r}: give a template of the "
+                                 "same band")
             if config.doUseRegister:
                 warped = self._call("register", Exposure, science=science, template=template,
                                     sipOrder=config.templateSipOrder,
