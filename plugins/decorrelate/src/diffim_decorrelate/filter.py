@@ -14,12 +14,27 @@ FFT grid.
 from __future__ import annotations
 
 import numpy as np
+from scipy import fft
 
-from .fourier import cropCentred, gridMean, inverse, spectrum, stampSpectrum
+from .fourier import FFT_WORKERS, cropCentred, fftShape, gridMean, inverse, spectrum, \
+    stampSpectrum
+
+
+def _filterOnGrid(kernel: np.ndarray, unconvolvedVariance: float, convolvedVariance: float,
+                  shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """``phi`` and ``|K|**2`` on the half plane of the grid of ``shape``."""
+    kernelSpectrum = stampSpectrum(kernel, shape)
+    kernelPower = kernelSpectrum.real ** 2
+    kernelPower += kernelSpectrum.imag ** 2
+    del kernelSpectrum
+    white = unconvolvedVariance + kernel.sum() ** 2 * convolvedVariance
+    denominator = convolvedVariance * kernelPower
+    denominator += unconvolvedVariance
+    return np.sqrt(white / denominator), kernelPower
 
 
 class DecorrelationFilter:
-    """The filter ``phi`` on one FFT grid.
+    """The filter ``phi`` on the FFT grid of one image (or region).
 
     Parameters
     ----------
@@ -31,36 +46,82 @@ class DecorrelationFilter:
         Mean variance ``s_r`` of the image that was convolved, before convolution (>= 0).
     shape : tuple of int
         FFT grid shape; see :func:`diffim_decorrelate.fourier.fftShape`.
+
+    Attributes
+    ----------
+    phi : numpy.ndarray
+        The filter on the half plane of the grid.
+    whiteVariance : float
+        Noise variance of the filtered difference, ``s_n + kappa**2 s_r``.
     """
 
     def __init__(self, kernel: np.ndarray, unconvolvedVariance: float,
                  convolvedVariance: float, shape: tuple[int, int]) -> None:
         self.shape = shape
         self.kernel = np.asarray(kernel, dtype=np.float64)
-        kernelSpectrum = stampSpectrum(self.kernel, shape)
-        self.kernelPower = kernelSpectrum.real ** 2
-        self.kernelPower += kernelSpectrum.imag ** 2
-        del kernelSpectrum
+        self.unconvolvedVariance = unconvolvedVariance
+        self.convolvedVariance = convolvedVariance
         self.whiteVariance = unconvolvedVariance + self.kernel.sum() ** 2 * convolvedVariance
-        denominator = convolvedVariance * self.kernelPower
-        denominator += unconvolvedVariance
-        self.phi = np.sqrt(self.whiteVariance / denominator)
+        self.phi, kernelPower = _filterOnGrid(self.kernel, unconvolvedVariance,
+                                              convolvedVariance, shape)
+        power = self.phi ** 2
+        unconvolvedWeight = gridMean(power, shape[1])
+        power *= kernelPower
+        self._noiseWeights = (unconvolvedWeight, gridMean(power, shape[1]))
 
-    def apply(self, image: np.ndarray) -> np.ndarray:
-        """Filter ``image`` (finite values): zero-padded linear convolution with ``phi``.
+    def apply(self, image: np.ndarray, fill: float) -> np.ndarray:
+        """Filter ``image``: a zero-padded linear convolution with ``phi``.
+
+        Non-finite pixels take the value ``fill`` in the convolution (so they do not
+        smear) and keep their own value in the output.
 
         Returns a float32 array of the image's shape.
         """
         h, w = image.shape
-        transformed = spectrum(np.asarray(image, dtype=np.float64), self.shape)
+        grid = np.zeros(self.shape)
+        grid[:h, :w] = image
+        missing = ~np.isfinite(grid[:h, :w])
+        grid[:h, :w][missing] = fill
+        transformed = fft.rfft2(grid, overwrite_x=True, workers=FFT_WORKERS)
+        del grid
         transformed *= self.phi
-        return inverse(transformed, self.shape)[:h, :w].astype(np.float32)
+        filtered = inverse(transformed, self.shape)
+        del transformed
+        output = filtered[:h, :w].astype(np.float32)
+        output[missing] = image[missing]
+        return output
 
     def applyToStamp(self, stamp: np.ndarray) -> np.ndarray:
-        """Filter a centred stamp (e.g. a PSF image); returns the stamp-shaped centre."""
-        transformed = stampSpectrum(np.asarray(stamp, dtype=np.float64), self.shape)
-        transformed *= self.phi
-        return cropCentred(inverse(transformed, self.shape), stamp.shape)
+        """Filter a centred stamp (e.g. a PSF image); returns the stamp-shaped centre.
+
+        The filter is sampled on a small grid (see :meth:`_stampGrid`) rather than on the
+        image grid: ``phi`` falls off within a few kernel widths, so the stamp comes out
+        the same to ~1e-8, far more cheaply.
+        """
+        stamp = np.asarray(stamp, dtype=np.float64)
+        shape = self._stampGrid(stamp.shape)
+        phi, _ = _filterOnGrid(self.kernel, self.unconvolvedVariance, self.convolvedVariance,
+                               shape)
+        return cropCentred(inverse(stampSpectrum(stamp, shape) * phi, shape), stamp.shape)
+
+    def realSpaceFilters(self) -> tuple[np.ndarray, np.ndarray]:
+        """``phi`` and ``K conv phi`` in real space, as odd stamps centred on their middle pixel.
+
+        They are sampled on the small grid of :meth:`_stampGrid` for a kernel-sized stamp
+        and cut to an odd size that keeps all of it but one row and column.
+        """
+        shape = self._stampGrid(self.kernel.shape)
+        phi, _ = _filterOnGrid(self.kernel, self.unconvolvedVariance, self.convolvedVariance,
+                               shape)
+        stampShape = tuple(n - 1 + n % 2 for n in shape)
+        unconvolved = cropCentred(inverse(phi, shape), stampShape)
+        convolved = cropCentred(inverse(stampSpectrum(self.kernel, shape) * phi, shape),
+                                stampShape)
+        return unconvolved, convolved
+
+    def _stampGrid(self, stampShape: tuple[int, int]) -> tuple[int, int]:
+        """Grid for filtering a stamp: twice what its linear convolution with the kernel needs."""
+        return tuple(2 * n for n in fftShape(stampShape, self.kernel.shape))
 
     def noiseWeights(self) -> tuple[float, float]:
         """Factors by which the filtered difference's variance grows with each input's variance.
@@ -70,31 +131,28 @@ class DecorrelationFilter:
         tuple of float
             ``(w_n, w_r)``: the total power of ``phi`` (the unconvolved image's noise
             goes through it) and of ``K phi`` (the convolved image's noise goes through
-            it). By Parseval these are the sums of the squared real-space filters.
+            it), over the image grid. By Parseval these are the sums of the squared
+            real-space filters.
         """
-        width = self.shape[1]
-        phiPower = self.phi ** 2
-        unconvolvedWeight = gridMean(phiPower, width)
-        phiPower *= self.kernelPower
-        return unconvolvedWeight, gridMean(phiPower, width)
+        return self._noiseWeights
 
     def propagateVariance(self, unconvolvedVariance: np.ndarray,
                           convolvedVariance: np.ndarray) -> np.ndarray:
         """Variance of the filtered difference from two finite variance planes.
 
-        Each plane is convolved with the square of the real-space filter its noise
-        goes through (``phi``, ``K phi``) and the two are summed.
+        Each plane is convolved (zero-padded, on the image grid) with the square of the
+        real-space filter its noise goes through (``phi``, ``K phi``; see
+        :meth:`realSpaceFilters`) and the two are summed. The FFTs are single precision,
+        ample for a variance, to halve their memory.
 
         Returns a float32 array of the planes' shape.
         """
         h, w = unconvolvedVariance.shape
-        total = spectrum(inverse(self.phi, self.shape) ** 2, self.shape)
-        total *= spectrum(unconvolvedVariance, self.shape)
-        convolvedFilter = stampSpectrum(self.kernel, self.shape)
-        convolvedFilter *= self.phi
-        convolvedPower = spectrum(inverse(convolvedFilter, self.shape) ** 2, self.shape)
-        del convolvedFilter
-        convolvedPower *= spectrum(convolvedVariance, self.shape)
-        total += convolvedPower
-        del convolvedPower
-        return inverse(total, self.shape)[:h, :w].astype(np.float32)
+        unconvolvedFilter, convolvedFilter = self.realSpaceFilters()
+        total = spectrum(unconvolvedVariance.astype(np.float32), self.shape)
+        total *= stampSpectrum(unconvolvedFilter ** 2, self.shape, np.float32)
+        part = spectrum(convolvedVariance.astype(np.float32), self.shape)
+        part *= stampSpectrum(convolvedFilter ** 2, self.shape, np.float32)
+        total += part
+        del part
+        return inverse(total, self.shape)[:h, :w].copy()

@@ -39,12 +39,12 @@ def _centredIndices(size: int, gridSize: int) -> np.ndarray:
     return (np.arange(size) - size // 2) % gridSize
 
 
-def padCentred(stamp: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+def padCentred(stamp: np.ndarray, shape: tuple[int, int], dtype=np.float64) -> np.ndarray:
     """Place ``stamp`` on a zero grid of ``shape`` with its centre pixel at the origin.
 
-    The stamp's quadrants wrap to the four corners of the grid.
+    The stamp's quadrants wrap to the four corners of the grid (of type ``dtype``).
     """
-    grid = np.zeros(shape)
+    grid = np.zeros(shape, dtype=dtype)
     rows = _centredIndices(stamp.shape[0], shape[0])
     cols = _centredIndices(stamp.shape[1], shape[1])
     grid[np.ix_(rows, cols)] = stamp
@@ -59,13 +59,16 @@ def cropCentred(grid: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 
 def spectrum(array: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Half-plane spectrum of ``array`` zero-padded at its far ends to ``shape``."""
+    """Half-plane spectrum of ``array`` zero-padded at its far ends to ``shape``.
+
+    Single precision in, single precision out.
+    """
     return fft.rfft2(array, s=shape, workers=FFT_WORKERS)
 
 
-def stampSpectrum(stamp: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Half-plane spectrum of a stamp centred on the grid origin."""
-    return fft.rfft2(padCentred(stamp, shape), workers=FFT_WORKERS)
+def stampSpectrum(stamp: np.ndarray, shape: tuple[int, int], dtype=np.float64) -> np.ndarray:
+    """Half-plane spectrum of a stamp centred on the grid origin, computed in ``dtype``."""
+    return fft.rfft2(padCentred(stamp, shape, dtype), overwrite_x=True, workers=FFT_WORKERS)
 
 
 def inverse(halfSpectrum: np.ndarray, shape: tuple[int, int]) -> np.ndarray:

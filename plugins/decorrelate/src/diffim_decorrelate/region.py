@@ -68,10 +68,10 @@ def decorrelateRegion(inputs: DecorrelationInputs, box: Box, x: float, y: float)
 
     kernel = inputs.kernel.at(x, y)
     decorrelation = DecorrelationFilter(kernel, unconvolvedVariance, convolvedVariance,
-                                        fftShape(image.shape, kernel.shape, psf.shape))
+                                        fftShape(image.shape, kernel.shape))
     correctedPsf = decorrelation.applyToStamp(psf)
     correctedPsf /= correctedPsf.sum()
-    filtered = _filterImage(decorrelation, image, finite)
+    filtered = decorrelation.apply(image, float(np.mean(image, where=finite, dtype=np.float64)))
     variance = _propagateVariance(inputs, decorrelation, box, unconvolvedVariance,
                                   convolvedVariance)
     differenceVariance = inputs.difference.variance[box]
@@ -79,16 +79,6 @@ def decorrelateRegion(inputs: DecorrelationInputs, box: Box, x: float, y: float)
     variance[missing] = differenceVariance[missing]
     return RegionResult(filtered, variance, correctedPsf, unconvolvedVariance,
                         convolvedVariance, filtered=True)
-
-
-def _filterImage(decorrelation: DecorrelationFilter, image: np.ndarray,
-                 finite: np.ndarray) -> np.ndarray:
-    """Filtered ``image`` (float32), non-finite pixels filled with the mean, then restored."""
-    filled = image.astype(np.float64)
-    filled[~finite] = filled[finite].mean()
-    filtered = decorrelation.apply(filled)
-    filtered[~finite] = image[~finite]
-    return filtered
 
 
 def _propagateVariance(inputs: DecorrelationInputs, decorrelation: DecorrelationFilter,
