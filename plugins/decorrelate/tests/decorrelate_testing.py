@@ -178,14 +178,19 @@ def robustStd(values: np.ndarray) -> float:
     return float(0.741301 * (q75 - q25))
 
 
-def clippedVariance(values: np.ndarray, nSigma: float = 3.0, nIter: int = 3) -> float:
-    """Variance of the finite values after iterative sigma clipping about the median."""
+#: Variance of a unit Gaussian truncated at +-3 sigma.
+TRUNCATED_VARIANCE_3SIGMA = 0.973336
+
+
+def clippedVariance(values: np.ndarray) -> float:
+    """Variance of the finite values within 3 robust sigma of the median.
+
+    Corrected for the truncation, so that it is unbiased for Gaussian noise.
+    """
     values = np.asarray(values, dtype=np.float64)
     values = values[np.isfinite(values)]
-    for _ in range(nIter):
-        centre, std = np.median(values), values.std()
-        values = values[np.abs(values - centre) < nSigma * std]
-    return float(values.var())
+    kept = values[np.abs(values - np.median(values)) <= 3.0 * robustStd(values)]
+    return float(kept.var() / TRUNCATED_VARIANCE_3SIGMA)
 
 
 def decorrelate(pair: NoisePair, spatiallyVarying: bool = False, **overrides) -> Exposure:
