@@ -2,10 +2,10 @@
 
 The LSST RegisterTask loop: fit, measure each match's residual, reject those
 beyond ``sipRej`` times the rms, refit (``sipIter`` times). Two additions make
-it converge from a rough start: each round re-matches the stars through the
-latest fit (so a start good only over part of the image grows to the whole
-image), and the rejection rms is estimated from the median residual, so false
-matches from a poor start do not inflate it.
+it converge from a rough start: an affine fit to the matches of the start is
+used to match the stars again (so a start good only over part of the image
+grows to the whole image), and the rejection rms is estimated from the median
+residual, so false matches from a poor start do not inflate it.
 """
 from __future__ import annotations
 
