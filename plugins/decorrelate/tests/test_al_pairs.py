@@ -140,6 +140,16 @@ def test_unknown_mask_plane_is_a_config_error():
         decorrelate(makeNoisePair(64), ignoreMaskPlanes=["SAT", "SATURATED"])
 
 
+def test_template_without_usable_variance_leaves_the_difference():
+    pair = makeNoisePair(64)
+    pair.template.setMask(np.ones((64, 64), dtype=bool), "NO_DATA")
+    after = decorrelate(pair)
+    np.testing.assert_array_equal(after.image, pair.difference.image)
+    np.testing.assert_array_equal(after.variance, pair.difference.variance)
+    assert after.psf.sigma() == pytest.approx(pair.difference.psf.sigma())
+    assert after is not pair.difference
+
+
 def test_ignored_planes_set_the_filter():
     """Pixels in DETECTED (60% here, variance 10x) are left out of the mean variance."""
     plain = makeNoisePair(128, scienceVariance=0.04, templateVariance=0.2)

@@ -7,6 +7,7 @@ from decorrelate_testing import (BlendedKernel, GaussianKernel, autocorrelation,
                                  interior, makeNoisePair, robustStd)
 
 from diffim import SpatialPsf
+from diffim.errors import ConfigError
 from diffim_decorrelate.grid import AxisNodes
 
 SIZE = 384
@@ -108,6 +109,11 @@ def test_point_source_flux_is_preserved():
     for x, y in zip(pair.sourceX, pair.sourceY):
         inside = np.hypot(xx - x, yy - y) <= 20.0
         assert float(after.image[inside].sum()) == pytest.approx(1000.0, rel=0.01)
+
+
+def test_grid_finer_than_a_pixel_is_a_config_error():
+    with pytest.raises(ConfigError, match="gridStep 0.05 FWHM"):
+        decorrelate(makeNoisePair(64), True, gridStep=0.05)
 
 
 @pytest.mark.xfail(strict=True, reason="diffim.psf.SpatialPsf.at clips negative pixels, but the "

@@ -108,7 +108,7 @@ class DecorrelationFilter:
         """``phi`` and ``K conv phi`` in real space, as odd stamps centred on their middle pixel.
 
         They are sampled on the small grid of :meth:`_stampGrid` for a kernel-sized stamp
-        and cut to an odd size that keeps all of it but one row and column.
+        and cut to the largest odd size that fits in it.
         """
         shape = self._stampGrid(self.kernel.shape)
         phi, _ = _filterOnGrid(self.kernel, self.unconvolvedVariance, self.convolvedVariance,
@@ -149,9 +149,9 @@ class DecorrelationFilter:
         """
         h, w = unconvolvedVariance.shape
         unconvolvedFilter, convolvedFilter = self.realSpaceFilters()
-        total = spectrum(unconvolvedVariance.astype(np.float32), self.shape)
+        total = spectrum(np.asarray(unconvolvedVariance, dtype=np.float32), self.shape)
         total *= stampSpectrum(unconvolvedFilter ** 2, self.shape, np.float32)
-        part = spectrum(convolvedVariance.astype(np.float32), self.shape)
+        part = spectrum(np.asarray(convolvedVariance, dtype=np.float32), self.shape)
         part *= stampSpectrum(convolvedFilter ** 2, self.shape, np.float32)
         total += part
         del part

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from diffim.errors import ConfigError
 from diffim.psf import SpatialPsf
 
 from .config import DecorrelateALKernelConfig
@@ -96,11 +97,22 @@ class GridDecorrelation:
 
 
 def gridSizes(inputs: DecorrelationInputs, config: DecorrelateALKernelConfig) -> tuple[float, int]:
-    """Node spacing limit and border, in pixels, from the config."""
+    """Node spacing limit and border, in pixels, from the config.
+
+    Raises
+    ------
+    diffim.errors.ConfigError
+        If the spacing comes out below one pixel.
+    """
     scale = 1.0
     if config.scaleByFwhm:
         scale = inputs.difference.psf.fwhm(*inputs.difference.center)
-    return config.gridStep * scale, int(round(config.borderSize * scale))
+    step = config.gridStep * scale
+    if not step >= 1.0:
+        unit = f" FWHM (FWHM {scale:.3g} px)" if config.scaleByFwhm else " px"
+        raise ConfigError(f"gridStep {config.gridStep:g}{unit} spaces the grid nodes {step:.3g} "
+                          f"px apart; it must give at least 1 px, and a few FWHM is sensible")
+    return step, int(round(config.borderSize * scale))
 
 
 def decorrelateOnGrid(inputs: DecorrelationInputs,

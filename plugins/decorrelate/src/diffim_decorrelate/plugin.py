@@ -65,7 +65,8 @@ class DecorrelateALKernel:
             If the subtraction has no kernel, the difference no PSF, an exposure no
             variance plane, or the shapes differ.
         diffim.errors.ConfigError
-            If ``ignoreMaskPlanes`` names a plane no input defines.
+            If ``ignoreMaskPlanes`` names a plane no input defines, or ``gridStep`` puts
+            the grid nodes less than a pixel apart.
         """
         inputs = DecorrelationInputs.fromSubtraction(science, template, subtraction, config)
         difference = inputs.difference
