@@ -197,8 +197,6 @@ class ImageDifferenceConfig(Config):
         if self.doAddMetrics and not self.doSelectSources:
             fail("doAddMetrics=True requires doSelectSources=True (the metrics describe the "
                  "kernel and control stars)")
-        if self.doUseRegister and not self.doSelectSources:
-            fail("doUseRegister=True requires doSelectSources=True")
         if self.doScaleDiffimVariance and self.doScaleTemplateVariance:
             log.warning("doScaleDiffimVariance and doScaleTemplateVariance are both True: "
                         "scaling the difference variance alone is enough (the other is wasted "

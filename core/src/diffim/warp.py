@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import numpy as np
 from astropy.wcs import WCS
@@ -29,13 +30,6 @@ def _pixel_map(science: Exposure, template: Exposure, x, y) -> tuple[np.ndarray,
     """Template pixel positions of science pixels ``(x, y)``."""
     world = science.wcs.celestial.pixel_to_world(x, y)
     return template.wcs.celestial.world_to_pixel(world)
-
-
-def _jacobian(science: Exposure, template: Exposure) -> np.ndarray:
-    """d(template pixel)/d(science pixel) at the science image centre."""
-    x0, y0 = science.center
-    tx, ty = _pixel_map(science, template, np.array([x0, x0 + 1, x0]), np.array([y0, y0, y0 + 1]))
-    return np.array([[tx[1] - tx[0], tx[2] - tx[0]], [ty[1] - ty[0], ty[2] - ty[0]]])
 
 
 def gridsMatch(science: Exposure, template: Exposure, tolerance: float = 1e-3) -> bool:
@@ -87,42 +81,65 @@ class WarpedPsf(Psf):
         return WarpedPsf(self.psf.copy(), self.jacobian, self.toTemplate, self.averagePosition)
 
 
-#: Spacing (pixels) of the grid on which the WCS mapping is evaluated exactly.
+#: Spacing (pixels) of the grid on which a mapping is evaluated exactly.
 MAP_GRID_STEP = 32
 #: Largest error (pixels) allowed when interpolating the mapping between grid points.
 MAP_TOLERANCE = 1e-3
+#: Pixels by which NO_DATA is grown: the cubic spline rings next to missing pixels.
+NO_DATA_GROW = 2
+
+Mapping = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
 def _gridAxis(n: int, step: int) -> np.ndarray:
     return np.unique(np.append(np.arange(0, n, step), n - 1)).astype(np.float64)
 
 
-def pixelMapping(science: Exposure, template: Exposure) -> tuple[np.ndarray, np.ndarray]:
-    """Template pixel coordinates of every science pixel, as two ``[y, x]`` arrays.
+def mapEveryPixel(shape: tuple[int, int], toTemplate: Mapping) -> tuple[np.ndarray, np.ndarray]:
+    """Template coordinates of every pixel of a ``shape`` grid, as two ``[y, x]`` arrays.
 
-    The WCS pair is evaluated exactly on a grid every ``MAP_GRID_STEP`` pixels
-    and interpolated with bicubic splines in between; the interpolation is
-    checked against the exact mapping at random pixels and the exact mapping is
-    used everywhere if the check fails (strongly distorted WCS).
+    ``toTemplate(x, y)`` is evaluated exactly every ``MAP_GRID_STEP`` pixels and by
+    bicubic splines in between; where the splines miss the exact mapping by more
+    than ``MAP_TOLERANCE`` pixels at the cell centres (a strongly distorted
+    mapping), the exact mapping is evaluated everywhere.
     """
-    h, w = science.shape
+    h, w = shape
     gy, gx = _gridAxis(h, MAP_GRID_STEP), _gridAxis(w, MAP_GRID_STEP)
     mx, my = np.meshgrid(gx, gy)
-    tx, ty = _pixel_map(science, template, mx, my)
+    tx, ty = toTemplate(mx, my)
     order = min(3, len(gx) - 1, len(gy) - 1)
     splines = [interpolate.RectBivariateSpline(gy, gx, grid, kx=order, ky=order)
                for grid in (tx, ty)]
-    rng = np.random.default_rng(0)
-    px, py = rng.uniform(0, w - 1, 200), rng.uniform(0, h - 1, 200)
-    ex, ey = _pixel_map(science, template, px, py)
-    err = np.hypot(splines[0](py, px, grid=False) - ex, splines[1](py, px, grid=False) - ey)
+    cx, cy = np.meshgrid(0.5 * (gx[1:] + gx[:-1]), 0.5 * (gy[1:] + gy[:-1]))
+    ex, ey = toTemplate(cx, cy)
+    error = np.hypot(splines[0](cy, cx, grid=False) - ex, splines[1](cy, cx, grid=False) - ey)
     ys, xs = np.arange(h, dtype=np.float64), np.arange(w, dtype=np.float64)
-    if np.max(err) < MAP_TOLERANCE:
+    if error.size == 0 or np.max(error) < MAP_TOLERANCE:
         return splines[0](ys, xs), splines[1](ys, xs)
-    log.info("WCS mapping not smooth enough to interpolate (error %.2g px): exact mapping",
-             np.max(err))
+    log.info("mapping not smooth enough to interpolate (error %.2g px): exact mapping",
+             np.max(error))
     yy, xx = np.meshgrid(ys, xs, indexing="ij")
-    return _pixel_map(science, template, xx, yy)
+    return toTemplate(xx, yy)
+
+
+def pixelMapping(science: Exposure, template: Exposure) -> tuple[np.ndarray, np.ndarray]:
+    """Template pixel coordinates of every science pixel through the two WCSs."""
+    return mapEveryPixel(science.shape, lambda x, y: _pixel_map(science, template, x, y))
+
+
+def pixelAreaRatio(tx: np.ndarray, ty: np.ndarray) -> np.ndarray:
+    """Template pixels per science pixel: ``|det d(tx, ty)/d(x, y)|`` at every pixel."""
+    dtx_dy, dtx_dx = np.gradient(tx)
+    dty_dy, dty_dx = np.gradient(ty)
+    return np.abs(dtx_dx * dty_dy - dtx_dy * dty_dx)
+
+
+def jacobianAt(toTemplate: Mapping, x: float, y: float) -> np.ndarray:
+    """2×2 d(template pixel)/d(science pixel) at science ``(x, y)``, by central differences."""
+    px = np.array([x + 0.5, x - 0.5, x, x])
+    py = np.array([y, y, y + 0.5, y - 0.5])
+    tx, ty = toTemplate(px, py)
+    return np.array([[tx[0] - tx[1], tx[2] - tx[3]], [ty[0] - ty[1], ty[2] - ty[3]]])
 
 
 def _resample(array: np.ndarray, tx: np.ndarray, ty: np.ndarray, order: int) -> np.ndarray:
@@ -130,22 +147,65 @@ def _resample(array: np.ndarray, tx: np.ndarray, ty: np.ndarray, order: int) -> 
                                    output=np.float64 if order else array.dtype)
 
 
-def warpToScience(template: Exposure, science: Exposure) -> Exposure:
-    """Resample ``template`` onto the pixel grid of ``science``.
+def warpWithMapping(template: Exposure, science: Exposure, toTemplate: Mapping,
+                    wcs: WCS | None) -> Exposure:
+    """Resample ``template`` onto the pixel grid of ``science`` through a pixel mapping.
 
-    Image by cubic-spline interpolation (scaled by the pixel-area ratio so
-    counts are conserved), variance bilinear (times the area ratio squared),
-    mask nearest-neighbour. Science pixels the template does not cover, and
-    those within 2 pixels of template NO_DATA (spline ringing), get NO_DATA.
+    Image by cubic-spline interpolation, variance bilinear, mask nearest
+    neighbour; counts are conserved pixel by pixel (image times the local
+    pixel-area ratio, variance times its square). Science pixels the template
+    does not cover, and those within ``NO_DATA_GROW`` pixels of template NO_DATA
+    (spline ringing), get NaN and NO_DATA. Neither input is modified.
+
+    Parameters
+    ----------
+    template, science : Exposure
+        The template to warp and the exposure whose grid it goes onto.
+    toTemplate : callable
+        ``toTemplate(x, y)``: template pixel position of science pixels.
+    wcs : astropy.wcs.WCS or None
+        WCS of the result (the science WCS).
+    """
+    tx, ty = mapEveryPixel(science.shape, toTemplate)
+    area = pixelAreaRatio(tx, ty)
+    th, tw = template.shape
+    inside = (tx >= -0.5) & (tx <= tw - 0.5) & (ty >= -0.5) & (ty <= th - 0.5)
+    tx, ty = np.where(inside, tx, -1.0), np.where(inside, ty, -1.0)
+    mask = _resample(template.mask, tx, ty, 0)
+    nodata = ~inside | ((mask & template.bitmask("NO_DATA")) != 0)
+    if nodata.any():
+        nodata = ndimage.binary_dilation(nodata, iterations=NO_DATA_GROW)
+    image = _resample(template.image, tx, ty, 3) * area
+    variance = _resample(template.variance, tx, ty, 1) * area * area
+    warped = Exposure(
+        image=np.where(nodata, np.nan, image),
+        mask=mask,
+        variance=np.where(nodata, np.nan, variance),
+        psf=None,
+        wcs=None if wcs is None else wcs.deepcopy(),
+        photoCalib=template.photoCalib,
+        filter=template.filter,
+        obsDate=template.obsDate,
+        metadata=dict(template.metadata),
+        maskPlanes=template.maskPlanes.copy(),
+    )
+    warped.setMask(nodata, "NO_DATA")
+    if template.psf is not None:
+        centre = science.center
+        warped.psf = WarpedPsf(template.psf, jacobianAt(toTemplate, *centre), toTemplate, centre)
+    return warped
+
+
+def warpToScience(template: Exposure, science: Exposure) -> Exposure:
+    """Resample ``template`` onto the pixel grid of ``science`` through their WCSs.
 
     Raises
     ------
     InputError
-        If only one of the two has a celestial WCS, or they are on different
-        grids without WCS.
+        If only one of the two has a celestial WCS.
     RegistrationRequiredError
         If WCS-less frames of one shape are offset by more than
-        ``MAX_UNREGISTERED_OFFSET`` pixels.
+        ``MAX_UNREGISTERED_OFFSET`` pixels, or differ in shape.
     """
     sci_wcs, tmpl_wcs = _has_celestial(science.wcs), _has_celestial(template.wcs)
     if not sci_wcs and not tmpl_wcs:
@@ -156,34 +216,9 @@ def warpToScience(template: Exposure, science: Exposure) -> Exposure:
                          "both a WCS, or neither (same pixel grid)")
     if gridsMatch(science, template):
         return template.clone()
-    jac = _jacobian(science, template)
-    area = abs(np.linalg.det(jac))
-    tx, ty = pixelMapping(science, template)
-    th, tw = template.shape
-    outside = (tx < -0.5) | (tx > tw - 0.5) | (ty < -0.5) | (ty > th - 0.5)
-    image = _resample(template.image, tx, ty, 3)
-    variance = _resample(template.variance, tx, ty, 1)
-    mask = _resample(template.mask, tx, ty, 0)
-    nodata = outside | ((mask & template.bitmask("NO_DATA")) != 0)
-    nodata = ndimage.binary_dilation(nodata, iterations=2) if nodata.any() else nodata
-    warped = Exposure(
-        image=np.where(nodata, np.nan, image * area),
-        mask=mask,
-        variance=np.where(nodata, np.nan, variance * area * area),
-        psf=None,
-        wcs=science.wcs.deepcopy(),
-        photoCalib=template.photoCalib,
-        filter=template.filter,
-        obsDate=template.obsDate,
-        metadata=dict(template.metadata),
-        maskPlanes=template.maskPlanes.copy(),
-    )
-    warped.setMask(nodata, "NO_DATA")
-    if template.psf is not None:
-        warped.psf = WarpedPsf(template.psf, jac,
-                               lambda x, y: _pixel_map(science, template, x, y),
-                               science.center)
-    log.info("warped template onto the science grid (pixel-area ratio %.4f)", area)
+    warped = warpWithMapping(template, science, lambda x, y: _pixel_map(science, template, x, y),
+                             science.wcs)
+    log.info("warped template onto the science grid")
     return warped
 
 
@@ -192,7 +227,7 @@ def _checkUnregistered(template: Exposure, science: Exposure) -> Exposure:
         raise RegistrationRequiredError(
             f"science {science.shape[1]}x{science.shape[0]} and template "
             f"{template.shape[1]}x{template.shape[0]} have different shapes and no WCS: "
-            "pixel-based registration is needed, which this version of diffim does not provide")
+            "pixel-based registration is needed: set doUseRegister=True")
     bad = science.bitmask("NO_DATA", "SAT", "BAD")
     offset = measureOffset(science.image, template.image, (science.mask & bad) != 0,
                            (template.mask & bad) != 0)
@@ -203,7 +238,7 @@ def _checkUnregistered(template: Exposure, science: Exposure) -> Exposure:
             and offset.zeroShiftRatio < ALIGNED_ZERO_SHIFT_RATIO:
         raise RegistrationRequiredError(
             f"science and template have no WCS and are offset by dx={dx:+.1f}, dy={dy:+.1f} px; "
-            "pixel-based registration is needed, which this version of diffim does not provide")
+            "pixel-based registration is needed: set doUseRegister=True")
     log.info("no WCS: frames taken as aligned (measured offset dx=%+.2f dy=%+.2f px, "
              "zero-shift correlation %.2f of peak)", dx, dy, offset.zeroShiftRatio)
     return template

@@ -13,7 +13,7 @@ from .config import SipRegisterConfig
 from .errors import InsufficientMatchesError
 from .fit import Registration, fitWithRejection
 from .patterns import findSimilarity
-from .resample import warpTemplate
+from diffim.warp import warpWithMapping
 from .stars import Stars, detectStars
 from .transforms import fitPolynomial, sipFitter
 
@@ -115,7 +115,7 @@ def registerTemplate(science: Exposure, template: Exposure, config: SipRegisterC
     """
     method, registration = findRegistration(science, template, config, sipOrder)
     transform = registration.transform
-    warped = warpTemplate(template, science, transform.toTemplate, _celestial(science.wcs))
+    warped = warpWithMapping(template, science, transform.toTemplate, _celestial(science.wcs))
     cx, cy = science.center
     tx, ty = transform.toTemplate(cx, cy)
     warped.metadata.update({
