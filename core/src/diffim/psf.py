@@ -212,9 +212,14 @@ class SpatialPsf(Psf):
         return self.order > 0
 
     def at(self, x: float, y: float) -> np.ndarray:
+        """Evaluate the fitted polynomial at ``(x, y)``, renormalised to unit sum.
+
+        Pixels are not clipped at zero: a PSF may have negative wings (e.g. a
+        decorrelated difference PSF), and clipping would bias fluxes.
+        """
         terms = _poly_terms(*self._scale(np.array([x]), np.array([y])), self.order)
         stamp = (terms @ self._coeffs).reshape(self.stamps.shape[1:])
-        return _normalised(np.clip(stamp, 0.0, None))
+        return _normalised(stamp)
 
     def copy(self) -> "SpatialPsf":
         return SpatialPsf(self.stamps, self.x, self.y, self.order, self.bbox)

@@ -116,9 +116,6 @@ def test_grid_finer_than_a_pixel_is_a_config_error():
         decorrelate(makeNoisePair(64), True, gridStep=0.05)
 
 
-@pytest.mark.xfail(strict=True, reason="diffim.psf.SpatialPsf.at clips negative pixels, but the "
-                   "decorrelated PSF has real negative wings (here -2.9% of its flux), so PSF "
-                   "fluxes measured with the spatial model come out ~3% high")
 def test_spatial_psf_model_measures_point_sources():
     pair = makeNoisePair(SIZE, scienceVariance=0.04, templateVariance=0.16, sourceFlux=1000.0,
                          nSources=9, noise=False)
