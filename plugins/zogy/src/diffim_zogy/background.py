@@ -12,7 +12,7 @@ MAX_BACKGROUND_SAMPLES = 1 << 22
 MIN_BIN_PIXELS = 20
 
 #: Rounds of refitting the bin levels to the residuals of the spline model.
-REFINE_ROUNDS = 2
+REFINE_ROUNDS = 5
 
 
 def smoothBackground(image: np.ndarray, good: np.ndarray, binSize: int,
@@ -128,7 +128,8 @@ def _splineBasis(n: int, length: int, at: np.ndarray) -> np.ndarray:
     """``(len(at), n)`` float32 matrix taking ``n`` bin levels to the interpolating spline.
 
     The spline (degree ``min(3, n - 1)``, a constant for one bin) passes through
-    the levels at the centres of ``n`` equal bins of ``length`` pixels.
+    the levels at the centres of ``n`` equal bins of ``length`` pixels; its end
+    pieces continue to the image edges.
     """
     if n == 1:
         return np.ones((len(at), 1), dtype=np.float32)

@@ -29,9 +29,9 @@ class ZogyConfig(Config):
         float, default=1.0, min=0.0, inclusiveMin=False)
     doFitFluxScaling = Field(
         "With scaleByCalibration, when either exposure lacks a photoCalib, measure the "
-        "template-to-science flux ratio from bright isolated stars (fluxes of both images "
-        "convolved to a common PSF, sigma-clipped weighted mean of the per-star ratios) "
-        "instead of using templateFluxScaling / scienceFluxScaling.",
+        "template-to-science flux ratio from bright stars (both images convolved to a "
+        "common PSF, then a robust weighted mean of the per-star flux ratios that rejects "
+        "variable stars) instead of using templateFluxScaling / scienceFluxScaling.",
         bool, default=True)
 
     # --- backgrounds and statistics --------------------------------------------

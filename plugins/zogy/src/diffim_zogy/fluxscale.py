@@ -7,8 +7,8 @@ The fit compares each bright star in the two images after convolving each image
 with the other's PSF, so that both see the same PSF ``P_n ⊗ P_r``: any weighted
 sum of the two stamps then has the same ratio, whatever the PSFs. The weight is
 ``P_n ⊗ P_r`` itself (a matched filter); static neighbours scale by the same
-ratio and do no harm, while variable stars and transients are rejected by
-sigma-clipping the per-star ratios.
+ratio and do no harm, while variable stars and transients are rejected by the
+robust mean of the per-star ratios (:func:`_clippedWeightedMean`).
 """
 from __future__ import annotations
 
@@ -171,32 +171,42 @@ def _weightedFlux(exposure: Exposure, x: int, y: int,
 
 def _clippedWeightedMean(values: np.ndarray, errors: np.ndarray, nSigma: float = 3.0,
                          nIter: int = 10) -> tuple[float, float, int]:
-    """Robust inverse-variance mean of ``values``; also its error and the number kept.
+    """Robust weighted mean of ``values``; also its error and the number kept.
 
-    Starting from the median, values farther from the current centre than
-    ``nSigma`` times the larger of their own error and the robust (MAD) spread of
-    the kept values are rejected, and the centre becomes the inverse-variance mean
-    of the rest, until nothing changes. The median start and MAD spread let a
-    majority of constant stars outvote variable stars, whatever their brightness.
-    The error is the formal one, scaled up by the square root of the reduced
-    chi-square when the kept values scatter more than their errors say.
+    The start is the median of the shortest interval holding half the values (the
+    densest group: constant stars agree, variable stars scatter), so that even a
+    minority of constant stars wins when the variables spread out. The scatter of
+    the kept values beyond their errors (from their MAD about the centre) is
+    treated as an extra, intrinsic error added in quadrature; values farther from
+    the centre than ``nSigma`` total errors are rejected and the centre becomes
+    the median of the rest, until nothing changes. The result is the mean of the
+    kept values weighted by their inverse total variances.
     """
     if values.size == 0:
         return float("nan"), float("nan"), 0
-    center = float(np.median(values))
-    keep = np.ones(values.size, dtype=bool)
+    keep = _densestHalf(values)
+    center = float(np.median(values[keep]))
+    total = errors
     for _ in range(nIter):
         spread = 1.4826 * float(np.median(np.abs(values[keep] - center)))
-        newKeep = np.abs(values - center) <= nSigma * np.maximum(errors, spread)
-        if not newKeep.any():
-            break
-        weights = 1.0 / errors[newKeep] ** 2
-        center = float(np.sum(weights * values[newKeep]) / np.sum(weights))
-        if np.array_equal(newKeep, keep):
+        intrinsic = max(spread ** 2 - float(np.median(errors[keep] ** 2)), 0.0)
+        total = np.sqrt(errors ** 2 + intrinsic)
+        newKeep = np.abs(values - center) <= nSigma * total
+        if not newKeep.any() or np.array_equal(newKeep, keep):
             break
         keep = newKeep
-    weights = 1.0 / errors[keep] ** 2
-    nKept = int(keep.sum())
-    chi2 = float(np.sum(weights * (values[keep] - center) ** 2)) / max(nKept - 1, 1)
-    error = np.sqrt(max(chi2, 1.0) / np.sum(weights))
-    return center, float(error), nKept
+        center = float(np.median(values[keep]))
+    weights = 1.0 / total[keep] ** 2
+    mean = float(np.sum(weights * values[keep]) / np.sum(weights))
+    return mean, float(1.0 / np.sqrt(np.sum(weights))), int(keep.sum())
+
+
+def _densestHalf(values: np.ndarray) -> np.ndarray:
+    """Boolean of the ``n // 2 + 1`` values spanning the shortest interval."""
+    order = np.argsort(values)
+    count = values.size // 2 + 1
+    widths = values[order[count - 1:]] - values[order[:values.size - count + 1]]
+    start = int(np.argmin(widths))
+    keep = np.zeros(values.size, dtype=bool)
+    keep[order[start:start + count]] = True
+    return keep

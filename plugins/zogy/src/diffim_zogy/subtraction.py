@@ -289,7 +289,8 @@ def _checkInputs(science: Exposure, template: Exposure) -> None:
 
 
 def _missing(exposure: Exposure, combined: np.ndarray, planes: MaskPlanes) -> np.ndarray:
-    """True where ``exposure`` has no usable value (NO_DATA in either mask, non-finite, var <= 0)."""
+    """True where ``exposure`` has no usable value (NO_DATA in either mask, non-finite value,
+    variance not positive)."""
     return (((combined & planes.bitmask("NO_DATA")) != 0) | ~np.isfinite(exposure.image)
             | ~np.isfinite(exposure.variance) | ~(exposure.variance > 0))
 
