@@ -1,0 +1,192 @@
+"""The science stars the aperture correction is measured on: selection and photometry."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import sep
+from scipy import ndimage, signal
+from scipy.spatial import cKDTree
+
+from diffim.exposure import Exposure
+from diffim.photometry import measurePsfFlux
+from diffim.psf import FWHM_PER_SIGMA
+from diffim_forced.sky import skySubtracted
+
+from .config import ApplyApCorrConfig
+
+#: Isolation zone beyond the aperture radius, in PSF FWHM: a neighbour this close has its
+#: core in the aperture.
+ISOLATION_MARGIN_FWHM = 1.0
+
+
+@dataclass
+class StarFluxes:
+    """Aperture and PSF fluxes of the stars used for the aperture correction (counts)."""
+
+    x: np.ndarray
+    y: np.ndarray
+    apFlux: np.ndarray
+    apFluxErr: np.ndarray
+    psfFlux: np.ndarray
+    psfFluxErr: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    @property
+    def ratio(self) -> np.ndarray:
+        """Aperture flux over PSF flux: the aperture correction each star measures."""
+        return self.apFlux / self.psfFlux
+
+    @property
+    def ratioErr(self) -> np.ndarray:
+        """1-sigma error of :attr:`ratio` (the two flux errors in quadrature)."""
+        return np.abs(self.ratio) * np.hypot(self.apFluxErr / self.apFlux,
+                                             self.psfFluxErr / self.psfFlux)
+
+
+def apertureRadiusPixels(exposure: Exposure, config: ApplyApCorrConfig) -> float:
+    """``apertureRadius`` in pixels (FWHM of the PSF model at its average position when asked)."""
+    if config.apertureRadiusUnit == "fwhm":
+        return config.apertureRadius * exposure.psf.fwhm()
+    return config.apertureRadius
+
+
+def psfPeaks(data: np.ndarray, variance: np.ndarray, bad: np.ndarray, psfImage: np.ndarray,
+             threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Local maxima of the PSF-matched-filter S/N image above ``threshold``.
+
+    The image is cross-correlated with the PSF (``F = P ⋆ I``, the PSF-flux numerator
+    at every pixel) and its variance with ``P**2``; a peak is a pixel whose
+    ``F / sqrt(Var F)`` is the largest of its 3×3 neighbourhood and at least
+    ``threshold``. Matched filtering finds faint stars in a bright star's wings that an
+    isophotal detection merges into it.
+
+    Returns
+    -------
+    x, y : numpy.ndarray
+        Peak pixels (int64).
+    flux : numpy.ndarray
+        ``F / sum(P**2)``: the PSF flux of a point source alone at the peak.
+    """
+    kernel = np.asarray(psfImage, dtype=np.float64)[::-1, ::-1]
+    filtered = signal.fftconvolve(np.where(bad, 0.0, data), kernel, mode="same")
+    filteredVar = signal.fftconvolve(np.where(bad, 0.0, variance), kernel ** 2, mode="same")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        snr = np.where(filteredVar > 0, filtered / np.sqrt(np.abs(filteredVar)), 0.0)
+    peak = (snr >= threshold) & (snr == ndimage.maximum_filter(snr, size=3)) & ~bad
+    y, x = np.nonzero(peak)
+    return x, y, filtered[y, x] / float(np.sum(psfImage ** 2))
+
+
+def _isolated(x: np.ndarray, y: np.ndarray, flux: np.ndarray, reach: float,
+              maxRatio: float) -> np.ndarray:
+    """True for peaks whose other peaks within ``reach`` have at most ``maxRatio`` times
+    their flux, summed."""
+    tree = cKDTree(np.column_stack([x, y]))
+    isolated = np.ones(len(x), dtype=bool)
+    for k, near in enumerate(tree.query_ball_point(np.column_stack([x, y]), reach)):
+        others = [j for j in near if j != k]
+        isolated[k] = flux[others].sum() <= maxRatio * flux[k]
+    return isolated
+
+
+def sectorExcess(data: np.ndarray, variance: np.ndarray, x: np.ndarray, y: np.ndarray,
+                 inner: float, outer: float, nSectors: int = 8
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Light in the brightest sector of each star's annulus beyond the sectors' median.
+
+    The annulus ``inner <= r < outer`` around ``(x, y)`` is cut into ``nSectors``
+    equal sectors. A star's own light is the same in every sector; a neighbour,
+    even one too faint to make its own peak on the star's slope, adds to one or
+    two of them.
+
+    Returns
+    -------
+    excess : numpy.ndarray
+        Largest sector sum minus the median sector sum (counts).
+    significance : numpy.ndarray
+        That excess over the square root of the sector's summed variance.
+    """
+    reach = int(np.ceil(outer)) + 1
+    height, width = data.shape
+    excess = np.zeros(len(x))
+    significance = np.zeros(len(x))
+    for k, (xs, ys) in enumerate(zip(x, y)):
+        ix, iy = int(round(xs)), int(round(ys))
+        window = (slice(max(iy - reach, 0), min(iy + reach + 1, height)),
+                  slice(max(ix - reach, 0), min(ix + reach + 1, width)))
+        dy, dx = np.mgrid[window]
+        dx, dy = dx - xs, dy - ys
+        radius = np.hypot(dx, dy)
+        ring = (radius >= inner) & (radius < outer)
+        sector = (np.floor((np.arctan2(dy, dx)[ring] + np.pi) / (2.0 * np.pi) * nSectors)
+                  .astype(int) % nSectors)
+        flux = np.bincount(sector, weights=data[window][ring], minlength=nSectors)
+        noise = np.sqrt(np.bincount(sector, weights=variance[window][ring], minlength=nSectors))
+        brightest = int(np.argmax(flux))
+        excess[k] = flux[brightest] - np.median(flux)
+        significance[k] = excess[k] / noise[brightest]
+    return excess, significance
+
+
+def measureStars(exposure: Exposure, config: ApplyApCorrConfig) -> StarFluxes:
+    """Find bright, isolated, unmasked stars and measure their aperture and PSF fluxes.
+
+    1. On a copy, subtract the sky (:func:`diffim_forced.sky.skySubtracted`: sep's
+       clipped mode, sources left out), leaving out ``badMaskPlanes`` and non-finite pixels.
+    2. Find the peaks of the PSF-matched-filter S/N image above ``detectionThreshold``
+       (:func:`psfPeaks`): every star, and every neighbour that could enter an aperture.
+    3. Keep isolated peaks: the other peaks within the aperture radius plus one FWHM
+       have at most ``maxNeighbourFluxRatio`` of the peak's flux together.
+    4. Refine the positions with sep's Gaussian-windowed centroids (sigma = FWHM / 2.355).
+    5. Keep stars whose aperture lies inside the image with no masked pixel and whose
+       aperture flux (sep, exact pixel overlap) has S/N of at least ``minSignalToNoise``.
+    6. Reject stars with a neighbour inside the aperture that made no peak of its own
+       (:func:`sectorExcess` over the annulus from one FWHM to the aperture radius: the
+       brightest of eight sectors exceeds their median by more than ``detectionThreshold``
+       sigma and by more than ``maxNeighbourFluxRatio`` of the aperture flux).
+    7. Measure the PSF flux (:func:`diffim.photometry.measurePsfFlux`); keep positive,
+       fully-fitted ones.
+    """
+    image = np.asarray(exposure.image, dtype=np.float64)
+    variance = np.asarray(exposure.variance, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        bad = (exposure.maskedPixels(*config.badMaskPlanes) | ~np.isfinite(image)
+               | ~np.isfinite(variance) | ~(variance > 0))
+    empty = StarFluxes(*(np.empty(0),) * 6)
+    if bad.all():
+        return empty
+    psf = exposure.psf
+    fwhm = psf.fwhm()
+    radius = apertureRadiusPixels(exposure, config)
+    data = np.where(bad, 0.0, skySubtracted(image, variance, bad, config.backgroundBinSize,
+                                            int(np.ceil(fwhm))))
+    variance = np.where(bad, np.median(variance[~bad]), variance)
+    px, py, peakFlux = psfPeaks(data, variance, bad, psf.at(*psf.averagePosition),
+                                config.detectionThreshold)
+    keep = (peakFlux > 0) & _isolated(px, py, peakFlux, radius + ISOLATION_MARGIN_FWHM * fwhm,
+                                      config.maxNeighbourFluxRatio)
+    if not keep.any():
+        return empty
+    x0, y0 = px[keep].astype(np.float64), py[keep].astype(np.float64)
+    x, y, _ = sep.winpos(data, x0, y0, np.full(len(x0), fwhm / FWHM_PER_SIGMA), mask=bad)
+    moved = ~(np.hypot(x - x0, y - y0) <= fwhm)
+    x, y = np.where(moved, x0, x), np.where(moved, y0, y)
+    apFlux, apFluxErr, apFlag = sep.sum_circle(data, x, y, radius, err=np.sqrt(variance),
+                                               mask=bad, subpix=0)
+    height, width = data.shape
+    keep = ((apFlag & (sep.APER_HASMASKED | sep.APER_TRUNC)) == 0)
+    keep &= (x - radius >= 0) & (x + radius <= width - 1) & (y - radius >= 0)
+    keep &= y + radius <= height - 1
+    keep &= apFlux >= config.minSignalToNoise * apFluxErr
+    x, y, apFlux, apFluxErr = x[keep], y[keep], apFlux[keep], apFluxErr[keep]
+    excess, significance = sectorExcess(data, variance, x, y, fwhm, radius)
+    keep = ~((significance > config.detectionThreshold)
+             & (excess > config.maxNeighbourFluxRatio * apFlux))
+    x, y, apFlux, apFluxErr = x[keep], y[keep], apFlux[keep], apFluxErr[keep]
+    fit = measurePsfFlux(data, variance, ~bad, psf, x, y)
+    good = ~fit.edge & ~fit.noGoodPixels & (fit.flux > 0) & np.isfinite(fit.fluxErr)
+    return StarFluxes(x[good], y[good], apFlux[good], apFluxErr[good], fit.flux[good],
+                      fit.fluxErr[good])
