@@ -30,7 +30,8 @@ def detectionExposure(size: int = 1024, nSources: int = 150, seed: int = 0) -> E
     for _ in range(nSources):
         x, y = rng.integers(half, size - half, 2)
         sign = rng.choice([-1.0, 1.0])
-        image[y - half:y + half + 1, x - half:x + half + 1] += sign * rng.uniform(2e4, 1e5) * psf.image
+        flux = sign * rng.uniform(2e4, 1e5)
+        image[y - half:y + half + 1, x - half:x + half + 1] += flux * psf.image
         centres[sign][y, x] = True
     dy, dx = np.mgrid[-MASK_RADIUS:MASK_RADIUS + 1, -MASK_RADIUS:MASK_RADIUS + 1]
     disc = dx * dx + dy * dy <= MASK_RADIUS ** 2

@@ -76,7 +76,8 @@ def test_grow_mask_keeps_footprints_further_away(detected):
 
 
 def test_same_seed_same_sources_different_seed_different(detected):
-    first, again, other = _place(detected, seed=7), _place(detected, seed=7), _place(detected, seed=8)
+    first, again = _place(detected, seed=7), _place(detected, seed=7)
+    other = _place(detected, seed=8)
     np.testing.assert_array_equal(first["x"], again["x"])
     np.testing.assert_array_equal(first["y"], again["y"])
     assert not np.array_equal(first["x"], other["x"])

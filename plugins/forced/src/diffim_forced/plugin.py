@@ -40,7 +40,7 @@ def usablePixels(science: Exposure, badMaskPlanes: tuple[str, ...]) -> np.ndarra
 
 
 def fittedArea(psf: Psf, valid: np.ndarray, x: float, y: float) -> float:
-    """Effective area ``(sum P)**2 / sum P**2`` of the PSF model over the pixels a fit at (x, y) uses.
+    """Effective area ``(sum P)**2 / sum P**2`` of the PSF over the pixels a fit at (x, y) uses.
 
     ``P`` is the unit-sum PSF image moved to ``(x, y)`` (as :func:`diffim.photometry.measurePsfFlux`
     fits it), restricted to the pixels of ``valid`` its stamp covers; NaN when there are none.
@@ -96,7 +96,7 @@ def forcedPsfFlux(diaSources: Table, science: Exposure,
 
 
 class PsfForcedMeasurement:
-    """Forced PSF photometry on the science exposure (``ForcedMeasurementTask`` + ``base_PsfFlux``)."""
+    """Forced PSF photometry on the science exposure (LSST ``ForcedMeasurementTask``)."""
 
     ConfigClass = PsfForcedMeasurementConfig
 
