@@ -174,3 +174,41 @@ def test_write_pair_round_trips(tmp_path):
     table = readTable(paths["truth"])
     assert list(table["kind"]) == list(truth["kind"])
     assert table["x"].unit == "pix" and table["differenceSnr"].description
+
+
+def test_movers_change_position_not_flux_and_leave_the_rest_unchanged(pair):
+    science, template, truth = simulatePair(size=SIZE, offset=OFFSET, nTransients=12,
+                                            nVariables=4, seed=3, skyGradient=0.0, gain=GAIN,
+                                            readNoise=READ_NOISE, nMovers=10)
+    # the other objects do not depend on nMovers; static objects keep their position
+    before = pair[2]
+    assert np.array_equal(truth["kind"][:len(before)], before["kind"])
+    for name in before.colnames:
+        assert np.array_equal(truth[name][:len(before)], before[name])
+    assert np.array_equal(before["templateX"], before["x"])
+    assert np.array_equal(before["templateY"], before["y"])
+    movers = truth[truth["kind"] == "mover"]
+    assert len(movers) == 10 and len(truth) == len(before) + 10
+    shift = np.hypot(movers["x"] - movers["templateX"], movers["y"] - movers["templateY"])
+    assert np.all((shift >= 0.5) & (shift <= 3.0))
+    angle = np.arctan2(movers["y"] - movers["templateY"], movers["x"] - movers["templateX"])
+    assert np.ptp(angle) > 2.0                                   # not one direction
+    np.testing.assert_allclose(movers["templateFlux"], 3.6 * movers["scienceFlux"])
+    assert np.all(movers["differenceFlux"] == 0) and not movers["saturated"].any()
+    assert 90 < movers["differenceSnr"].min() and movers["differenceSnr"].max() < 420
+    # rendered at the science position in the science image, the template position in the
+    # template image
+    dx, dy = OFFSET
+    for m in movers:
+        cx, cy = centroid(noiseless(science), m["x"], m["y"], 1000.0)
+        assert np.hypot(cx - m["x"], cy - m["y"]) < 0.01
+        cx, cy = centroid(noiseless(template), m["templateX"] - dx, m["templateY"] - dy, 3000.0)
+        assert np.hypot(cx - (m["templateX"] - dx), cy - (m["templateY"] - dy)) < 0.01
+    # isolated: no other object within 20 px
+    others = truth[truth["kind"] != "mover"]
+    for m in movers:
+        assert np.min(np.hypot(others["x"] - m["x"], others["y"] - m["y"])) > 20
+    again = simulatePair(size=SIZE, offset=OFFSET, nTransients=12, nVariables=4, seed=3,
+                         skyGradient=0.0, gain=GAIN, readNoise=READ_NOISE, nMovers=10)
+    assert np.array_equal(again[0].image, science.image)
+    assert np.array_equal(again[2]["templateX"], truth["templateX"])

@@ -40,6 +40,14 @@ STAR_COUNT_SLOPE = 0.75
 #: Largest stamp half-width used to render one star (pixels).
 MAX_RENDER_HALF = 200
 
+#: Range of the science S/N of moving stars (log-uniform): bright enough that both lobes
+#: of the dipole a 0.5 px motion leaves in the difference are detected, faint enough that
+#: they do not saturate in the (deeper) template.
+MOVER_SNR_RANGE = (100.0, 400.0)
+
+#: Range of the motion of moving stars between the epochs (pixels, uniform).
+MOVER_SHIFT_RANGE = (0.5, 3.0)
+
 #: Science and template observation dates written on the exposures.
 SCIENCE_DATE = "2024-03-10T05:12:00.000"
 TEMPLATE_DATE = "2023-02-21T04:48:00.000"
@@ -131,7 +139,7 @@ def simulatePair(size: int = 2048, seeingRatio: float = 1.3, templateSigma: floa
                  templateSkyLevel: float = 3000.0, templateFluxScale: float = 3.6,
                  gain: float = 2.0, readNoise: float = 5.0, saturation: float = 60000.0,
                  zeroPoint: float = 28.0, filterName: str = "r",
-                 center: tuple[float, float] = (150.0, 2.0),
+                 center: tuple[float, float] = (150.0, 2.0), nMovers: int = 0,
                  ) -> tuple[Exposure, Exposure, Table]:
     """Simulate a science and a template exposure of the same star field.
 
@@ -189,6 +197,15 @@ def simulatePair(size: int = 2048, seeingRatio: float = 1.3, templateSigma: floa
         Band written on both exposures.
     center : tuple of float
         ``(ra, dec)`` in degrees of the science image centre.
+    nMovers : int
+        Stars that moved between the epochs: the same flux in both images, but
+        the science position is 0.5–3 px (uniform) from the template position,
+        in a uniformly random direction. They are isolated (their light, grown
+        by the motion and a 6-sigma gap, overlaps no other object's) and have
+        science S/N log-uniform in :data:`MOVER_SNR_RANGE` against the sky
+        noise at the image centre, so each leaves a detectable dipole in the
+        difference. They are drawn after the other objects, whose positions
+        and fluxes therefore do not depend on ``nMovers``.
 
     Returns
     -------
@@ -196,14 +213,16 @@ def simulatePair(size: int = 2048, seeingRatio: float = 1.3, templateSigma: floa
         The pair, with mask, variance, true PSF, WCS, photoCalib, filter and obsDate.
     truth : astropy.table.Table
         One row per injected object: ``id``, ``kind`` ('star', 'variable',
-        'transient'), ``x``, ``y`` (science pixels, 0-based), ``ra``, ``dec``,
+        'transient', 'mover'), ``x``, ``y`` (science pixels, 0-based), ``ra``, ``dec``,
         ``scienceFlux``, ``templateFlux`` (each image's own ADU),
         ``differenceFlux`` (science minus template-predicted flux, science
         ADU), ``differenceSnr`` (PSF-optimal S/N of ``scienceFlux`` against
         the difference-image noise, i.e. science plus scaled template noise:
         the detection S/N of a transient, the brightness of a star for
         residual tests), ``differenceFluxSnr`` (the same for
-        ``differenceFlux``: the S/N of a variable's change) and ``saturated``.
+        ``differenceFlux``: the S/N of a variable's change), ``saturated``,
+        and ``templateX``, ``templateY`` (the position at the template epoch
+        in science pixels: ``x``, ``y`` except for movers).
     """
     if profile not in ("gaussian", "moffat"):
         raise ValueError(f"profile must be 'gaussian' or 'moffat', got {profile!r}")
@@ -235,6 +254,14 @@ def simulatePair(size: int = 2048, seeingRatio: float = 1.3, templateSigma: floa
     staticFlux = np.concatenate([staticFlux, np.zeros(len(tx))])
     templateFlux = templateFluxScale * staticFlux
     kind = np.concatenate([kind, np.full(len(tx), "transient")])
+    mx, my, mdx, mdy, mflux = _place_movers(rng, nMovers, x, y, scienceFlux, psfProfile,
+                                            scienceSeeing, gain, skyVar)
+    templateX, templateY = np.concatenate([x, mx - mdx]), np.concatenate([y, my - mdy])
+    x, y = np.concatenate([x, mx]), np.concatenate([y, my])
+    scienceFlux = np.concatenate([scienceFlux, mflux])
+    staticFlux = np.concatenate([staticFlux, mflux])
+    templateFlux = templateFluxScale * staticFlux
+    kind = np.concatenate([kind, np.full(len(mx), "mover")])
 
     noiseLevel = np.sqrt(skyVar)
     scienceModel, scienceErr, scienceSat = _render(
@@ -242,8 +269,8 @@ def simulatePair(size: int = 2048, seeingRatio: float = 1.3, templateSigma: floa
         saturation, 0.01 * noiseLevel)
     ox, oy = offset
     templateModel, templateErr, templateSat = _render(
-        templateSky, x - ox, y - oy, templateFlux, templateSeeing, psfProfile, gain,
-        readVar, saturation, 0.01 * np.sqrt(templateSkyLevel / gain + readVar))
+        templateSky, templateX - ox, templateY - oy, templateFlux, templateSeeing, psfProfile,
+        gain, readVar, saturation, 0.01 * np.sqrt(templateSkyLevel / gain + readVar))
 
     scienceWcs = _tan_wcs(shape, center, pixelScale, (0.0, 0.0))
     templateWcs = _tan_wcs(shape, center, pixelScale, offset)
@@ -261,6 +288,13 @@ def simulatePair(size: int = 2048, seeingRatio: float = 1.3, templateSigma: floa
     differenceErr = np.hypot(scienceErr, templateErr / templateFluxScale)
     truth = _truth_table(kind, x, y, ra, dec, scienceFlux, templateFlux, differenceFlux,
                          differenceErr, scienceSat | templateSat)
+    truth["templateX"] = templateX
+    truth["templateY"] = templateY
+    for name in ("templateX", "templateY"):
+        truth[name].unit = "pix"
+        truth[name].description = (f"science-image {'column' if name == 'templateX' else 'row'} "
+                                   f"of the centre at the template epoch, 0-based (differs "
+                                   f"from {name[-1].lower()} for movers only)")
     return science, template, truth
 
 
@@ -411,6 +445,66 @@ def _place_transients(rng: np.random.Generator, n: int, starX: np.ndarray, starY
     return tx, ty, flux
 
 
+def _place_movers(rng: np.random.Generator, n: int, objX: np.ndarray, objY: np.ndarray,
+                 objFlux: np.ndarray, profile: _Profile, seeing: _Seeing, gain: float,
+                 skyVar: float) -> tuple[np.ndarray, ...]:
+    """Science positions, motions and fluxes of ``n`` moving stars.
+
+    Fluxes give a science S/N (against the sky variance ``skyVar``) drawn
+    log-uniformly from :data:`MOVER_SNR_RANGE`; motions are uniform in
+    :data:`MOVER_SHIFT_RANGE` in a uniform direction. Each object's reach is
+    the radius where its light falls to half the sky noise (at least 3 sigma),
+    plus its motion for a mover. A position is accepted when it is at least
+    ``max(20, 6 sigma)`` pixels plus its reach from the edges and, for every
+    object already placed, the distance exceeds the sum of their reaches plus
+    a 6-sigma gap (so that grown detection footprints stay apart).
+
+    Returns
+    -------
+    x, y : numpy.ndarray
+        Science positions.
+    dx, dy : numpy.ndarray
+        Science minus template position.
+    flux : numpy.ndarray
+        Flux in both images (science ADU).
+    """
+    if n <= 0:
+        empty = np.empty(0)
+        return empty, empty.copy(), empty.copy(), empty.copy(), empty.copy()
+    h, w = seeing.shape
+    sigmaMax = float(seeing.sigma(w - 1, h - 1))
+    noise = np.sqrt(skyVar)
+    unit = profile.stamp(seeing.sigma0, 0.0, 0.0, int(np.ceil(6.0 * sigmaMax)))
+    snr = np.exp(rng.uniform(*np.log(MOVER_SNR_RANGE), n))
+    flux = np.array([_flux_for_snr(s, unit, skyVar, gain) for s in snr])
+    shift = rng.uniform(*MOVER_SHIFT_RANGE, n)
+    angle = rng.uniform(0.0, 2.0 * np.pi, n)
+
+    def reach(f):
+        return max(profile.half_width(sigmaMax, f, 0.5 * noise), 3.0 * sigmaMax) if f > 0 else 0.0
+
+    gap = 6.0 * sigmaMax
+    placedX, placedY = list(objX), list(objY)
+    placedReach = [reach(f) for f in objFlux]
+    x, y = np.empty(n), np.empty(n)
+    for i in range(n):
+        own = reach(flux[i]) + shift[i]
+        margin = max(20.0, 6.0 * sigmaMax) + own
+        for _ in range(1000):
+            cx, cy = rng.uniform((margin, margin), (w - 1 - margin, h - 1 - margin))
+            distance = np.hypot(np.asarray(placedX) - cx, np.asarray(placedY) - cy)
+            if np.all(distance > np.asarray(placedReach) + own + gap):
+                break
+        else:
+            raise ValueError(f"could place only {i} of {n} movers away from other objects; "
+                             f"use fewer stars, transients or movers, or a larger image")
+        x[i], y[i] = cx, cy
+        placedX.append(cx)
+        placedY.append(cy)
+        placedReach.append(own)
+    return x, y, shift * np.cos(angle), shift * np.sin(angle), flux
+
+
 def _render(sky: np.ndarray, x: np.ndarray, y: np.ndarray, flux: np.ndarray, seeing: _Seeing,
             profile: _Profile, gain: float, readVar: float, saturation: float,
             level: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -523,7 +617,8 @@ def _truth_table(kind, x, y, ra, dec, scienceFlux, templateFlux, differenceFlux,
              "templateFlux": "adu", "differenceFlux": "adu"}
     docs = {
         "id": "row number",
-        "kind": "star, variable (flux differs between images) or transient (science only)",
+        "kind": "star, variable (flux differs between images), transient (science only) or "
+                "mover (moved between the images)",
         "x": "science-image column of the centre, 0-based",
         "y": "science-image row of the centre, 0-based",
         "ra": "right ascension (ICRS)",
