@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 #: Statistics of larger images use a regular subsample of at most this many pixels.
-MAX_SAMPLES = 1 << 20
+MAX_SAMPLES = 1 << 18
 
 
 def clippedMean(values: np.ndarray, nSigma: float = 3.0, nIter: int = 3) -> float:
