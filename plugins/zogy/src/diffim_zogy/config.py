@@ -37,20 +37,20 @@ class ZogyConfig(Config):
     # --- backgrounds and statistics --------------------------------------------
     correctBackground = Field(
         "Remove backgrounds: subtract each image's sigma-clipped mean before the Fourier "
-        "transforms (LSST's correction; missing pixels and padding are then at the "
+        "transforms (LSST's correction; missing pixels, set to zero, are then at the "
         "background level), then fit a smooth background to the difference and to the "
         "score image, where static sources cancel, and subtract it. LSST's default is "
         "False (its inputs are background-subtracted calexps and coadds).",
         bool, default=True)
     backgroundBinSize = RangeField(
         "Bin size (pixels) of the smooth background fitted to the difference and score "
-        "images with correctBackground: sigma-clipped mean per bin, bicubic spline "
-        "between bin centres. An image smaller than one bin gets a constant.",
+        "images with correctBackground: sigma-clipped mean per bin, cubic spline between "
+        "bin centres along each axis. An image smaller than one bin gets a constant.",
         int, default=256, min=16)
     ignoreMaskPlanes = ListField(
         "Mask planes whose pixels are left out of every statistic (mean variances, "
-        "background levels, flux-ratio stars). Planes an exposure does not define are "
-        "skipped.",
+        "background levels, flux-ratio stars; the stars keep DETECTED pixels). Planes an "
+        "exposure does not define are skipped.",
         str, default=("INTRP", "EDGE", "DETECTED", "SAT", "CR", "BAD", "NO_DATA",
                       "DETECTED_NEGATIVE"))
     growMaskPlanes = ListField(

@@ -58,9 +58,9 @@ KERNEL_RADIUS_PER_PSF_RADIUS = 3
 class _Inputs:
     """The two images as the Fourier step reads them.
 
-    Cutouts (:meth:`cutout`) are float32 copies with the background level
-    subtracted and missing pixels set to zero (image and variance), so the inputs
-    are never copied whole.
+    Cutouts are float32 copies with the background level subtracted (images) and
+    missing pixels set to zero (images and variances), so the inputs are never
+    copied whole.
     """
 
     science: Exposure
@@ -71,14 +71,16 @@ class _Inputs:
     templateLevel: float
     meanVariances: tuple[float, float]
 
-    def cutout(self, plane: str, rows: tuple[int, int], cols: tuple[int, int]) -> np.ndarray:
-        """Padded cutout of ``plane`` (``"science"``, ``"template"``, ``"scienceVariance"``
-        or ``"templateVariance"``)."""
-        exposure = self.science if plane.startswith("science") else self.template
-        if plane.endswith("Variance"):
-            return _cutout(exposure.variance, self.missing, 0.0, rows, cols)
+    def imageCutout(self, exposure: Exposure, rows: tuple[int, int],
+                    cols: tuple[int, int]) -> np.ndarray:
+        """Padded cutout of ``exposure``'s image (the science or the template)."""
         level = self.scienceLevel if exposure is self.science else self.templateLevel
         return _cutout(exposure.image, self.missing, level, rows, cols)
+
+    def varianceCutout(self, exposure: Exposure, rows: tuple[int, int],
+                       cols: tuple[int, int]) -> np.ndarray:
+        """Padded cutout of ``exposure``'s variance plane."""
+        return _cutout(exposure.variance, self.missing, 0.0, rows, cols)
 
 
 @dataclass
@@ -155,7 +157,8 @@ class _Layout:
     The largest kernel half-width is :data:`KERNEL_RADIUS_PER_PSF_RADIUS` times the
     larger PSF stamp half-width ``h``; the score kernels reach ``h`` further, and
     every cell is padded by that (plus one pixel) so that no pixel it keeps sees
-    the cyclic wrap of its FFTs.
+    the cyclic wrap of its FFTs. Stamp sizes are read at the image centre (diffim's
+    PSF models keep one stamp size over the image).
     """
 
     maxRadius: int
@@ -359,26 +362,22 @@ def _subtractCell(cell: Cell, kernels: ZogyKernels, inputs: _Inputs,
     crop = (slice(before[0], before[0] + inner[0]), slice(before[1], before[1] + inner[1]))
     fourier = FourierGrid(shape)
 
-    spectrum = fourier.convolvePair(fourier.transform(inputs.cutout("science", rows, cols)),
-                                    kernels.science,
-                                    fourier.transform(inputs.cutout("template", rows, cols)),
-                                    -kernels.template)
+    science, template = inputs.science, inputs.template
+    spectrum = fourier.convolvePair(
+        fourier.transform(inputs.imageCutout(science, rows, cols)), kernels.science,
+        fourier.transform(inputs.imageCutout(template, rows, cols)), -kernels.template)
     difference = np.ascontiguousarray(fourier.inverse(spectrum)[crop])
     spectrum *= fourier.kernelTransform(kernels.scoreFilter)
     score = np.ascontiguousarray(fourier.inverse(spectrum)[crop])
     del spectrum
 
-    scienceVar = fourier.transform(inputs.cutout("scienceVariance", rows, cols))
-    templateVar = fourier.transform(inputs.cutout("templateVariance", rows, cols))
+    scienceVar = fourier.transform(inputs.varianceCutout(science, rows, cols))
+    templateVar = fourier.transform(inputs.varianceCutout(template, rows, cols))
     variances = []
-    for first, second in ((kernels.science, kernels.template),
-                          (kernels.scoreScience, kernels.scoreTemplate)):
-        spectrum = fourier.kernelTransform(first ** 2)
-        spectrum *= scienceVar
-        other = fourier.kernelTransform(second ** 2)
-        other *= templateVar
-        spectrum += other
-        del other
+    for scienceKernel, templateKernel in ((kernels.science, kernels.template),
+                                          (kernels.scoreScience, kernels.scoreTemplate)):
+        spectrum = fourier.convolvePair(scienceVar, scienceKernel ** 2, templateVar,
+                                        templateKernel ** 2)
         variance = np.ascontiguousarray(fourier.inverse(spectrum)[crop])
         np.maximum(variance, 0.0, out=variance)
         variances.append(variance)
