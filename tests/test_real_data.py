@@ -64,15 +64,17 @@ def _ztf_pairs():
 
 
 def test_ztf_cutouts_subtract_or_stop_cleanly():
+    """63x63 cutouts keep only ~35x35 pixels after the kernel border: noise ratios scatter."""
     folder = REAL_DATA / "ztf_alert_cutouts"
-    completed = 0
+    ratios = []
     for name in _ztf_pairs():
         try:
             result = _run(folder / f"{name}_science.fits", folder / f"{name}_template.fits")
         except DiffimError as exc:
             assert "\n" not in str(exc)
             continue
-        completed += 1
-        assert 0.7 < _noise_ratio(result.subtractedExposure) < 1.3, name
+        ratios.append(_noise_ratio(result.subtractedExposure))
+        assert 0.5 < ratios[-1] < 1.5, name
     assert len(_ztf_pairs()) == 13
-    assert completed >= 4
+    assert len(ratios) >= 5
+    assert 0.85 < np.median(ratios) < 1.15
