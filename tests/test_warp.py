@@ -133,3 +133,21 @@ def test_unregistered_frames_without_wcs_are_refused():
         warpToScience(template, science)
     aligned = warpToScience(_exposure(_stars((size, size), pos, 2.0), None), science)
     assert aligned.metadata["measuredOffset"] == pytest.approx([0.0, 0.0], abs=0.1)
+
+
+def test_subpixel_translation_keeps_template_noise_white():
+    """A pure shift is applied in Fourier space: pixel variance and independence survive."""
+    rng = np.random.default_rng(9)
+    size = 256
+    noise = rng.normal(0.0, 1.0, (size, size))
+    science = _exposure(np.zeros((size, size)), _wcs([128.0, 128.0]))
+    template = _exposure(noise, _wcs([128.0 - 0.4, 128.0 - 0.3]))
+    warped = warpToScience(template, science)
+    good = ~warped.maskedPixels("NO_DATA")
+    assert good.mean() > 0.95
+    shifted = np.where(good, warped.image, 0.0)
+    inner = shifted[8:-8, 8:-8]
+    assert inner.std() == pytest.approx(1.0, abs=0.02)
+    lag1 = np.mean(inner[:, 1:] * inner[:, :-1]) / inner.var()
+    assert abs(lag1) < 0.03
+    assert np.allclose(warped.variance[good], 1.0)

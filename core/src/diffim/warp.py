@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import numpy as np
 from astropy.wcs import WCS
-from scipy import interpolate, ndimage
+from scipy import fft, interpolate, ndimage
 
 from .alignment import measureOffset
 from .errors import InputError, NoOverlapError, RegistrationRequiredError
@@ -196,8 +196,90 @@ def warpWithMapping(template: Exposure, science: Exposure, toTemplate: Mapping,
     return warped
 
 
+#: A mapping that departs from a constant shift by less than this (pixels) over the
+#: image is treated as a pure translation.
+TRANSLATION_TOLERANCE = 0.01
+#: Reflected padding (pixels) around an image shifted in Fourier space.
+SHIFT_PADDING = 16
+
+
+def pureTranslation(shape: tuple[int, int], toTemplate: Mapping) -> tuple[float, float] | None:
+    """``(dx, dy)`` if ``toTemplate`` is ``(x + dx, y + dy)`` over a ``shape`` grid, else None."""
+    h, w = shape
+    x = np.array([0, w - 1, 0, w - 1, (w - 1) / 2, 0, w - 1, (w - 1) / 2, (w - 1) / 2])
+    y = np.array([0, 0, h - 1, h - 1, (h - 1) / 2, (h - 1) / 2, (h - 1) / 2, 0, h - 1])
+    tx, ty = toTemplate(x, y)
+    dx, dy = np.asarray(tx) - x, np.asarray(ty) - y
+    if np.ptp(dx) < TRANSLATION_TOLERANCE and np.ptp(dy) < TRANSLATION_TOLERANCE:
+        return float(np.mean(dx)), float(np.mean(dy))
+    return None
+
+
+def _fourierShift(image: np.ndarray, fx: float, fy: float) -> np.ndarray:
+    """``image(x + fx, y + fy)`` by a phase ramp (reflect-padded against wrap-around)."""
+    pad = SHIFT_PADDING
+    padded = np.pad(image.astype(np.float64), pad, mode="reflect")
+    spectrum = fft.rfft2(padded, workers=-1)
+    shifted = ndimage.fourier_shift(spectrum, (-fy, -fx), n=padded.shape[1])
+    return fft.irfft2(shifted, s=padded.shape, workers=-1)[pad:-pad, pad:-pad]
+
+
+def _placed(plane: np.ndarray, ix: int, iy: int, shape: tuple[int, int], fill) -> np.ndarray:
+    """``plane(x + ix, y + iy)`` on a ``shape`` grid, ``fill`` where it has no pixel."""
+    out = np.full(shape, fill, dtype=plane.dtype)
+    h, w = shape
+    th, tw = plane.shape
+    y0, y1 = max(0, -iy), min(h, th - iy)
+    x0, x1 = max(0, -ix), min(w, tw - ix)
+    if y1 > y0 and x1 > x0:
+        out[y0:y1, x0:x1] = plane[y0 + iy:y1 + iy, x0 + ix:x1 + ix]
+    return out
+
+
+def shiftToScience(template: Exposure, science: Exposure, dx: float, dy: float,
+                   toTemplate: Mapping) -> Exposure:
+    """Put ``template`` on the science grid when the mapping is a pure shift ``(dx, dy)``.
+
+    The fractional part of the shift is applied as a Fourier phase ramp, which
+    keeps the noise white with the same variance (spline interpolation would
+    correlate it and under-state its variance, which later PSF-filtered
+    detection turns into false positives); the integer part is a copy.
+    Variance and mask move by the nearest whole pixel. Pixels without template
+    data, and a ``NO_DATA_GROW`` margin around them, get NaN and NO_DATA.
+    """
+    ix, iy = int(np.floor(dx)), int(np.floor(dy))
+    fx, fy = dx - ix, dy - iy
+    image = _fourierShift(template.image, fx, fy) if (fx or fy) else template.image
+    rx, ry = int(np.round(dx)), int(np.round(dy))
+    nodataBit = template.bitmask("NO_DATA")
+    mask = _placed(template.mask, rx, ry, science.shape, nodataBit)
+    variance = _placed(template.variance, rx, ry, science.shape, np.nan)
+    image = _placed(image.astype(np.float32), ix, iy, science.shape, np.nan)
+    nodata = ((mask & nodataBit) != 0) | ~np.isfinite(image) | ~np.isfinite(variance)
+    if nodata.any():
+        nodata = ndimage.binary_dilation(nodata, iterations=NO_DATA_GROW)
+    warped = Exposure(
+        image=np.where(nodata, np.nan, image),
+        mask=mask,
+        variance=np.where(nodata, np.nan, variance),
+        psf=None if template.psf is None else
+        WarpedPsf(template.psf, np.eye(2), toTemplate, science.center),
+        wcs=None if science.wcs is None else science.wcs.deepcopy(),
+        photoCalib=template.photoCalib,
+        filter=template.filter,
+        obsDate=template.obsDate,
+        metadata=dict(template.metadata),
+        maskPlanes=template.maskPlanes.copy(),
+    )
+    warped.setMask(nodata, "NO_DATA")
+    return warped
+
+
 def warpToScience(template: Exposure, science: Exposure) -> Exposure:
     """Resample ``template`` onto the pixel grid of ``science`` through their WCSs.
+
+    A pure translation is applied exactly (see :func:`shiftToScience`); any other
+    mapping goes through :func:`warpWithMapping`.
 
     Raises
     ------
@@ -216,10 +298,13 @@ def warpToScience(template: Exposure, science: Exposure) -> Exposure:
                          "both a WCS, or neither (same pixel grid)")
     if gridsMatch(science, template):
         return template.clone()
-    warped = warpWithMapping(template, science, lambda x, y: _pixel_map(science, template, x, y),
-                             science.wcs)
-    log.info("warped template onto the science grid")
-    return warped
+    toTemplate = lambda x, y: _pixel_map(science, template, x, y)  # noqa: E731
+    shift = pureTranslation(science.shape, toTemplate)
+    if shift is not None:
+        log.info("template shifted onto the science grid by dx=%+.3f dy=%+.3f px", *shift)
+        return shiftToScience(template, science, *shift, toTemplate)
+    log.info("template warped onto the science grid")
+    return warpWithMapping(template, science, toTemplate, science.wcs)
 
 
 def _checkUnregistered(template: Exposure, science: Exposure) -> Exposure:
