@@ -1,0 +1,228 @@
+"""Base measurements of every diaSource: centroid, shape, PSF and aperture fluxes, pixel flags."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from astropy.table import Table
+
+from diffim.errors import ConfigError, InputError
+from diffim.exposure import Exposure
+from diffim.photometry import measurePsfFlux
+
+from .apertures import apertureFluxes
+from .centroid import windowedCentroids
+from .config import PsfMeasurementConfig
+from .pixelflags import pixelFlags
+from .noise import NoiseCorrelation
+from .schema import CENTROID, PSF_FLUX, SHAPE, apertureName
+from .shape import adaptiveMoments
+
+
+@dataclass
+class Lobes:
+    """Where each diaSource's light of each sign starts, from the detection columns.
+
+    Attributes
+    ----------
+    sky : numpy.ndarray
+        Sky sources (``sky_source``): measured at their given position.
+    positive, negative : numpy.ndarray
+        The source has a positive / negative peak.
+    posX, posY, negX, negY : numpy.ndarray
+        The peaks (the catalog position where the column is missing).
+    sign : numpy.ndarray
+        +1 or -1: the sign of the brighter peak (+1 for sky sources).
+    """
+
+    sky: np.ndarray
+    positive: np.ndarray
+    negative: np.ndarray
+    posX: np.ndarray
+    posY: np.ndarray
+    negX: np.ndarray
+    negY: np.ndarray
+    sign: np.ndarray
+
+    @classmethod
+    def of(cls, diaSources: Table) -> "Lobes":
+        """Read the lobes from the detection plugin's columns (see its README).
+
+        Without ``isPositive`` / ``isNegative`` every row is taken to be a
+        positive source at its ``x``, ``y``.
+        """
+        n = len(diaSources)
+        x = np.asarray(diaSources["x"], dtype=np.float64)
+        y = np.asarray(diaSources["y"], dtype=np.float64)
+
+        def column(name, default):
+            if name in diaSources.colnames:
+                return np.asarray(diaSources[name])
+            return default
+
+        sky = column("sky_source", np.zeros(n, dtype=bool)).astype(bool)
+        positive = column("isPositive", np.ones(n, dtype=bool)).astype(bool) & ~sky
+        negative = column("isNegative", np.zeros(n, dtype=bool)).astype(bool) & ~sky
+        positive |= ~(positive | negative | sky)
+        posX = np.where(positive, column("posPeak_x", x).astype(np.float64), x)
+        posY = np.where(positive, column("posPeak_y", y).astype(np.float64), y)
+        negX = np.where(negative, column("negPeak_x", x).astype(np.float64), x)
+        negY = np.where(negative, column("negPeak_y", y).astype(np.float64), y)
+        posValue = np.abs(column("posPeakValue", np.ones(n)).astype(np.float64))
+        negValue = np.abs(column("negPeakValue", np.zeros(n)).astype(np.float64))
+        brighterNegative = negative & (~positive | (negValue > posValue))
+        sign = np.where(brighterNegative, -1.0, 1.0)
+        return cls(sky, positive, negative, posX, posY, negX, negY, sign)
+
+
+def checkInputs(diaSources: Table, footprints: np.ndarray, difference: Exposure,
+                config: PsfMeasurementConfig) -> None:
+    """Raise a DiffimError naming what is missing or inconsistent."""
+    missing = [name for name in ("x", "y") if name not in diaSources.colnames]
+    if missing:
+        raise InputError(f"measurement needs diaSource columns x and y, missing: "
+                         f"{', '.join(missing)}")
+    if difference.psf is None:
+        raise InputError("measurement needs the difference image's PSF, but difference.psf "
+                         "is None")
+    if difference.variance is None:
+        raise InputError("measurement needs the difference variance plane, but "
+                         "difference.variance is None")
+    if footprints.shape != difference.shape:
+        raise InputError(f"footprint label image shape {footprints.shape} differs from the "
+                         f"difference image shape {difference.shape}")
+    if footprints.size and int(footprints.max()) > len(diaSources):
+        raise InputError(f"footprint labels go up to {int(footprints.max())} but there are "
+                         f"only {len(diaSources)} diaSources (row i owns label i + 1)")
+    unknown = [name for name in config.badMaskPlanes if name not in difference.maskPlanes]
+    if unknown:
+        raise ConfigError(f"measurement.badMaskPlanes names mask planes the difference image "
+                          f"lacks: {', '.join(unknown)}; known planes: "
+                          f"{', '.join(difference.maskPlanes)}")
+
+
+def usablePixels(exposure: Exposure, badMaskPlanes: tuple[str, ...]) -> np.ndarray:
+    """True where the pixel is finite, has a positive variance and no ``badMaskPlanes`` bit."""
+    return (~exposure.maskedPixels(*badMaskPlanes) & np.isfinite(exposure.image)
+            & np.isfinite(exposure.variance) & (exposure.variance > 0))
+
+
+def centroidColumns(diaSources: Table, lobes: Lobes, footprints: np.ndarray,
+                    difference: Exposure, usable: np.ndarray,
+                    sigma: float) -> dict[str, np.ndarray]:
+    """``base_GaussianCentroid_*``: each lobe's windowed centroid, a dipole's midpoint.
+
+    Sky sources keep their given position: a centroid iterated on empty sky
+    would climb the nearest noise peak and bias the noise statistics they are for.
+    """
+    n = len(diaSources)
+    owner = np.arange(1, n + 1)
+    x = np.asarray(diaSources["x"], dtype=np.float64).copy()
+    y = np.asarray(diaSources["y"], dtype=np.float64).copy()
+    xErr, yErr = np.full(n, np.nan), np.full(n, np.nan)
+    lobeX, lobeY = {}, {}
+    lobeVarX, lobeVarY = {}, {}
+    failed = np.zeros(n, dtype=bool)
+    for sign, has, startX, startY in ((1.0, lobes.positive, lobes.posX, lobes.posY),
+                                      (-1.0, lobes.negative, lobes.negX, lobes.negY)):
+        which = np.flatnonzero(has & np.isfinite(startX) & np.isfinite(startY))
+        found = windowedCentroids(difference.image, difference.variance, usable, footprints,
+                                  owner[which], startX[which], startY[which],
+                                  np.full(which.size, sign), sigma)
+        lobeFailed = has.copy()
+        lobeFailed[which] = found.failed
+        failed |= lobeFailed
+        lobeX[sign], lobeY[sign] = np.full(n, np.nan), np.full(n, np.nan)
+        lobeVarX[sign], lobeVarY[sign] = np.full(n, np.nan), np.full(n, np.nan)
+        lobeX[sign][which], lobeY[sign][which] = found.x, found.y
+        lobeVarX[sign][which], lobeVarY[sign][which] = found.xErr ** 2, found.yErr ** 2
+    both = lobes.positive & lobes.negative
+    for sign, only in ((1.0, lobes.positive & ~both), (-1.0, lobes.negative & ~both)):
+        x[only], y[only] = lobeX[sign][only], lobeY[sign][only]
+        xErr[only], yErr[only] = np.sqrt(lobeVarX[sign][only]), np.sqrt(lobeVarY[sign][only])
+    x[both] = 0.5 * (lobeX[1.0][both] + lobeX[-1.0][both])
+    y[both] = 0.5 * (lobeY[1.0][both] + lobeY[-1.0][both])
+    xErr[both] = 0.5 * np.sqrt(lobeVarX[1.0][both] + lobeVarX[-1.0][both])
+    yErr[both] = 0.5 * np.sqrt(lobeVarY[1.0][both] + lobeVarY[-1.0][both])
+    failed &= ~lobes.sky
+    catalogX = np.asarray(diaSources["x"], dtype=np.float64)
+    catalogY = np.asarray(diaSources["y"], dtype=np.float64)
+    x[failed], y[failed] = catalogX[failed], catalogY[failed]
+    xErr[failed], yErr[failed] = np.nan, np.nan
+    return {f"{CENTROID}_x": x, f"{CENTROID}_y": y, f"{CENTROID}_xErr": xErr,
+            f"{CENTROID}_yErr": yErr, f"{CENTROID}_flag": failed}
+
+
+def centroidWeights(sigma: float) -> np.ndarray:
+    """Pixel weights of a windowed centroid along x (the window times the offset)."""
+    half = int(np.ceil(4.0 * sigma))
+    offsets = np.arange(-half, half + 1, dtype=np.float64)
+    window = np.exp(-0.5 * (offsets / sigma) ** 2)
+    return np.outer(window, window * offsets)
+
+
+def apertureWeights(radius: float) -> np.ndarray:
+    """Pixel weights of a circular aperture: pixels whose centre lies inside the circle."""
+    half = int(np.ceil(radius))
+    offsets = np.arange(-half, half + 1, dtype=np.float64)
+    return (np.hypot(offsets[:, None], offsets[None, :]) <= radius).astype(np.float64)
+
+
+def measureBase(diaSources: Table, footprints: np.ndarray, difference: Exposure,
+                usable: np.ndarray, noise: NoiseCorrelation, lobes: Lobes,
+                config: PsfMeasurementConfig) -> dict[str, np.ndarray]:
+    """Every base-measurement column (:func:`.schema.baseSchema`) of every row.
+
+    Errors come from the variance plane, scaled by how much the measured noise
+    correlation of the difference raises the variance of each measurement's
+    weighted pixel sum (:meth:`NoiseCorrelation.varianceFactor`).
+
+    Parameters
+    ----------
+    diaSources : astropy.table.Table
+        Rows to measure (``x``, ``y`` and the detection plugin's peak columns).
+    footprints : numpy.ndarray
+        Label image; row ``i`` owns the pixels labelled ``i + 1``.
+    difference : Exposure
+        The difference image, with PSF and variance.
+    usable : numpy.ndarray
+        Pixels of the difference that may be used.
+    noise : NoiseCorrelation
+        Noise correlation of the difference (its first image).
+    lobes : Lobes
+        Peaks and signs of the rows.
+    config : PsfMeasurementConfig
+        The aperture radii.
+    """
+    sigma = difference.psf.sigma()
+    n = len(diaSources)
+    columns = centroidColumns(diaSources, lobes, footprints, difference, usable, sigma)
+    centroidScale = np.sqrt(noise.varianceFactor(0, centroidWeights(sigma)))
+    columns[f"{CENTROID}_xErr"] *= centroidScale
+    columns[f"{CENTROID}_yErr"] *= centroidScale
+    cx, cy = columns[f"{CENTROID}_x"], columns[f"{CENTROID}_y"]
+    shapes = adaptiveMoments(difference.image, usable, footprints, np.arange(1, n + 1), cx, cy,
+                             lobes.sign, sigma)
+    columns.update({f"{SHAPE}_xx": shapes.xx, f"{SHAPE}_yy": shapes.yy,
+                    f"{SHAPE}_xy": shapes.xy, f"{SHAPE}_flag": shapes.failed})
+    placed = np.isfinite(cx) & np.isfinite(cy)
+    flux, fluxErr = np.full(n, np.nan), np.full(n, np.nan)
+    noGoodPixels, edge = ~placed, np.zeros(n, dtype=bool)
+    photometry = measurePsfFlux(difference.image, difference.variance, usable, difference.psf,
+                                cx[placed], cy[placed])
+    psfScale = np.sqrt(noise.varianceFactor(0, difference.psf.at(*difference.center)))
+    flux[placed], fluxErr[placed] = photometry.flux, photometry.fluxErr * psfScale
+    noGoodPixels[placed], edge[placed] = photometry.noGoodPixels, photometry.edge
+    failed = noGoodPixels | ~(np.isfinite(flux) & np.isfinite(fluxErr))
+    flux[failed] = np.nan
+    columns.update({f"{PSF_FLUX}_instFlux": flux, f"{PSF_FLUX}_instFluxErr": fluxErr,
+                    f"{PSF_FLUX}_flag": failed, f"{PSF_FLUX}_flag_noGoodPixels": noGoodPixels,
+                    f"{PSF_FLUX}_flag_edge": edge})
+    apertures = apertureFluxes(difference.image, difference.variance, usable, cx, cy,
+                               config.apertureRadii)
+    for radius in config.apertureRadii:
+        scale = np.sqrt(noise.varianceFactor(0, apertureWeights(radius)))
+        apertures[f"{apertureName(radius)}_instFluxErr"] *= scale
+    columns.update(apertures)
+    columns.update(pixelFlags(difference, footprints, cx, cy))
+    return columns
