@@ -139,18 +139,28 @@ def exactDipoles(seed: int, size: int = 512, n: int = 8, templateSigma: float = 
 
 
 def nearest(tableX, tableY, x, y) -> tuple[np.ndarray, np.ndarray]:
-    """Index of the nearest catalog row to each true position, and its distance (pixels)."""
+    """Index of the nearest catalog row to each true position, and its distance (pixels).
+
+    Rows with a non-finite position are never nearest.
+    """
     distance = np.hypot(np.asarray(tableX)[None, :] - np.asarray(x)[:, None],
                         np.asarray(tableY)[None, :] - np.asarray(y)[:, None])
+    distance = np.where(np.isfinite(distance), distance, np.inf)
     index = distance.argmin(axis=1)
     return index, distance[np.arange(index.size), index]
+
+
+def subset(field: SimpleNamespace, keep: np.ndarray) -> SimpleNamespace:
+    """The truth of an ``exactDipoles`` field restricted to the movers in ``keep``."""
+    return SimpleNamespace(**{name: getattr(field, name)[keep] for name in (
+        "xPos", "yPos", "xNeg", "yNeg", "fluxPos", "fluxNeg")})
 
 
 @pytest.fixture
 def sim() -> SimpleNamespace:
     """The image builders and helpers of this module, as attributes."""
     return SimpleNamespace(**{f.__name__: f for f in (
-        pixelGaussian, gridPositions, pointSources, exactDipoles, nearest)})
+        pixelGaussian, gridPositions, pointSources, exactDipoles, nearest, subset)})
 
 
 @pytest.fixture(scope="session")

@@ -106,8 +106,8 @@ def adaptiveMoments(image: np.ndarray, usable: np.ndarray, labels: np.ndarray,
 
 def _inverse(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Inverses of ``(xx, yy, xy)`` 2x2 symmetric matrices, and their determinants."""
-    det = m[:, 0] * m[:, 1] - m[:, 2] ** 2
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        det = m[:, 0] * m[:, 1] - m[:, 2] ** 2
         return np.column_stack([m[:, 1], m[:, 0], -m[:, 2]]) / det[:, None], det
 
 
