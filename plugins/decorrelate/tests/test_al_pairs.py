@@ -66,7 +66,8 @@ def _run(pair: Subtracted, spatiallyVarying: bool = False) -> Exposure:
     config = DecorrelateALKernelConfig()
     config.freeze()
     return DecorrelateALKernel().diffim_decorrelate(pair.science, pair.template,
-                                                    pair.subtraction, config, spatiallyVarying)
+                                                    pair.subtraction, config, spatiallyVarying,
+                                                    None)
 
 
 def _normalisedNoise(exposure: Exposure, where: np.ndarray) -> float:
@@ -132,7 +133,8 @@ def test_shape_mismatch_is_an_input_error():
                                     psfMatchingKernel=pair.subtraction.psfMatchingKernel)
     config = DecorrelateALKernelConfig()
     with pytest.raises(InputError, match="template exposure has shape"):
-        DecorrelateALKernel().diffim_decorrelate(pair.science, small, subtraction, config, False)
+        DecorrelateALKernel().diffim_decorrelate(pair.science, small, subtraction, config, False,
+                                                 None)
 
 
 def test_unknown_mask_plane_is_a_config_error():

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from decorrelate_testing import GaussianKernel, kernelSigma
 
+from diffim.psf import gaussian_stamp
 from diffim_decorrelate.filter import DecorrelationFilter
 from diffim_decorrelate.fourier import cropCentred, fftShape, gridMean, padCentred
 from diffim_decorrelate.grid import AxisNodes
@@ -40,6 +41,57 @@ def test_noise_weights_follow_parseval(kernel):
     assert weights[0] == pytest.approx((unconvolved ** 2).sum(), rel=1e-10)
     assert weights[1] == pytest.approx((convolved ** 2).sum(), rel=1e-10)
     assert 0.04 * weights[0] + 0.09 * weights[1] == pytest.approx(decorrelation.whiteVariance)
+
+
+@pytest.fixture
+def scoreKernels():
+    """Pre-convolution kernel P (the science PSF, sigma 3.3) and the kernel K matching the
+    template (sigma 2.2) to the pre-convolved science image, of sum 1.3."""
+    preConvKernel = gaussian_stamp(3.3, 25)
+    return GaussianKernel(np.sqrt(2 * 3.3 ** 2 - 2.2 ** 2), kappa=1.3).image, preConvKernel
+
+
+def test_score_filter_is_the_squared_filter_of_the_deconvolved_kernel(scoreKernels):
+    """phi_score = (s_n + kappa**2 s_r) / (s_n + s_r |K|**2 / |P|**2), phi_score(0) = 1."""
+    kernel, preConvKernel = scoreKernels
+    shape = fftShape((90, 100), kernel.shape, preConvKernel.shape)
+    decorrelation = DecorrelationFilter(kernel, 0.04, 0.09, shape, preConvKernel)
+    kernelPower = np.abs(np.fft.rfft2(padCentred(kernel, shape))) ** 2
+    preConvPower = np.abs(np.fft.rfft2(padCentred(preConvKernel, shape))) ** 2
+    expected = (0.04 + 1.3 ** 2 * 0.09) / (0.04 + 0.09 * kernelPower / preConvPower)
+    assert decorrelation.phi[0, 0] == pytest.approx(1.0, abs=1e-12)
+    np.testing.assert_allclose(decorrelation.phi, expected, rtol=1e-10)
+
+
+def test_score_noise_weights_follow_parseval(scoreKernels):
+    """(w_n, w_r) of the score filter are the sums of the squared P conv phi and K conv phi."""
+    kernel, preConvKernel = scoreKernels
+    shape = fftShape((64, 75), kernel.shape, preConvKernel.shape)
+    decorrelation = DecorrelationFilter(kernel, 0.04, 0.09, shape, preConvKernel)
+    kernelSpectrum = np.fft.fft2(padCentred(kernel, shape))
+    preConvSpectrum = np.fft.fft2(padCentred(preConvKernel, shape))
+    phi = (0.04 + 1.69 * 0.09) / (0.04 + 0.09 * np.abs(kernelSpectrum / preConvSpectrum) ** 2)
+    unconvolved = np.fft.ifft2(phi * preConvSpectrum).real
+    convolved = np.fft.ifft2(phi * kernelSpectrum).real
+    weights = decorrelation.noiseWeights()
+    assert weights[0] == pytest.approx((unconvolved ** 2).sum(), rel=1e-8)
+    assert weights[1] == pytest.approx((convolved ** 2).sum(), rel=1e-8)
+    smallGridFilters = decorrelation.realSpaceFilters()
+    assert (smallGridFilters[0] ** 2).sum() == pytest.approx(weights[0], rel=1e-6)
+    assert (smallGridFilters[1] ** 2).sum() == pytest.approx(weights[1], rel=1e-6)
+
+
+def test_score_psf_stamp_grid_matches_the_image_grid(scoreKernels):
+    """To 1e-4 of the peak: where both kernels' spectra reach their truncation floors the
+    score filter is erratic, and image grids of different sizes differ by 1e-5 too."""
+    kernel, preConvKernel = scoreKernels
+    psf = np.outer(*2 * [np.exp(-0.5 * (np.arange(-15, 16) / 4.0) ** 2)])
+    shape = (400, 400)
+    decorrelation = DecorrelationFilter(kernel, 0.04, 0.09, shape, preConvKernel)
+    onImageGrid = cropCentred(np.fft.irfft2(np.fft.rfft2(padCentred(psf, shape))
+                                            * decorrelation.phi, s=shape), psf.shape)
+    np.testing.assert_allclose(decorrelation.applyToStamp(psf), onImageGrid,
+                               atol=1e-4 * psf.max())
 
 
 @pytest.mark.parametrize("width", [40, 41])

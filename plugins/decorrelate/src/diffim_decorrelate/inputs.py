@@ -3,11 +3,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from diffim.errors import ConfigError, InputError
 from diffim.exposure import Exposure
 from diffim.results import MatchingKernel, SubtractionResult
 
 from .config import DecorrelateALKernelConfig
+
+#: Largest departure from 1 accepted for the sum of a pre-convolution kernel.
+PRECONV_SUM_TOLERANCE = 1e-3
 
 
 @dataclass(frozen=True)
@@ -17,7 +22,8 @@ class DecorrelationInputs:
     Attributes
     ----------
     difference : Exposure
-        The Alard–Lupton difference ``D``, with its PSF.
+        The Alard–Lupton difference ``D`` (the likelihood image ``L`` in the score
+        variant), with its PSF.
     unconvolved : Exposure
         The input that was not convolved (the science image when the template was).
     convolved : Exposure
@@ -31,6 +37,9 @@ class DecorrelationInputs:
         Mask bits of ``ignoreMaskPlanes`` in each input's own plane dictionary.
     completeVarPlanePropagation : bool
         Propagate the variance planes by convolution rather than by scaling.
+    preConvKernel : numpy.ndarray or None
+        The unit-sum kernel the science image was pre-convolved with before matching
+        (score-image variant), or None.
     """
 
     difference: Exposure
@@ -41,18 +50,21 @@ class DecorrelationInputs:
     unconvolvedIgnoreBits: int
     convolvedIgnoreBits: int
     completeVarPlanePropagation: bool
+    preConvKernel: np.ndarray | None = None
 
     @classmethod
     def fromSubtraction(cls, science: Exposure, template: Exposure,
-                        subtraction: SubtractionResult,
-                        config: DecorrelateALKernelConfig) -> "DecorrelationInputs":
+                        subtraction: SubtractionResult, config: DecorrelateALKernelConfig,
+                        preConvKernel: np.ndarray | None = None) -> "DecorrelationInputs":
         """Check the inputs and assign the roles from the direction of the convolution.
 
         Raises
         ------
         diffim.errors.InputError
             If the subtraction has no kernel, the difference no PSF, an exposure no
-            variance plane, or the shapes differ.
+            variance plane, or the shapes differ; if ``preConvKernel`` is not an odd,
+            finite, unit-sum image, or is given for a subtraction that convolved the
+            science image.
         diffim.errors.ConfigError
             If ``ignoreMaskPlanes`` names a plane no input defines.
         """
@@ -74,6 +86,12 @@ class DecorrelationInputs:
                                  f"difference {difference.shape}; decorrelation needs all "
                                  f"three on the science pixel grid")
         _checkPlaneNames(config.ignoreMaskPlanes, (science, template, difference))
+        if preConvKernel is not None:
+            preConvKernel = _checkedPreConvKernel(preConvKernel)
+            if subtraction.convolvedScience:
+                raise InputError("the score-image decorrelation (preConvKernel given) needs the "
+                                 "template convolved, but the subtraction convolved the science "
+                                 "image: subtract with convolveTemplate=True")
         if subtraction.convolvedScience:
             unconvolved, convolved = template, science
             varianceScale = 1.0 / kernel.kernelSum ** 2
@@ -84,7 +102,21 @@ class DecorrelationInputs:
                    kernel=kernel, varianceScale=varianceScale,
                    unconvolvedIgnoreBits=_knownBits(unconvolved, config.ignoreMaskPlanes),
                    convolvedIgnoreBits=_knownBits(convolved, config.ignoreMaskPlanes),
-                   completeVarPlanePropagation=config.completeVarPlanePropagation)
+                   completeVarPlanePropagation=config.completeVarPlanePropagation,
+                   preConvKernel=preConvKernel)
+
+
+def _checkedPreConvKernel(preConvKernel: np.ndarray) -> np.ndarray:
+    """``preConvKernel`` as float64, after checking it is an odd, finite, unit-sum image."""
+    kernel = np.asarray(preConvKernel, dtype=np.float64)
+    if kernel.ndim != 2 or kernel.shape[0] % 2 == 0 or kernel.shape[1] % 2 == 0:
+        raise InputError(f"preConvKernel must be a 2-d kernel image of odd size, got shape "
+                         f"{kernel.shape}")
+    total = float(kernel.sum())
+    if not (np.isfinite(kernel).all() and abs(total - 1.0) <= PRECONV_SUM_TOLERANCE):
+        raise InputError(f"preConvKernel must be finite with unit sum (the pre-convolution "
+                         f"keeps the science flux scale), got sum {total:.6g}")
+    return kernel
 
 
 def _knownBits(exposure: Exposure, names: tuple[str, ...]) -> int:

@@ -4,7 +4,9 @@ LSST's DecorrelateALKernelSpatialTask: whiten the noise of an Alard–Lupton
 difference with the filter of :mod:`diffim_decorrelate.filter`, computed once
 for the whole image (kernel and PSF at its centre) or, with
 ``spatiallyVarying``, on a grid of nodes blended smoothly
-(:mod:`diffim_decorrelate.grid`).
+(:mod:`diffim_decorrelate.grid`). Given a pre-convolution kernel it turns the
+likelihood image of an AL score-mode subtraction into a score image instead
+(LSST's ``preConvMode``).
 """
 from __future__ import annotations
 
@@ -34,13 +36,21 @@ class DecorrelateALKernel:
     @hookimpl
     def diffim_decorrelate(self, science: Exposure, template: Exposure,
                            subtraction: SubtractionResult, config: DecorrelateALKernelConfig,
-                           spatiallyVarying: bool) -> Exposure:
+                           spatiallyVarying: bool,
+                           preConvKernel: np.ndarray | None) -> Exposure:
         """Filter the difference so that its noise is white (see :mod:`diffim.hookspecs`).
+
+        With ``preConvKernel`` the subtraction was made from the science image
+        pre-convolved with that kernel ``P`` (``useScoreImageDetection``), so the
+        "difference" is the likelihood image ``L = P conv S - K conv T``; it is filtered
+        into the score image: the matched filter (for ``P`` = the science PSF) of the
+        decorrelated difference, whose value over the square root of its variance plane
+        is the detection significance of a point source at each pixel.
 
         Parameters
         ----------
         science : Exposure
-            The original science exposure; not modified.
+            The original science exposure (not pre-convolved); not modified.
         template : Exposure
             The template on the science grid, not convolved; not modified.
         subtraction : SubtractionResult
@@ -51,25 +61,35 @@ class DecorrelateALKernel:
         spatiallyVarying : bool
             Compute the filter on a grid of nodes (kernel, PSF and variances at each)
             instead of once at the image centre.
+        preConvKernel : numpy.ndarray or None
+            The unit-sum kernel (odd stamp) the science image was pre-convolved with
+            before matching, or None for an ordinary difference.
 
         Returns
         -------
         Exposure
-            A new exposure: the decorrelated image, its variance, the difference's mask,
-            and the corrected PSF (an ImagePsf, or a SpatialPsf with ``spatiallyVarying``);
-            WCS, calibration and metadata copied from the difference.
+            A new exposure: the decorrelated image (the score image with
+            ``preConvKernel``), its variance, the difference's mask, and the difference
+            PSF passed through the same filter (an ImagePsf, or a SpatialPsf with
+            ``spatiallyVarying``); WCS, calibration and metadata copied from the difference.
 
         Raises
         ------
         diffim.errors.InputError
             If the subtraction has no kernel, the difference no PSF, an exposure no
-            variance plane, or the shapes differ.
+            variance plane, or the shapes differ; if ``preConvKernel`` is not an odd,
+            finite, unit-sum image, or comes with a subtraction that convolved the
+            science image.
         diffim.errors.ConfigError
             If ``ignoreMaskPlanes`` names a plane no input defines, or ``gridStep`` puts
             the grid nodes less than a pixel apart.
         """
-        inputs = DecorrelationInputs.fromSubtraction(science, template, subtraction, config)
+        inputs = DecorrelationInputs.fromSubtraction(science, template, subtraction, config,
+                                                     preConvKernel)
         difference = inputs.difference
+        if preConvKernel is not None:
+            log.info("score-image decorrelation of the likelihood image (pre-convolution "
+                     "kernel %d x %d)", *inputs.preConvKernel.shape)
         if spatiallyVarying:
             result = decorrelateOnGrid(inputs, config)
             log.info("decorrelation on a %d x %d grid of nodes", *result.nodeCount)

@@ -23,7 +23,8 @@ class RegionResult:
         Filtered difference and its variance (float32), NaN and infinite where the
         difference is.
     psf : numpy.ndarray
-        PSF of the filtered difference at the region's reference position (unit sum).
+        PSF of the filtered difference (or score image) at the region's reference
+        position (unit sum).
     unconvolvedVariance, convolvedVariance : float
         The mean input variances that set the filter (NaN when unusable).
     filtered : bool
@@ -41,9 +42,10 @@ class RegionResult:
 def decorrelateRegion(inputs: DecorrelationInputs, box: Box, x: float, y: float) -> RegionResult:
     """Decorrelate the pixels of ``box`` with the filter for position ``(x, y)``.
 
-    The filter uses the kernel and the difference PSF at ``(x, y)`` and the clipped
-    mean variances of the two inputs over ``box``. Non-finite difference pixels are
-    replaced by the mean of the others for the FFT and restored afterwards.
+    The filter uses the kernel and the difference PSF at ``(x, y)``, the clipped
+    mean variances of the two inputs over ``box`` and, in the score variant, the
+    pre-convolution kernel. Non-finite difference pixels are replaced by the mean
+    of the others for the FFT and restored afterwards.
 
     Parameters
     ----------
@@ -67,8 +69,12 @@ def decorrelateRegion(inputs: DecorrelationInputs, box: Box, x: float, y: float)
                             unconvolvedVariance, convolvedVariance, filtered=False)
 
     kernel = inputs.kernel.at(x, y)
+    stampShapes = [kernel.shape]
+    if inputs.preConvKernel is not None:
+        stampShapes.append(inputs.preConvKernel.shape)
     decorrelation = DecorrelationFilter(kernel, unconvolvedVariance, convolvedVariance,
-                                        fftShape(image.shape, kernel.shape))
+                                        fftShape(image.shape, *stampShapes),
+                                        inputs.preConvKernel)
     correctedPsf = decorrelation.applyToStamp(psf)
     correctedPsf /= correctedPsf.sum()
     filtered = decorrelation.apply(image, float(np.mean(image, where=finite, dtype=np.float64)))
