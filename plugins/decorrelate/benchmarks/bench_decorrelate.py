@@ -6,7 +6,9 @@ For each size, a pair with a PSF that varies by 30% across the field is
 simulated (``diffim.simulate.simulatePair``, template on the science grid),
 subtracted with the ``al`` plugin (template convolved), and decorrelated for
 the whole image (with and without completeVarPlanePropagation) and on the
-spatial grid (default config). Time is the shortest wall time of three untraced
+spatial grid (default config); then, as in score mode, the science image is
+pre-convolved with its PSF, subtracted again, and the likelihood image turned
+into the score image (whole image and grid). Time is the shortest wall time of three untraced
 calls; peak memory is the largest traced allocation (tracemalloc, which sees
 numpy's arrays) during one more call, beyond what was allocated before it.
 """
@@ -18,6 +20,7 @@ import tracemalloc
 
 import numpy as np
 
+from diffim.preconvolve import preConvolutionKernel, preConvolve
 from diffim.sanitize import sanitize
 from diffim.simulate import simulatePair
 from diffim_al import AlardLuptonSubtraction, ImagePsfMatchConfig
@@ -44,17 +47,24 @@ def benchmark(size: int) -> None:
     science, template = sanitize(science, "science"), sanitize(template, "template")
     alConfig = ImagePsfMatchConfig()
     alConfig.freeze()
-    subtraction = AlardLuptonSubtraction().diffim_subtract(
-        science, template, alConfig, True, None, np.random.default_rng(0))
+    subtract = AlardLuptonSubtraction().diffim_subtract
+    subtraction = subtract(science, template, alConfig, True, None, np.random.default_rng(0))
+    preConvKernel = preConvolutionKernel(science, useGaussian=False)
+    likelihood = subtract(preConvolve(science, preConvKernel), template, alConfig, True, None,
+                          np.random.default_rng(0))
     plugin = DecorrelateALKernel()
-    for mode, spatial, complete in (("single", False, False), ("single, complete", False, True),
-                                    ("spatial", True, False)):
+    for mode, spatial, complete, score in (
+            ("single", False, False, False), ("single, complete", False, True, False),
+            ("spatial", True, False, False), ("score", False, False, True),
+            ("score, spatial", True, False, True)):
         config = DecorrelateALKernelConfig(completeVarPlanePropagation=complete)
         config.freeze()
+        result = likelihood if score else subtraction
+        kernel = preConvKernel if score else None
         output, seconds, peak = measure(lambda: plugin.diffim_decorrelate(
-            science, template, subtraction, config, spatial))
+            science, template, result, config, spatial, kernel))
         print(f"{size}x{size} {mode:17s} {seconds:6.2f} s  peak {peak:5.0f} MiB  "
-              f"kernel {subtraction.psfMatchingKernel.kernelSize} px  psf {output.psf!r}")
+              f"kernel {result.psfMatchingKernel.kernelSize} px  psf {output.psf!r}")
 
 
 if __name__ == "__main__":
