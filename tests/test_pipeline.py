@@ -33,7 +33,7 @@ def test_import_then_override(write_yaml):
     config = load_pipeline(child)
     assert config.detection.thresholdValue == 7.0
     assert config.growFootprint == 3
-    assert config.doDecorrelation is False  # from default.yaml
+    assert config.convolveTemplate == "auto"  # from default.yaml
 
 
 def test_third_party_plugin_selected_by_name(write_yaml):

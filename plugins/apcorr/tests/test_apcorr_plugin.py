@@ -102,10 +102,13 @@ def test_no_flux_field_means_nothing_to_measure(noiseScience):
     assert out.colnames == table.colnames and out is not table
 
 
-def test_too_few_stars_and_bad_inputs_are_clear_errors(noiseScience):
+def test_too_few_stars_flag_or_fail_and_bad_inputs_are_clear_errors(noiseScience):
     table = Table({"x": [10.0], "y": [20.0], "psfFlux": [100.0], "psfFluxErr": [5.0]})
-    with pytest.raises(InsufficientApCorrStarsError, match="only 0 stars .* at least 7 needed"):
-        _apply(table, noiseScience)
+    flagged = _apply(table, noiseScience)
+    assert flagged["psfFlux_flag_apCorr"][0] and flagged["psfFlux"][0] == 100.0
+    assert "only 0 stars" in flagged.meta["apCorr"]["failure"]
+    with pytest.raises(InsufficientApCorrStarsError, match="only 0 stars .* at least 2 needed"):
+        _apply(table, noiseScience, doFlagApCorrFailures=False)
     with pytest.raises(InputError, match="columns x and y"):
         _apply(Table({"psfFlux": [1.0]}), noiseScience)
     with pytest.raises(ConfigError, match="GHOST"):

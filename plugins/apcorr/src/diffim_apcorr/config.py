@@ -54,8 +54,9 @@ class ApplyApCorrConfig(Config):
         "are rejected.",
         float, default=3.0, min=0.0, inclusiveMin=False)
     minDegreesOfFreedom = RangeField(
-        "Stars needed beyond the number of fit terms; with fewer usable stars the plugin "
-        "raises InsufficientApCorrStarsError.",
+        "Stars needed beyond the number of fit terms; with fewer, a lower order is fitted, "
+        "and with too few even for a constant the fluxes are flagged "
+        "(doFlagApCorrFailures) or InsufficientApCorrStarsError is raised.",
         int, default=1, min=0)
     minSignalToNoise = RangeField(
         "Smallest aperture-flux S/N of a star used for the correction.",

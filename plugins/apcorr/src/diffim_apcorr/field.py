@@ -178,17 +178,20 @@ def fitApCorrField(x: np.ndarray, y: np.ndarray, ratio: np.ndarray, ratioErr: np
        stars of step 1 before any clipping: clipping with too low an order removes the
        stars that show a trend, with too high an order those that contradict a wobble.
 
+    With too few stars for ``order``, the highest order they support is fitted.
+
     Raises
     ------
     InsufficientApCorrStarsError
-        If fewer than ``termCount(order) + minDegreesOfFreedom`` stars are given.
+        If fewer than ``1 + minDegreesOfFreedom`` stars (a constant) are given.
     """
-    required = termCount(order) + minDegreesOfFreedom
     ratio = np.asarray(ratio, dtype=np.float64)
     ratioErr = np.asarray(ratioErr, dtype=np.float64)
     usable = np.isfinite(ratio) & np.isfinite(ratioErr) & (ratioErr > 0)
-    if usable.sum() < required:
-        raise InsufficientApCorrStarsError(int(usable.sum()), required)
+    while order > 0 and usable.sum() < termCount(order) + minDegreesOfFreedom:
+        order -= 1
+    if usable.sum() < termCount(order) + minDegreesOfFreedom:
+        raise InsufficientApCorrStarsError(int(usable.sum()), termCount(0) + minDegreesOfFreedom)
     if selectOrder:
         order = chooseOrder(x, y, ratio, ratioErr, usable, shape, order, minDegreesOfFreedom)
     fit, used = _clippedFit(chebyshevTerms(x, y, order, shape), ratio, ratioErr, usable,

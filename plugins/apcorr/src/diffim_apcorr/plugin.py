@@ -1,6 +1,8 @@
 """The ``apCorr`` implementation of the ``applyApCorr`` slot."""
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 from astropy.table import Column, Table
 
@@ -9,10 +11,13 @@ from diffim.exposure import Exposure
 from diffim.hookspecs import hookimpl
 
 from .config import ApplyApCorrConfig
+from .errors import InsufficientApCorrStarsError
 from .field import ApCorrField, fitApCorrField
 from .stars import apertureRadiusPixels, measureStars
 
 _INST_FLUX = "_instFlux"
+
+log = logging.getLogger("diffim.apcorr")
 
 
 def algorithmName(fluxField: str) -> str:
@@ -83,8 +88,15 @@ def applyApCorr(diaSources: Table, exposure: Exposure, config: ApplyApCorrConfig
     _checkInputs(diaSources, exposure, config)
     n = len(out)
     value, error = np.full(n, np.nan), np.full(n, np.nan)
-    if n:
-        field = measureApCorr(exposure, config)
+    try:
+        field = measureApCorr(exposure, config) if n else None
+    except InsufficientApCorrStarsError as exc:
+        if not config.doFlagApCorrFailures:
+            raise
+        log.warning("no aperture correction (%s): fluxes left uncorrected and flagged", exc)
+        out.meta["apCorr"] = {"failure": str(exc)}
+        field = None
+    if field is not None:
         x = np.asarray(out["x"], dtype=np.float64)
         y = np.asarray(out["y"], dtype=np.float64)
         placed = np.isfinite(x) & np.isfinite(y)
