@@ -47,3 +47,13 @@ def test_match_within_radius(onSky):
     assert out["srcMatchDistance"][0] == pytest.approx(0.1 * scale, rel=0.05)
     assert np.isnan(out["srcMatchDistance"][1])
     assert "srcMatchId" not in dia.colnames
+
+
+def test_reference_matches_keep_the_nearest_within_radius():
+    from diffim.catalog import addReferenceMatches
+
+    matches = Table({"id": [11, 11, 12], "refId": [5, 6, 7], "distance": [0.4, 0.2, 0.9]})
+    out = addReferenceMatches(_sources(), matches, radiusArcsec=0.5)
+    assert list(out["refMatchId"]) == [6, -1]
+    assert out["refMatchDistance"][0] == pytest.approx(0.2)
+    assert out["refMatchDistance"].unit == u.arcsec

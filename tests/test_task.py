@@ -93,3 +93,33 @@ def test_images_too_large_for_memory_are_refused_from_the_header(tmp_path):
     with pytest.raises(InputError, match=r"huge.fits: a 300000x300000 image needs about "
                                          r"\d+\.\d GiB to process"):
         readExposure(path)
+
+
+def test_diasources_match_science_sources_and_reference_catalog(tmp_path):
+    from astropy.table import Table
+
+    from diffim.fits_io import writeTable
+
+    science, template, truth = simulatePair(size=512, nTransients=6, nVariables=6, seed=23)
+    stars = truth[truth["kind"] != "transient"]
+    reference = Table({"id": np.asarray(stars["id"]), "ra": stars["ra"], "dec": stars["dec"]})
+    path = writeTable(reference, tmp_path / "refcat.fits")
+    sources = Table({"id": np.asarray(stars["id"]), "x": stars["x"], "y": stars["y"],
+                     "ra": stars["ra"], "dec": stars["dec"]})
+    config = load_pipeline(PIPELINES / "default.yaml",
+                           ["doMatchSources=true", f"astrometer.refCatalog={path}",
+                            "astrometer.pmRaColumn=null", "astrometer.pmDecColumn=null"])
+    result = ImageDifferenceTask(config=config).run(exposure=science, templateExposure=template,
+                                                    selectSources=sources)
+    dia = result.diaSources
+    for kind, matched in (("variable", True), ("transient", False)):
+        checked = 0
+        for row in truth[truth["kind"] == kind]:
+            d = np.hypot(dia["x"] - row["x"], dia["y"] - row["y"])
+            if d.min() > 1.0:
+                continue
+            i = int(np.argmin(d))
+            checked += 1
+            assert (dia["refMatchId"][i] == row["id"]) == matched, (kind, row["id"])
+            assert (dia["srcMatchId"][i] == row["id"]) == matched
+        assert checked >= 3, kind

@@ -151,3 +151,30 @@ def kernelQuality(difference, stars: Table, radius: float) -> Table:
     out["residualStd"] = Column(std, description="Std of difference/sqrt(variance) around the star")
     out["residualNpix"] = Column(npix, description="Pixels used for the residual statistics")
     return out
+
+
+def addReferenceMatches(diaSources: Table, matches: Table, radiusArcsec: float) -> Table:
+    """Add ``refMatchId`` / ``refMatchDistance`` from astrometer matches within ``radiusArcsec``.
+
+    Parameters
+    ----------
+    diaSources : astropy.table.Table
+        Table with an ``id`` column.
+    matches : astropy.table.Table
+        Astrometer output: ``id``, ``refId``, ``distance`` (arcsec).
+    radiusArcsec : float
+        Largest accepted distance (``diaSourceMatchRadius``).
+    """
+    out = Table(diaSources, copy=True)
+    refId = np.full(len(out), -1, dtype=np.int64)
+    distance = np.full(len(out), np.nan)
+    row = {int(i): k for k, i in enumerate(out["id"])}
+    for match in matches:
+        k = row.get(int(match["id"]))
+        d = float(match["distance"])
+        if k is not None and d <= radiusArcsec and not (distance[k] <= d):
+            refId[k], distance[k] = int(match["refId"]), d
+    out["refMatchId"] = Column(refId, description="id of the matched reference star (-1: none)")
+    out["refMatchDistance"] = Column(distance, unit=u.arcsec,
+                                     description="Distance to the matched reference star")
+    return out

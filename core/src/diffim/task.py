@@ -11,7 +11,8 @@ import numpy as np
 from astropy.table import Table, vstack
 
 from . import plugins
-from .catalog import (appendSkySources, kernelQuality, matchToSources, splitControlSample)
+from .catalog import (addReferenceMatches, appendSkySources, kernelQuality, matchToSources,
+                      splitControlSample)
 from .errors import DiffimError, InputError, PluginError, RegistrationRequiredError
 from .exposure import Exposure
 from .ids import IdFactory
@@ -265,6 +266,24 @@ class ImageDifferenceTask:
         stars["isControl"] = np.arange(len(stars)) >= len(kernel)
         return kernel, stars
 
+    def _matchSources(self, sources: Table, science: Exposure,
+                      selectSources: Table | None) -> Table:
+        """Match diaSources to the science sources and, when configured, the reference catalog."""
+        config = self.config
+        with self._step("matchSources"):
+            if selectSources is None:
+                log.warning("doMatchSources=True but no science sources were given: no "
+                            "source matching")
+                self.metadata["matchSources"] = "no science sources given"
+            else:
+                sources = matchToSources(sources, selectSources, config.diaSourceMatchRadius,
+                                         science.pixelScale())
+            astrometer = config.astrometer
+            if astrometer.available and getattr(astrometer.config, "refCatalog", None):
+                matches = self._call("astrometer", Table, sources=sources, exposure=science)
+                sources = addReferenceMatches(sources, matches, config.diaSourceMatchRadius)
+        return sources
+
     def _kernelMetrics(self, difference: Exposure, science: Exposure, stars: Table) -> Table:
         """Residuals of the difference at kernel and control stars (kernel-quality metrics)."""
         measured = kernelQuality(difference, stars, radius=2.0 * science.psf.fwhm())
@@ -337,12 +356,7 @@ class ImageDifferenceTask:
             with self._step("forcedMeasurement"):
                 sources = self._call("forcedMeasurement", Table, diaSources=sources,
                                      science=science)
-        if config.doMatchSources and result.selectSources is None:
-            log.warning("doMatchSources=True but no science sources were given: no matching")
-            self.metadata["matchSources"] = "no science sources given"
-        elif config.doMatchSources:
-            with self._step("matchSources"):
-                sources = matchToSources(sources, result.selectSources,
-                                         config.diaSourceMatchRadius, science.pixelScale())
+        if config.doMatchSources:
+            sources = self._matchSources(sources, science, result.selectSources)
         self.metadata["nDiaSources"] = len(sources)
         return sources

@@ -104,7 +104,8 @@ class ImageDifferenceConfig(Config):
     doForcedMeasurement = Field("Forced PSF photometry on the science exposure at diaSource "
                                 "positions.", bool, True)
     doMatchSources = Field("Match diaSources to the input science sources and to the reference "
-                           "catalog.", bool, False)
+                           "catalog (the astrometer's, when it names one), within "
+                           "diaSourceMatchRadius.", bool, False)
     doMeasurement = Field("Measure diaSources (measurement subtask).", bool, True)
     doMerge = Field("Merge positive and negative footprints, grown by growFootprint, into one "
                     "diaSource each.", bool, True)
