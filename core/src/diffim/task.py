@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
-from astropy.table import Table, vstack
+from astropy.table import Column, Table, vstack
 
 from . import plugins
 from .catalog import (addReferenceMatches, appendSkySources, kernelQuality, matchToSources,
@@ -336,7 +336,9 @@ class ImageDifferenceTask:
         self.metadata.update({f"detection.{k}": v for k, v in detection.metadata.items()})
         sources, footprints = detection.diaSources, detection.footprints
         makeIds = idFactory if idFactory is not None else IdFactory()
-        sources["id"] = np.asarray(makeIds(len(sources)), dtype=np.int64)
+        sources["id"] = Column(np.asarray(makeIds(len(sources)), dtype=np.int64),
+                               description="diaSource id (exposure id in the high bits, a "
+                                           "running number in the low bits)")
         if config.doSkySources:
             with self._step("skySources"):
                 sky = self._call("skySources", Table, exposure=exposure, rng=rng)
