@@ -94,6 +94,11 @@ class ImageDifferenceTask:
                 " or ".join(t.__name__ for t in expected)
             raise PluginError(slot, name, f"returned {type(result).__name__}, expected {want}",
                               dist)
+        if isinstance(result, Table):
+            # Structured table metadata (diagnostics) belongs in the run metadata:
+            # a FITS header holds scalars only.
+            for key in [k for k, v in result.meta.items() if isinstance(v, (dict, list))]:
+                self.metadata[f"{slot}.{key}"] = result.meta.pop(key)
         return result
 
     # ------------------------------------------------------------------
