@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 from astropy.io import fits
@@ -109,3 +110,26 @@ def test_validate_config_and_plugins_commands():
     assert dumped["requiredTemplateFraction"] == 0.1
     listing = diffim("plugins").stdout
     assert "subtract:" in listing and "diffim-al" in listing and "gaussianMatch" in listing
+
+
+@pytest.mark.parametrize("pipeline,extra", [
+    ("zogy", []),
+    ("default", ["-c", "doWriteSubtractedExp=false", "-c", "convolveTemplate=true"]),
+])
+def test_score_image_detection_writes_the_score(small_pair, tmp_path, pipeline, extra):
+    out = tmp_path / "out"
+    diffim("run", PIPELINES / f"{pipeline}.yaml", "--science", small_pair / "science.fits",
+           "--template", small_pair / "template.fits", "-o", out,
+           "-c", "useScoreImageDetection=true", "-c", "doWriteScoreExp=true", *extra)
+    with fits.open(out / "score.fits") as hdus:
+        score, variance = hdus["IMAGE"].data, hdus["VARIANCE"].data
+        mask = hdus["MASK"].data
+    good = np.isfinite(score) & np.isfinite(variance) & (mask == 0)
+    z = score[good] / np.sqrt(variance[good])
+    assert 0.9 < 1.4826 * np.median(np.abs(z - np.median(z))) < 1.1
+    truth = Table.read(small_pair / "truth.fits")
+    sources = Table.read(out / "diaSources.fits")
+    bright = truth[(truth["kind"] == "transient") & (truth["differenceSnr"] > 15)]
+    found = sum(np.hypot(sources["x"] - t["x"], sources["y"] - t["y"]).min() < 2 for t in bright)
+    assert found >= 0.8 * len(bright) and len(bright) >= 3
+    assert (out / "difference.fits").exists() == (pipeline == "zogy")
