@@ -171,15 +171,18 @@ def dipoleFields() -> list[SimpleNamespace]:
 
 @pytest.fixture(scope="session")
 def simulatedRuns() -> list[SimpleNamespace]:
-    """Two 1024-pixel simulated pairs (150 transients, 40 movers each) through the task.
+    """Three 1024-pixel simulated pairs (150 transients, 40 movers each) through the task.
 
-    The default pipeline with measurement (the ``dipole`` plugin) and sky sources on.
+    The default pipeline with measurement (the ``dipole`` plugin) and sky sources on, and
+    aperture corrections off: the tests check what this plugin measures, and applyApCorr
+    rescales ``base_PsfFlux`` afterwards.
     """
     runs = []
-    for seed in (13, 14):
+    for seed in (13, 14, 15):
         science, template, truth = simulatePair(size=1024, nTransients=150, nMovers=40,
                                                 seed=seed)
-        config = load_pipeline(PIPELINE, overrides=["doMeasurement=true", "doSkySources=true"],
+        config = load_pipeline(PIPELINE, overrides=["doMeasurement=true", "doSkySources=true",
+                                                      "doApCorr=false"],
                                freeze=True)
         result = ImageDifferenceTask(config).run(exposure=science, templateExposure=template)
         runs.append(SimpleNamespace(science=science, template=template, truth=truth,

@@ -1,6 +1,6 @@
 """The measurement slot in the task: simulated pairs with moving stars and transients.
 
-Two 1024-pixel pairs (150 transients and 40 stars that moved 0.5-3 px each) run through
+Three 1024-pixel pairs (150 transients and 40 stars that moved 0.5-3 px each) run through
 the default pipeline with ``doMeasurement`` and ``doSkySources`` on.
 """
 import numpy as np
@@ -28,8 +28,8 @@ def test_moving_stars_are_dipoles_and_transients_are_not(simulatedRuns, sim):
         truth, rows, seen = matched(run, "transient", sim)
         transients += seen.sum()
         calledDipole += rows[P + "flag_classification"].sum()
-    assert movers == 80 and found >= 0.9 * movers
-    assert transients > 250 and calledDipole <= 0.02 * transients
+    assert movers == 120 and found >= 0.9 * movers
+    assert transients > 380 and calledDipole <= 0.02 * transients
 
 
 def test_transient_psf_fluxes_are_calibrated(simulatedRuns, sim):
@@ -41,7 +41,7 @@ def test_transient_psf_fluxes_are_calibrated(simulatedRuns, sim):
         bright = truth["differenceSnr"] >= 10
         pulls += list((rows["base_PsfFlux_instFlux"] - truth["differenceFlux"])[bright]
                       / rows["base_PsfFlux_instFluxErr"][bright])
-    assert len(pulls) > 200
+    assert len(pulls) > 300
     assert abs(np.mean(pulls)) < 0.15
     assert np.std(pulls) == pytest.approx(1.0, abs=0.1)
 
@@ -64,8 +64,8 @@ def test_dipole_lobes_agree_with_the_moving_stars(simulatedRuns, sim):
         assert np.all(np.abs(rows[P + "neg_centroid_y"] - truth["templateY"]) < 0.15)
         separation = np.hypot(truth["x"] - truth["templateX"], truth["y"] - truth["templateY"])
         assert np.all(np.abs(rows[P + "separation"] - separation) < 0.15)
-    for name, values in pulls.items():                  # 80 movers: median known to 0.14
-        assert abs(np.median(values)) < 0.4, name
+    for name, values in pulls.items():                 # 120 movers: median known to 0.11
+        assert abs(np.median(values)) < 0.35, name
         assert np.std(values) == pytest.approx(1.0, abs=0.2), name
 
 

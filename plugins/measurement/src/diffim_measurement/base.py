@@ -1,6 +1,7 @@
 """Base measurements of every diaSource: centroid, shape, PSF and aperture fluxes, pixel flags."""
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,6 +18,9 @@ from .pixelflags import pixelFlags
 from .noise import NoiseCorrelation
 from .schema import CENTROID, PSF_FLUX, SHAPE, apertureName
 from .shape import adaptiveMoments
+
+#: Cell size (pixels) of the sky-variance estimate.
+SKY_BLOCK = 64
 
 
 @dataclass
@@ -108,20 +112,21 @@ def usablePixels(exposure: Exposure, badMaskPlanes: tuple[str, ...]) -> np.ndarr
 
 
 def centroidColumns(diaSources: Table, lobes: Lobes, footprints: np.ndarray,
-                    difference: Exposure, usable: np.ndarray,
-                    sigma: float) -> dict[str, np.ndarray]:
+                    difference: Exposure, usable: np.ndarray, sigma: float,
+                    correlatedVariance: np.ndarray) -> dict[str, np.ndarray]:
     """``base_GaussianCentroid_*``: each lobe's windowed centroid, a dipole's midpoint.
 
-    Sky sources keep their given position: a centroid iterated on empty sky
-    would climb the nearest noise peak and bias the noise statistics they are for.
+    ``correlatedVariance`` is, per row, what the noise correlation adds to the
+    variance of every pixel for a sum with the centroid's weights (``(factor - 1)``
+    times the sky variance). Sky sources keep their given position: a centroid
+    iterated on empty sky would climb the nearest noise peak and bias the noise
+    statistics they are for.
     """
     n = len(diaSources)
     owner = np.arange(1, n + 1)
-    x = np.asarray(diaSources["x"], dtype=np.float64).copy()
-    y = np.asarray(diaSources["y"], dtype=np.float64).copy()
-    xErr, yErr = np.full(n, np.nan), np.full(n, np.nan)
-    lobeX, lobeY = {}, {}
-    lobeVarX, lobeVarY = {}, {}
+    catalogX = np.asarray(diaSources["x"], dtype=np.float64)
+    catalogY = np.asarray(diaSources["y"], dtype=np.float64)
+    lobeX, lobeY, lobeVarX, lobeVarY = {}, {}, {}, {}
     failed = np.zeros(n, dtype=bool)
     for sign, has, startX, startY in ((1.0, lobes.positive, lobes.posX, lobes.posY),
                                       (-1.0, lobes.negative, lobes.negX, lobes.negY)):
@@ -132,10 +137,14 @@ def centroidColumns(diaSources: Table, lobes: Lobes, footprints: np.ndarray,
         lobeFailed = has.copy()
         lobeFailed[which] = found.failed
         failed |= lobeFailed
+        extra = correlatedVariance[which]
         lobeX[sign], lobeY[sign] = np.full(n, np.nan), np.full(n, np.nan)
         lobeVarX[sign], lobeVarY[sign] = np.full(n, np.nan), np.full(n, np.nan)
         lobeX[sign][which], lobeY[sign][which] = found.x, found.y
-        lobeVarX[sign][which], lobeVarY[sign][which] = found.xErr ** 2, found.yErr ** 2
+        lobeVarX[sign][which] = np.maximum(found.xErr ** 2 + extra * found.xUnit ** 2, 0.0)
+        lobeVarY[sign][which] = np.maximum(found.yErr ** 2 + extra * found.yUnit ** 2, 0.0)
+    x, y = catalogX.copy(), catalogY.copy()
+    xErr, yErr = np.full(n, np.nan), np.full(n, np.nan)
     both = lobes.positive & lobes.negative
     for sign, only in ((1.0, lobes.positive & ~both), (-1.0, lobes.negative & ~both)):
         x[only], y[only] = lobeX[sign][only], lobeY[sign][only]
@@ -145,12 +154,37 @@ def centroidColumns(diaSources: Table, lobes: Lobes, footprints: np.ndarray,
     xErr[both] = 0.5 * np.sqrt(lobeVarX[1.0][both] + lobeVarX[-1.0][both])
     yErr[both] = 0.5 * np.sqrt(lobeVarY[1.0][both] + lobeVarY[-1.0][both])
     failed &= ~lobes.sky
-    catalogX = np.asarray(diaSources["x"], dtype=np.float64)
-    catalogY = np.asarray(diaSources["y"], dtype=np.float64)
     x[failed], y[failed] = catalogX[failed], catalogY[failed]
     xErr[failed], yErr[failed] = np.nan, np.nan
     return {f"{CENTROID}_x": x, f"{CENTROID}_y": y, f"{CENTROID}_xErr": xErr,
             f"{CENTROID}_yErr": yErr, f"{CENTROID}_flag": failed}
+
+
+def skyVariance(variance: np.ndarray, quiet: np.ndarray, x: np.ndarray, y: np.ndarray,
+                block: int = SKY_BLOCK) -> np.ndarray:
+    """Variance of the sky noise at each position, without the sources' own photon noise.
+
+    The median variance of the quiet pixels (every fourth in each direction) of the
+    ``block``-pixel cell holding the position; the image-wide median for a cell with
+    none, and for positions off the image.
+    """
+    height, width = variance.shape
+    sample = np.where(quiet, variance, np.nan)[::4, ::4].astype(np.float64)
+    step = block // 4
+    ny, nx = -(-sample.shape[0] // step), -(-sample.shape[1] // step)
+    padded = np.full((ny * step, nx * step), np.nan)
+    padded[:sample.shape[0], :sample.shape[1]] = sample
+    cells = padded.reshape(ny, step, nx, step)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        medians = np.nanmedian(cells, axis=(1, 3))
+        overall = np.nanmedian(sample)
+    medians = np.where(np.isfinite(medians), medians, overall)
+    finite = np.isfinite(x) & np.isfinite(y)
+    cx = np.clip(np.where(finite, x, 0.0) // block, 0, nx - 1).astype(np.int64)
+    cy = np.clip(np.where(finite, y, 0.0) // block, 0, ny - 1).astype(np.int64)
+    inside = finite & (x >= -0.5) & (x < width - 0.5) & (y >= -0.5) & (y < height - 0.5)
+    return np.where(inside, medians[cy, cx], overall)
 
 
 def centroidWeights(sigma: float) -> np.ndarray:
@@ -173,9 +207,10 @@ def measureBase(diaSources: Table, footprints: np.ndarray, difference: Exposure,
                 config: PsfMeasurementConfig) -> dict[str, np.ndarray]:
     """Every base-measurement column (:func:`.schema.baseSchema`) of every row.
 
-    Errors come from the variance plane, scaled by how much the measured noise
-    correlation of the difference raises the variance of each measurement's
-    weighted pixel sum (:meth:`NoiseCorrelation.varianceFactor`).
+    Errors come from the variance plane, and the sky part of it is scaled by how
+    much the measured noise correlation of the difference raises the variance of
+    each measurement's weighted pixel sum (:meth:`NoiseCorrelation.varianceFactor`);
+    a source's own photon noise is taken to be white.
 
     Parameters
     ----------
@@ -196,10 +231,12 @@ def measureBase(diaSources: Table, footprints: np.ndarray, difference: Exposure,
     """
     sigma = difference.psf.sigma()
     n = len(diaSources)
-    columns = centroidColumns(diaSources, lobes, footprints, difference, usable, sigma)
-    centroidScale = np.sqrt(noise.varianceFactor(0, centroidWeights(sigma)))
-    columns[f"{CENTROID}_xErr"] *= centroidScale
-    columns[f"{CENTROID}_yErr"] *= centroidScale
+    sky = skyVariance(difference.variance, usable & (footprints == 0),
+                      np.asarray(diaSources["x"], dtype=np.float64),
+                      np.asarray(diaSources["y"], dtype=np.float64))
+    excess = noise.varianceFactor(0, centroidWeights(sigma)) - 1.0
+    columns = centroidColumns(diaSources, lobes, footprints, difference, usable, sigma,
+                              excess * sky)
     cx, cy = columns[f"{CENTROID}_x"], columns[f"{CENTROID}_y"]
     shapes = adaptiveMoments(difference.image, usable, footprints, np.arange(1, n + 1), cx, cy,
                              lobes.sign, sigma)
@@ -210,8 +247,10 @@ def measureBase(diaSources: Table, footprints: np.ndarray, difference: Exposure,
     noGoodPixels, edge = ~placed, np.zeros(n, dtype=bool)
     photometry = measurePsfFlux(difference.image, difference.variance, usable, difference.psf,
                                 cx[placed], cy[placed])
-    psfScale = np.sqrt(noise.varianceFactor(0, difference.psf.at(*difference.center)))
-    flux[placed], fluxErr[placed] = photometry.flux, photometry.fluxErr * psfScale
+    psf = difference.psf.at(*difference.center)
+    excess = noise.varianceFactor(0, psf) - 1.0
+    variance = photometry.fluxErr ** 2 + excess * sky[placed] / (psf ** 2).sum()
+    flux[placed], fluxErr[placed] = photometry.flux, np.sqrt(np.maximum(variance, 0.0))
     noGoodPixels[placed], edge[placed] = photometry.noGoodPixels, photometry.edge
     failed = noGoodPixels | ~(np.isfinite(flux) & np.isfinite(fluxErr))
     flux[failed] = np.nan
@@ -221,8 +260,11 @@ def measureBase(diaSources: Table, footprints: np.ndarray, difference: Exposure,
     apertures = apertureFluxes(difference.image, difference.variance, usable, cx, cy,
                                config.apertureRadii)
     for radius in config.apertureRadii:
-        scale = np.sqrt(noise.varianceFactor(0, apertureWeights(radius)))
-        apertures[f"{apertureName(radius)}_instFluxErr"] *= scale
+        weights = apertureWeights(radius)
+        excess = noise.varianceFactor(0, weights) - 1.0
+        name = f"{apertureName(radius)}_instFluxErr"
+        variance = apertures[name] ** 2 + excess * sky * weights.sum()
+        apertures[name] = np.sqrt(np.maximum(variance, 0.0))
     columns.update(apertures)
     columns.update(pixelFlags(difference, footprints, cx, cy))
     return columns

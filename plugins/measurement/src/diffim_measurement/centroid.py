@@ -17,12 +17,18 @@ TOLERANCE = 1e-4
 
 @dataclass
 class Centroids:
-    """Windowed centroids and their 1-sigma errors; ``failed`` rows hold their start."""
+    """Windowed centroids and their 1-sigma errors; ``failed`` rows hold their start.
+
+    ``xUnit``, ``yUnit`` are the errors the same pixels would give with a variance of 1
+    each (to rescale the part of the noise that is correlated).
+    """
 
     x: np.ndarray
     y: np.ndarray
     xErr: np.ndarray
     yErr: np.ndarray
+    xUnit: np.ndarray
+    yUnit: np.ndarray
     failed: np.ndarray
 
 
@@ -99,16 +105,19 @@ def windowedCentroids(image: np.ndarray, variance: np.ndarray, usable: np.ndarra
     rx = offsets[None, None, :] - dx[:, None, None]
     ry = offsets[None, :, None] - dy[:, None, None]
     weighted = window * light
+    used = allowed.astype(np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
-        xErr = (np.sqrt((window ** 2 * noise * rx ** 2).sum(axis=(1, 2)))
-                / np.abs((weighted * (1.0 - rx ** 2 / sigma ** 2)).sum(axis=(1, 2))))
-        yErr = (np.sqrt((window ** 2 * noise * ry ** 2).sum(axis=(1, 2)))
-                / np.abs((weighted * (1.0 - ry ** 2 / sigma ** 2)).sum(axis=(1, 2))))
+        slopeX = np.abs((weighted * (1.0 - rx ** 2 / sigma ** 2)).sum(axis=(1, 2)))
+        slopeY = np.abs((weighted * (1.0 - ry ** 2 / sigma ** 2)).sum(axis=(1, 2)))
+        xErr = np.sqrt((window ** 2 * noise * rx ** 2).sum(axis=(1, 2))) / slopeX
+        yErr = np.sqrt((window ** 2 * noise * ry ** 2).sum(axis=(1, 2))) / slopeY
+        xUnit = np.sqrt((window ** 2 * used * rx ** 2).sum(axis=(1, 2))) / slopeX
+        yUnit = np.sqrt((window ** 2 * used * ry ** 2).sum(axis=(1, 2))) / slopeY
     x = np.where(failed, x0, ix + dx)
     y = np.where(failed, y0, iy + dy)
-    xErr[failed] = np.nan
-    yErr[failed] = np.nan
-    return Centroids(x, y, xErr, yErr, failed)
+    for error in (xErr, yErr, xUnit, yUnit):
+        error[failed] = np.nan
+    return Centroids(x, y, xErr, yErr, xUnit, yUnit, failed)
 
 
 def _window(offsets: np.ndarray, dx: np.ndarray, dy: np.ndarray, sigma: float) -> np.ndarray:

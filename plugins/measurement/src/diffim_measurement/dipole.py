@@ -34,7 +34,7 @@ class Cutout:
     role : int
         DIFFERENCE, SCIENCE or TEMPLATE.
     data, variance : numpy.ndarray
-        Pixel values and variances ``[y, x]`` (0 where unused).
+        Pixel values and variances ``[y, x]`` (0 and 1 where unused).
     use : numpy.ndarray
         True where the pixel enters the fit.
     weight : numpy.ndarray
@@ -205,21 +205,19 @@ class DipoleModel:
 def _correlatedProducts(scaled: list[np.ndarray], noise: NoiseCorrelation) -> np.ndarray:
     """``sum_ab sum_pq u_a(p) rho_ab(q - p) u_b(q)^T`` for ``(k, h, w)`` stacks ``u_a``.
 
-    The lag sums are done as FFT convolutions on cut-outs padded by the
-    correlation radius, so pixels do not wrap around.
+    The lag sums are FFT convolutions on cut-outs padded by the correlation
+    radius, so pixels do not wrap around.
     """
-    k, h, w = scaled[0].shape
+    _, h, w = scaled[0].shape
     r = noise.radius
     shape = (h + 2 * r, w + 2 * r)
     spectra = [np.fft.rfft2(u, s=shape) for u in scaled]
-    total = np.zeros((k, k))
+    total = 0.0
     for a, left in enumerate(scaled):
-        for b, spectrum in enumerate(spectra):
-            rho = noise.rho[a, b]
-            # Convolving with the flipped correlation gives sum_l rho(l) u_b(p + l) at p.
-            kernel = np.fft.rfft2(rho[::-1, ::-1], s=shape)
-            spread = np.fft.irfft2(spectrum * kernel[None], s=shape)[:, r:r + h, r:r + w]
-            total += np.einsum("ayx,byx->ab", left, spread)
+        combined = sum(spectrum * noise.spreadSpectrum(a, b, shape)[None]
+                       for b, spectrum in enumerate(spectra))
+        spread = np.fft.irfft2(combined, s=shape)[:, r:r + h, r:r + w]
+        total = total + np.einsum("ayx,byx->ab", left, spread)
     return total
 
 

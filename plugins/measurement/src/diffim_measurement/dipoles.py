@@ -67,6 +67,7 @@ def lobeStarts(lobes: Lobes, sigma: float) -> np.ndarray:
 def _cutouts(images: list[tuple[int, Exposure]], usable: list[np.ndarray],
              box: tuple[slice, slice], own: np.ndarray, x: float, y: float,
              weightScale: list[float]) -> list[Cutout]:
+    """Each image's pixels in ``box`` (those of ``own`` it can use), weights and PSF at (x, y)."""
     cutouts = []
     for (role, exposure), good, scale in zip(images, usable, weightScale):
         use = own & good[box]

@@ -10,7 +10,7 @@ correlations measured here, on source-free pixels of the images themselves.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import ndimage
@@ -42,6 +42,7 @@ class NoiseCorrelation:
 
     rho: np.ndarray
     nPixels: int
+    _spectra: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def radius(self) -> int:
@@ -54,6 +55,16 @@ class NoiseCorrelation:
         for i in range(m):
             rho[i, i, radius, radius] = 1.0
         return cls(rho, 0)
+
+    def spreadSpectrum(self, i: int, j: int, shape: tuple[int, int]) -> np.ndarray:
+        """Real FFT on a ``shape`` grid of ``rho_ij`` flipped (cached per ``(i, j, shape)``).
+
+        Convolving ``u`` with the flipped correlation gives ``sum_l rho_ij(l) u(p + l)``.
+        """
+        key = (i, j, shape)
+        if key not in self._spectra:
+            self._spectra[key] = np.fft.rfft2(self.rho[i, j][::-1, ::-1], s=shape)
+        return self._spectra[key]
 
     def varianceFactor(self, i: int, weights: np.ndarray) -> float:
         """How much the noise of image ``i`` exceeds white noise for a weighted sum.

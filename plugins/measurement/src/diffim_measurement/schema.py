@@ -56,8 +56,8 @@ _BASE_FIXED: tuple[ColumnSpec, ...] = (
                "centroids; for a sky source its given position; the catalog x when flagged"),
     ColumnSpec(f"{CENTROID}_y", "float64", u.pix, "row of the centroid (see x)"),
     ColumnSpec(f"{CENTROID}_xErr", "float64", u.pix,
-               "1-sigma error of the centroid column from the variance plane; NaN when flagged "
-               "or for a sky source"),
+               "1-sigma error of the centroid column from the variance plane and the measured "
+               "noise correlation; NaN when flagged or for a sky source"),
     ColumnSpec(f"{CENTROID}_yErr", "float64", u.pix, "1-sigma error of the centroid row"),
     ColumnSpec(f"{CENTROID}_flag", "bool", None,
                "the windowed centroid failed (no positive weight, moved more than 2 pixels, or "
@@ -76,7 +76,8 @@ _BASE_FIXED: tuple[ColumnSpec, ...] = (
                "least-squares amplitude of the unit-sum difference PSF model at the centroid, "
                "uniform weights (diffim.photometry.measurePsfFlux); NaN when flagged"),
     ColumnSpec(f"{PSF_FLUX}_instFluxErr", "float64", u.ct,
-               "1-sigma error of instFlux from the variance plane"),
+               "1-sigma error of instFlux from the variance plane, with the measured noise "
+               "correlation of the sky"),
     ColumnSpec(f"{PSF_FLUX}_flag", "bool", None,
                "the PSF flux failed (no usable pixel or non-finite result); instFlux is NaN"),
     ColumnSpec(f"{PSF_FLUX}_flag_noGoodPixels", "bool", None,
@@ -104,7 +105,8 @@ def apertureSchema(radii: Iterable[float]) -> tuple[ColumnSpec, ...]:
                        f"sum of the difference image in a circle of radius {radius:g} pixels "
                        f"around the centroid (exact pixel overlap), unusable pixels left out"),
             ColumnSpec(f"{name}_instFluxErr", "float64", u.ct,
-                       "1-sigma error: square root of the overlap-weighted sum of the variance"),
+                       "1-sigma error: square root of the overlap-weighted sum of the variance, "
+                       "with the measured noise correlation of the sky"),
             ColumnSpec(f"{name}_flag", "bool", None,
                        "the aperture is truncated or holds an unusable pixel (the sum "
                        "misses light), or the centroid is not finite"),
