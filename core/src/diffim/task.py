@@ -271,6 +271,19 @@ class ImageDifferenceTask:
         stars["isControl"] = np.arange(len(stars)) >= len(kernel)
         return kernel, stars
 
+    @staticmethod
+    def _dipoleLobeImages(science: Exposure, result: ImageDifferenceResult
+                          ) -> tuple[Exposure, Exposure | None]:
+        """The images that constrain a dipole's lobes, both at the difference's resolution.
+
+        Template convolved: the science image and the matched template. Science
+        convolved: the convolved science and the (unconvolved) warped template.
+        """
+        subtraction = result.subtractRes
+        if subtraction is not None and subtraction.convolvedScience:
+            return subtraction.matchedExposure, subtraction.warpedExposure
+        return science, result.matchedExposure
+
     def _matchSources(self, sources: Table, science: Exposure,
                       selectSources: Table | None) -> Table:
         """Match diaSources to the science sources and, when configured, the reference catalog."""
@@ -351,10 +364,11 @@ class ImageDifferenceTask:
                                                        np.asarray(makeIds(len(sky)), np.int64))
                 self.metadata["nSkySources"] = len(sky)
         if config.doMeasurement:
+            positive, negative = self._dipoleLobeImages(science, result)
             with self._step("measurement"):
                 sources = self._call("measurement", Table, diaSources=sources,
                                      footprints=footprints, difference=exposure,
-                                     science=science, matchedTemplate=result.matchedExposure,
+                                     science=positive, matchedTemplate=negative,
                                      doDipoleFitting=config.doDipoleFitting)
         if config.doApCorr:
             with self._step("applyApCorr"):
