@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .stamps import extractStamps
+from diffim.stamps import extractStamps
 
 
 def windowedCentroids(image: np.ndarray, owner: np.ndarray, labels: np.ndarray,

@@ -1,21 +1,12 @@
 """The diaSource catalog the detection plugin returns: columns, units and descriptions."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import astropy.units as u
 import numpy as np
 from astropy.table import Column, Table
 
+from diffim.schema import ColumnSpec
 
-@dataclass(frozen=True)
-class ColumnSpec:
-    """One catalog column: name, numpy dtype, unit (None if dimensionless) and description."""
-
-    name: str
-    dtype: str
-    unit: u.UnitBase | None
-    description: str
 
 
 #: Pixel-flag columns and the mask plane each reports.

@@ -1,22 +1,13 @@
 """Columns the ``psf`` forcedMeasurement plugin adds to the diaSources: names, units, meaning."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import astropy.units as u
+
+from diffim.schema import ColumnSpec
 
 #: Prefix of every column, LSST's name for the science-image forced PSF flux.
 PREFIX = "ip_diffim_forced_PsfFlux"
 
-
-@dataclass(frozen=True)
-class ColumnSpec:
-    """One added column: name, numpy dtype, unit (None if dimensionless) and description."""
-
-    name: str
-    dtype: str
-    unit: u.UnitBase | None
-    description: str
 
 
 #: The added columns, in order.

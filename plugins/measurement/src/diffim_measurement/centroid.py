@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .stamps import extractStamps, nearestPixel
+from diffim.stamps import extractStamps, nearestPixel
 
 #: A centroid that moves farther than this from its start (pixels) has failed.
 MAX_SHIFT = 2.0

@@ -6,7 +6,7 @@ import numpy as np
 from diffim.exposure import Exposure
 
 from .schema import PIXEL_FLAG_PLANES, PIXEL_FLAGS
-from .stamps import extractStamps, nearestPixel
+from diffim.stamps import extractStamps, nearestPixel
 
 
 def pixelFlags(exposure: Exposure, labels: np.ndarray, x: np.ndarray,

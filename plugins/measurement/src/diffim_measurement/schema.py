@@ -6,21 +6,13 @@ Names follow LSST's measurement plugins (``base_*`` for the base measurements,
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 import astropy.units as u
 import numpy as np
 from astropy.table import Column, Table
 
+from diffim.schema import ColumnSpec
 
-@dataclass(frozen=True)
-class ColumnSpec:
-    """One added column: name, numpy dtype, unit (None if dimensionless) and description."""
-
-    name: str
-    dtype: str
-    unit: u.UnitBase | None
-    description: str
 
 
 CENTROID = "base_GaussianCentroid"

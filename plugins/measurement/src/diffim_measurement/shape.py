@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .stamps import extractStamps, nearestPixel
+from diffim.stamps import extractStamps, nearestPixel
 
 #: Iteration limit and relative convergence tolerance of the weight's moments.
 MAX_ITER = 40

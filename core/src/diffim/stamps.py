@@ -1,4 +1,4 @@
-"""Square cut-outs around many positions at once."""
+"""Square cut-outs around many positions at once, and the pixel offsets they cover (shared by measurement plugins)."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,7 +6,7 @@ import numpy as np
 
 def extractStamps(array: np.ndarray, xc: np.ndarray, yc: np.ndarray, half: int,
                   fill) -> np.ndarray:
-    """Cut ``(2*half+1)``-pixel squares centred on integer positions, for all positions at once.
+    """Cut ``(2*half+1)``-pixel squares centred on integer pixels, all at once.
 
     Parameters
     ----------
@@ -22,7 +22,7 @@ def extractStamps(array: np.ndarray, xc: np.ndarray, yc: np.ndarray, half: int,
     Returns
     -------
     numpy.ndarray
-        ``(n, 2*half+1, 2*half+1)`` stamps, ``stamp[k, half, half] == array[yc[k], xc[k]]``.
+        ``(n, 2*half+1, 2*half+1)``; ``stamp[k, half, half] == array[yc[k], xc[k]]``.
     """
     offsets = np.arange(-half, half + 1)
     rows = np.asarray(yc, dtype=np.int64)[:, None] + offsets
@@ -33,3 +33,9 @@ def extractStamps(array: np.ndarray, xc: np.ndarray, yc: np.ndarray, half: int,
                    np.clip(cols, 0, array.shape[1] - 1)[:, None, :]]
     stamps[~(rowInside[:, :, None] & colInside[:, None, :])] = fill
     return stamps
+
+
+def nearestPixel(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Integer pixel containing each position (pixel centres are integers)."""
+    return (np.floor(np.asarray(x) + 0.5).astype(np.int64),
+            np.floor(np.asarray(y) + 0.5).astype(np.int64))
