@@ -105,3 +105,19 @@ class MaskPlanes(Mapping[str, int]):
 
     def __repr__(self) -> str:
         return f"MaskPlanes({self._planes})"
+
+
+def remapMask(mask: np.ndarray, planes: MaskPlanes, target: MaskPlanes) -> np.ndarray:
+    """Express ``mask`` (bits named by ``planes``) in the bit numbers of ``target``.
+
+    Planes ``target`` lacks are added to it. Returns ``mask`` itself when the
+    bit numbers already agree, else a new array.
+    """
+    for name in planes:
+        target.add(name)
+    if all(planes[name] == target[name] for name in planes):
+        return mask
+    out = np.zeros_like(mask)
+    for name in planes:
+        out |= ((mask >> planes[name]) & 1).astype(mask.dtype) << target[name]
+    return out

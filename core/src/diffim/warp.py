@@ -177,11 +177,26 @@ def warpWithMapping(template: Exposure, science: Exposure, toTemplate: Mapping,
         nodata = ndimage.binary_dilation(nodata, iterations=NO_DATA_GROW)
     image = _resample(template.image, tx, ty, 3) * area
     variance = _resample(template.variance, tx, ty, 1) * area * area
+    centre = science.center
+    return _onScienceGrid(template, image, mask, variance, nodata, wcs,
+                          jacobianAt(toTemplate, *centre), toTemplate, centre)
+
+
+def _onScienceGrid(template: Exposure, image: np.ndarray, mask: np.ndarray,
+                   variance: np.ndarray, nodata: np.ndarray, wcs: WCS | None,
+                   jacobian: np.ndarray, toTemplate: Mapping,
+                   centre: tuple[float, float]) -> Exposure:
+    """The template's planes resampled onto the science grid, as an Exposure.
+
+    NaN image and variance and NO_DATA where ``nodata``; the template's PSF seen
+    through ``jacobian``; calibration, band, date and metadata carried over.
+    """
     warped = Exposure(
         image=np.where(nodata, np.nan, image),
         mask=mask,
         variance=np.where(nodata, np.nan, variance),
-        psf=None,
+        psf=None if template.psf is None else
+        WarpedPsf(template.psf, jacobian, toTemplate, centre),
         wcs=None if wcs is None else wcs.deepcopy(),
         photoCalib=template.photoCalib,
         filter=template.filter,
@@ -190,9 +205,6 @@ def warpWithMapping(template: Exposure, science: Exposure, toTemplate: Mapping,
         maskPlanes=template.maskPlanes.copy(),
     )
     warped.setMask(nodata, "NO_DATA")
-    if template.psf is not None:
-        centre = science.center
-        warped.psf = WarpedPsf(template.psf, jacobianAt(toTemplate, *centre), toTemplate, centre)
     return warped
 
 
@@ -258,21 +270,8 @@ def shiftToScience(template: Exposure, science: Exposure, dx: float, dy: float,
     nodata = ((mask & nodataBit) != 0) | ~np.isfinite(image) | ~np.isfinite(variance)
     if nodata.any():
         nodata = ndimage.binary_dilation(nodata, iterations=NO_DATA_GROW)
-    warped = Exposure(
-        image=np.where(nodata, np.nan, image),
-        mask=mask,
-        variance=np.where(nodata, np.nan, variance),
-        psf=None if template.psf is None else
-        WarpedPsf(template.psf, np.eye(2), toTemplate, science.center),
-        wcs=None if science.wcs is None else science.wcs.deepcopy(),
-        photoCalib=template.photoCalib,
-        filter=template.filter,
-        obsDate=template.obsDate,
-        metadata=dict(template.metadata),
-        maskPlanes=template.maskPlanes.copy(),
-    )
-    warped.setMask(nodata, "NO_DATA")
-    return warped
+    return _onScienceGrid(template, image, mask, variance, nodata, science.wcs, np.eye(2),
+                          toTemplate, science.center)
 
 
 def warpToScience(template: Exposure, science: Exposure) -> Exposure:

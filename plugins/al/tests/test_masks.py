@@ -5,7 +5,8 @@ import numpy as np
 from scipy.ndimage import binary_dilation
 
 from diffim.mask import MaskPlanes
-from diffim_al.masks import borderPixels, dilateMask, remapMask
+from diffim.mask import remapMask
+from diffim_al.masks import borderPixels, dilateMask
 
 
 def test_dilation_is_a_per_plane_box_or():

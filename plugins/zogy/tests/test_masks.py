@@ -5,7 +5,8 @@ import numpy as np
 from scipy.ndimage import maximum_filter
 
 from diffim.mask import MaskPlanes
-from diffim_zogy.masks import growPlanes, planeBits, remapMask, setBorder
+from diffim.mask import remapMask
+from diffim_zogy.masks import growPlanes, planeBits, setBorder
 
 
 def test_grow_planes_matches_a_square_maximum_filter():

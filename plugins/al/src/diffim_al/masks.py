@@ -4,28 +4,6 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import maximum_filter1d
 
-from diffim.mask import MaskPlanes
-
-
-def remapMask(mask: np.ndarray, planes: MaskPlanes, target: MaskPlanes) -> np.ndarray:
-    """Re-express ``mask`` (bits named by ``planes``) with the bits of ``target``.
-
-    Planes of ``planes`` missing from ``target`` are added to ``target`` (in place).
-
-    Returns
-    -------
-    numpy.ndarray
-        The mask in ``target``'s bits (``mask`` itself when the bits already agree).
-    """
-    for name in planes:
-        target.add(name)
-    if all(planes[name] == target[name] for name in planes):
-        return mask
-    out = np.zeros_like(mask)
-    for name in planes:
-        hit = (mask & (1 << planes[name])) != 0
-        out[hit] |= 1 << target[name]
-    return out
 
 
 def dilateMask(mask: np.ndarray, halfWidth: int) -> np.ndarray:

@@ -22,7 +22,7 @@ from astropy.table import Table
 from diffim.errors import ConfigError, DiffimError, InputError
 from diffim.exposure import Exposure
 from diffim.hookspecs import hookimpl
-from diffim.mask import MaskPlanes
+from diffim.mask import MaskPlanes, remapMask
 from diffim.results import SubtractionResult
 
 from .basis import BasisShape, KernelBasis, basisShape, makeKernelBasis
@@ -30,7 +30,7 @@ from .candidates import detectStars, makeCandidates, sourcePositions
 from .config import ImagePsfMatchConfig
 from .convolve import convolveImage, convolveVariance
 from .kernel import SpatialMatchingKernel
-from .masks import borderPixels, dilateMask, remapMask
+from .masks import borderPixels, dilateMask
 from .solve import KernelSolution, KernelSolver
 from .stampfit import StampFitter
 

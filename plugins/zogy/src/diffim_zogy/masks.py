@@ -7,26 +7,6 @@ from scipy.ndimage import maximum_filter1d
 from diffim.mask import MaskPlanes
 
 
-def remapMask(mask: np.ndarray, planes: MaskPlanes, target: MaskPlanes) -> np.ndarray:
-    """Express ``mask`` (bits named by ``planes``) in the bits of ``target``.
-
-    Planes of ``planes`` that ``target`` lacks are added to ``target`` (in place).
-
-    Returns
-    -------
-    numpy.ndarray
-        The mask with ``target``'s bit numbers (``mask`` itself when they already agree).
-    """
-    for name in planes:
-        target.add(name)
-    if all(planes[name] == target[name] for name in planes):
-        return mask
-    out = np.zeros_like(mask)
-    for name in planes:
-        out |= ((mask >> planes[name]) & 1).astype(mask.dtype) << target[name]
-    return out
-
-
 def planeBits(planes: MaskPlanes, names) -> int:
     """OR of the bits of those ``names`` that ``planes`` defines (others are skipped)."""
     return planes.bitmask([name for name in names if name in planes])

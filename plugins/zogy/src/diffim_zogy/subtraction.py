@@ -35,7 +35,7 @@ from astropy.table import Table
 from diffim.errors import InputError
 from diffim.exposure import Exposure
 from diffim.hookspecs import hookimpl
-from diffim.mask import MaskPlanes
+from diffim.mask import MaskPlanes, remapMask
 from diffim.psf import ImagePsf, Psf, moments
 from diffim.results import SubtractionResult
 
@@ -46,7 +46,7 @@ from .fluxscale import FluxScaling, fluxScaling
 from .fourier import FourierGrid, fastShape
 from .grid import Cell, CellGrid
 from .kernels import ZogyKernels, makeKernels
-from .masks import growPlanes, planeBits, remapMask, setBorder
+from .masks import growPlanes, planeBits, setBorder
 from .psf import GridPsf
 from .statistics import clippedMean, sampleGood
 
