@@ -74,3 +74,17 @@ def test_registration_recovers_a_wrong_template_wcs(pair):
 
     assert noise(registered) == pytest.approx(noise(aligned), rel=0.05)
     assert len(registered.diaSources) <= len(aligned.diaSources) + 3
+
+
+def test_template_sources_restrict_the_kernel_stars(pair):
+    from astropy.table import Table
+
+    science, template, truth = pair
+    half = truth[(truth["kind"] == "star") & (truth["x"] < 512)]
+    templateSources = Table({"id": np.asarray(half["id"]), "ra": half["ra"], "dec": half["dec"]})
+    config = load_pipeline(PIPELINES / "default.yaml", ["doSelectSources=true",
+                                                        "doAddMetrics=true"])
+    result = ImageDifferenceTask(config=config).run(exposure=science, templateExposure=template,
+                                                    templateSources=templateSources)
+    assert result.metadata["nKernelSourcesInTemplate"] > 5
+    assert np.all(result.kernelSources["x"] < 512 + 2)

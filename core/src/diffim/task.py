@@ -25,6 +25,9 @@ from .warp import (ALIGNED_ZERO_SHIFT_RATIO, checkCoverage, measureMisalignment,
 
 log = logging.getLogger("diffim.task")
 
+#: Radius (arcsec) within which a kernel star must have a template source (LSST's value).
+TEMPLATE_MATCH_RADIUS = 1.0
+
 
 class ImageDifferenceTask:
     """Subtract a template from a science exposure and detect what changed.
@@ -118,7 +121,9 @@ class ImageDifferenceTask:
         templateExposure : Exposure, optional
             The template (not modified); needed when doSubtract.
         templateSources : astropy.table.Table, optional
-            Template sources for kernel-source matching.
+            Template sources (``ra``, ``dec`` or ``x``, ``y`` on the science grid): with
+            doSelectSources, only kernel stars the template also has (within 1 arcsec)
+            are used.
         idFactory : callable, optional
             ``idFactory(n)`` returns ``n`` new int64 diaSource ids.
         calexpBackgroundExposure : Exposure or numpy.ndarray, optional
@@ -145,7 +150,8 @@ class ImageDifferenceTask:
             if templateExposure is None:
                 raise InputError("doSubtract=True needs a template exposure")
             subtraction, preConvKernel, stars = self._subtract(science, templateExposure,
-                                                               selectSources, rng)
+                                                               selectSources, templateSources,
+                                                               rng)
             result.subtractRes = subtraction
             result.warpedExposure = subtraction.warpedExposure
             result.matchedExposure = subtraction.matchedExposure
@@ -159,8 +165,7 @@ class ImageDifferenceTask:
                                             spatiallyVarying=config.doSpatiallyVarying,
                                             preConvKernel=preConvKernel)
             if stars is not None:
-                result.kernelSources = self._kernelMetrics(difference or subtraction
-                                                           .subtractedExposure, science, stars)
+                result.kernelSources = self._kernelMetrics(difference, science, stars)
             if preConvKernel is not None:
                 # AL score mode: what was subtracted is the likelihood image, not a difference.
                 result.scoreExposure, difference = difference, None
@@ -192,7 +197,8 @@ class ImageDifferenceTask:
         return science
 
     def _subtract(self, science: Exposure, templateExposure: Exposure,
-                  selectSources: Table | None, rng: np.random.Generator
+                  selectSources: Table | None, templateSources: Table | None,
+                  rng: np.random.Generator
                   ) -> tuple[SubtractionResult, np.ndarray | None, Table | None]:
         """Align, optionally rescale, select kernel stars and pre-convolve, then subtract.
 
@@ -231,7 +237,8 @@ class ImageDifferenceTask:
         kernelSources, stars = None, None
         if config.doSelectSources:
             with self._step("selectSources"):
-                kernelSources, stars = self._selectKernelSources(science, selectSources)
+                kernelSources, stars = self._selectKernelSources(science, selectSources,
+                                                                 templateSources)
         convolveTemplate = self._convolveTemplate(science, warped)
         matchTo, preConvKernel = science, None
         if config.useScoreImageDetection and config.subtract.name != "zogy":
@@ -251,9 +258,13 @@ class ImageDifferenceTask:
                                                   else matchTo.psf)
         return subtraction, preConvKernel, stars
 
-    def _selectKernelSources(self, science: Exposure, selectSources: Table | None
-                             ) -> tuple[Table, Table]:
-        """Select kernel stars and hold out the control sample (LSST's controlStepSize)."""
+    def _selectKernelSources(self, science: Exposure, selectSources: Table | None,
+                             templateSources: Table | None) -> tuple[Table, Table]:
+        """Select kernel stars and hold out the control sample (LSST's controlStepSize).
+
+        Without ``kernelSourcesFromRef``, given template sources keep only the
+        stars the template also has, within ``TEMPLATE_MATCH_RADIUS`` (LSST's 1 arcsec).
+        """
         config = self.config
         references = None
         if config.kernelSourcesFromRef:
@@ -263,6 +274,11 @@ class ImageDifferenceTask:
             references = self._call("astrometer", Table, sources=selectSources, exposure=science)
         selected = self._call("sourceSelector", Table, sources=selectSources, exposure=science,
                               references=references)
+        if templateSources is not None and not config.kernelSourcesFromRef:
+            matched = matchToSources(selected, templateSources, TEMPLATE_MATCH_RADIUS,
+                                     science.pixelScale())
+            selected = selected[np.asarray(matched["srcMatchId"]) >= 0]
+            self.metadata["nKernelSourcesInTemplate"] = len(selected)
         kernel, control = splitControlSample(selected, config.controlStepSize,
                                              config.controlRandomSeed)
         self.metadata["nKernelSources"] = len(kernel)
