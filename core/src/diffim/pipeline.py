@@ -17,11 +17,24 @@ from typing import Any
 import yaml
 
 from .config.suggest import suggest
-from .errors import ConfigError
-from .task_config import ImageDifferenceConfig
+from .errors import ConfigError, PluginError
+from .task_config import FLAG_SLOTS, ImageDifferenceConfig
 
 RESERVED = ("description", "imports", "parameters")
 _PARAMETER = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
+_UNKNOWN_TAG = re.compile(r"could not determine a constructor for the tag '([^']*)'")
+
+
+def _refusedTag(exc: yaml.YAMLError) -> str | None:
+    """The tag a safe loader refused (e.g. a Python object tag), or None for other errors."""
+    match = _UNKNOWN_TAG.search(getattr(exc, "problem", None) or "")
+    return match.group(1).replace("tag:yaml.org,2002:", "!!") if match else None
+
+
+def _located(exc: ConfigError | PluginError, where: str) -> ConfigError | PluginError:
+    """The same error with ``where`` (a file or an override) in front of its message."""
+    exc.args = (f"{where}: {exc}",)
+    return exc
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
@@ -36,7 +49,12 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        tag = _refusedTag(exc)
+        if tag:
+            problem = (f"tag {tag} is refused: pipelines are plain YAML (read with "
+                       "yaml.safe_load, never Python objects); write the plain value")
+        else:
+            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError(f"{path}: malformed YAML{where}: {problem}") from None
     if data is None:
         return {}
@@ -98,21 +116,43 @@ def _apply_block(config: ImageDifferenceConfig, body: dict, source: str) -> None
                               f"or one of {', '.join(RESERVED)}{suggest(str(key), known)}")
         try:
             config.set(key, value, source=source)
-        except ConfigError as exc:
-            raise ConfigError(f"{source}: {exc}") from None
+        except (ConfigError, PluginError) as exc:
+            raise _located(exc, source) from None
 
 
 def parse_override(text: str) -> tuple[str, Any]:
-    """Split a ``-c`` override ``path=value`` (value parsed as a YAML scalar or list)."""
+    """Split a ``-c`` override ``path=value`` (value parsed as a YAML scalar or list).
+
+    A value that is not valid YAML is taken as the literal string; one with a
+    tag a safe loader refuses (such as ``!!python/name:...``) is an error.
+    """
     path, sep, raw = text.partition("=")
     if not sep or not path.strip():
         raise ConfigError(f"override {text!r}: expected FIELD=VALUE, e.g. "
                           "detection.thresholdValue=5.0")
     try:
         value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError:
+    except yaml.YAMLError as exc:
+        tag = _refusedTag(exc)
+        if tag:
+            raise ConfigError(f"-c {text}: YAML tag {tag} is refused: values are plain YAML "
+                              "(read with yaml.safe_load); write the plain value") from None
         value = raw
     return path.strip(), value
+
+
+def _validatePlugins(config: ImageDifferenceConfig) -> None:
+    """Run the own checks of each plugin the run will call (its ``do*`` flag is on)."""
+    checked = set()
+    for flag, name in FLAG_SLOTS.items():
+        slot = getattr(config, name)
+        if name in checked or not getattr(config, flag) or not slot.available:
+            continue
+        checked.add(name)
+        try:
+            slot.config.validate()
+        except ConfigError as exc:
+            raise ConfigError(f"{name} ({slot.name}): {exc}") from None
 
 
 def load_pipeline(path: str | Path, overrides: Iterable[str] = (),
@@ -129,7 +169,8 @@ def load_pipeline(path: str | Path, overrides: Iterable[str] = (),
     overrideFiles : iterable of path
         Files in pipeline format applied after the pipeline, before ``overrides``.
     freeze : bool
-        Validate and freeze the result.
+        Validate the result (the task's rules and every selected plugin's own checks)
+        and freeze it.
 
     Returns
     -------
@@ -148,10 +189,11 @@ def load_pipeline(path: str | Path, overrides: Iterable[str] = (),
         key, value = parse_override(text)
         try:
             config.setPath(key, value, source=f"-c {text}")
-        except ConfigError as exc:
-            raise ConfigError(f"-c {text}: {exc}") from None
+        except (ConfigError, PluginError) as exc:
+            raise _located(exc, f"-c {text}") from None
     if freeze:
         config.validate()
+        _validatePlugins(config)
         config.freeze()
     return config
 

@@ -6,7 +6,7 @@ from typing import Any, ClassVar
 from ..errors import ConfigError
 from .fields import ConfigField, Field
 from .slot import Slot, slot_fields
-from .suggest import suggest
+from .suggest import suggest, suggestOrList
 
 
 class Config:
@@ -85,7 +85,7 @@ class Config:
         if name not in self._fields:
             known = [*self._fields, *self._nested, *self._slots]
             raise ConfigError(f"unknown field {name!r} in {type(self).__name__}"
-                              f"{suggest(name, known)}")
+                              f"{suggestOrList(name, known, 'its fields')}")
         self._set(name, value, source)
 
     def setPath(self, path: str, value: Any, source: str) -> None:
@@ -104,10 +104,13 @@ class Config:
             slot.set(rest, value, source)
         elif head in self._nested:
             self._values[head].setPath(rest, value, source)
+        elif head in self._fields:
+            raise ConfigError(f"{path!r}: {head!r} is a plain field, not a slot or nested "
+                              f"config; write {head}=VALUE")
         else:
-            known = [*self._fields, *self._nested, *self._slots]
-            raise ConfigError(f"{path!r}: {head!r} is not a slot or nested config"
-                              f"{suggest(head, known)}")
+            known = [*self._slots, *self._nested]
+            raise ConfigError(f"{path!r}: unknown slot {head!r}"
+                              f"{suggestOrList(head, known, 'slots and nested configs')}")
 
     def slots(self) -> dict[str, Slot]:
         """The slot selections of this config, by slot name."""

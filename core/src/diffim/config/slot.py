@@ -5,7 +5,6 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, PluginError
 from .fields import Declared
-from .suggest import suggest
 
 if TYPE_CHECKING:  # pragma: no cover
     from .config import Config
@@ -157,6 +156,3 @@ def slot_fields(config_class) -> dict[str, SlotField]:
                 out[key] = value
     return out
 
-
-def unknown_slot(name: str, slots) -> ConfigError:
-    return ConfigError(f"unknown slot {name!r}; slots are: {', '.join(slots)}{suggest(name, slots)}")
