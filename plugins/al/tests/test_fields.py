@@ -30,7 +30,7 @@ def test_residual_limits_reject_more_candidates(pair, result):
     strict = subtract(science, template, candidateResidualStdMax=1.02)
     core = subtract(science, template, useCoreStats=True, candidateResidualStdMax=1.02)
     loose = subtract(science, template, singleKernelClipping=False, kernelSumClipping=False,
-                     spatialKernelClipping=False)
+                     spatialKernelClipping=False, kernelCentroidClipping=False)
     assert strict.metadata["ALCandidatesRejected"] > result.metadata["ALCandidatesRejected"]
     assert core.metadata["ALCandidatesRejected"] != strict.metadata["ALCandidatesRejected"]
     assert loose.metadata["ALCandidatesRejected"] == 0
@@ -41,7 +41,7 @@ def test_kernel_sum_clipping_protects_against_variables(pair, result):
     """Clipping on kernel sums (and residuals) removes the 3 variable stars from the fit."""
     science, template, truth = pair
     loose = subtract(science, template, singleKernelClipping=False, kernelSumClipping=False,
-                     spatialKernelClipping=False)
+                     spatialKernelClipping=False, kernelCentroidClipping=False)
     clippedError = abs(result.psfMatchingKernel.kernelSum / truth.fluxRatio - 1.0)
     looseError = abs(loose.psfMatchingKernel.kernelSum / truth.fluxRatio - 1.0)
     assert clippedError < 0.003

@@ -194,3 +194,18 @@ def test_mismatched_inputs_are_rejected(worsePair):
     unvaried.variance = None
     with pytest.raises(InputError, match="variance"):
         subtract(science, unvaried)
+
+
+@pytest.mark.parametrize("size,refused", [(24, True), (44, True), (45, False), (64, False)])
+def test_images_smaller_than_the_kernel_reach_are_refused(size, refused):
+    """21-px PSF stamps give 22-px kernels: below 45 px every pixel would be EDGE (and NaN)."""
+    science, template, _ = simulated(size, nStars=1, nTransients=0, seed=5)
+    if refused:
+        with pytest.raises(InputError, match=rf"{size}x{size} px images are too small.*reach "
+                                             r"22 px.*at least 45 px"):
+            subtract(science, template)
+        return
+    difference = subtract(science, template).subtractedExposure
+    edge = difference.maskedPixels("EDGE")
+    assert edge.sum() == size * size - (size - 44) ** 2
+    assert np.isfinite(difference.image[~edge]).all()

@@ -15,7 +15,7 @@ from diffim.errors import InsufficientKernelSourcesError
 
 from .candidates import BAD, GOOD, KernelCandidates
 from .config import ImagePsfMatchConfig
-from .kernel import SpatialBackground, SpatialMatchingKernel
+from .kernel import SpatialBackground, SpatialMatchingKernel, kernelCentroids
 from .spatial import SpatialFunctions, nTerms
 from .stampfit import StampFitter, conditionNumbers, solveSymmetric
 
@@ -94,18 +94,24 @@ class KernelSolver:
         Clipping and spatial-model settings.
     imageShape : tuple of int
         ``(height, width)`` of the images.
+    centroidSigma : float
+        Weight width (pixels) of the kernel centroids compared by
+        ``kernelCentroidClipping``: about the quadrature sum of the two PSF sigmas.
     """
 
     def __init__(self, fitter: StampFitter, candidates: KernelCandidates,
-                 config: ImagePsfMatchConfig, imageShape: tuple[int, int]) -> None:
+                 config: ImagePsfMatchConfig, imageShape: tuple[int, int],
+                 centroidSigma: float) -> None:
         self.fitter = fitter
         self.candidates = candidates
         self.config = config
         self.height, self.width = imageShape
+        self.centroidSigma = centroidSigma
         n, ncol = len(candidates), fitter.nColumns
         self.matrix = np.zeros((n, ncol, ncol))
         self.rhs = np.zeros((n, ncol))
         self.kernelSum = np.zeros(n)
+        self.centroid = np.zeros((n, 2))
         self.fitted = np.zeros(n, dtype=bool)
 
     # --- single-stamp fits --------------------------------------------------
@@ -121,10 +127,11 @@ class KernelSolver:
             matrix, rhs = self.fitter.normalEquations(todo)
             solution = solveSymmetric(matrix, rhs)
             kernels = self.fitter.kernelImages(solution[:, :nBasis])
-            background = solution[:, nBasis] if self.fitter.fitBackground else np.zeros(len(todo))
+            background = solution[:, nBasis:] if self.fitter.fitBackground else None
             stats = self.fitter.residualStats(todo, kernels, background)
             self.matrix[todo], self.rhs[todo] = matrix, rhs
             self.kernelSum[todo] = kernels.sum(axis=(1, 2))
+            self.centroid[todo] = kernelCentroids(kernels, self.centroidSigma)
             self.fitted[todo] = True
             bad = ~(np.isfinite(stats.mean) & np.isfinite(stats.std)
                     & np.isfinite(self.kernelSum[todo]))
@@ -138,15 +145,28 @@ class KernelSolver:
         return ((np.abs(mean) > self.config.candidateResidualMeanMax)
                 | (std > self.config.candidateResidualStdMax))
 
-    def _clipKernelSums(self) -> bool:
-        """Reject kernel-sum outliers among the active candidates; True if any."""
+    def _clipEnsemble(self) -> bool:
+        """Reject kernel-sum and kernel-centroid outliers (as configured); True if any."""
+        rejected = False
+        if self.config.kernelSumClipping:
+            rejected |= self._clipOutliers(self.kernelSum[:, None], self.config.maxKsumSigma)
+        if self.config.kernelCentroidClipping:
+            rejected |= self._clipOutliers(self.centroid, self.config.maxKernelCentroidSigma)
+        return rejected
+
+    def _clipOutliers(self, values: np.ndarray, nSigma: float) -> bool:
+        """Reject usable candidates more than ``nSigma`` clipped standard deviations from
+        the clipped mean in any column of ``values`` (n, k); True if any."""
         active = self._usable()
         if len(active) < 2:
             return False
-        mean, std = clippedMeanStd(self.kernelSum[active])
-        outliers = active[np.abs(self.kernelSum[active] - mean) > self.config.maxKsumSigma * std]
-        self.candidates.reject(outliers)
-        return len(outliers) > 0
+        outlier = np.zeros(len(active), dtype=bool)
+        for column in values[active].T:
+            mean, std = clippedMeanStd(column[np.isfinite(column)])
+            with np.errstate(invalid="ignore"):
+                outlier |= ~(np.abs(column - mean) <= nSigma * std)
+        self.candidates.reject(active[outlier])
+        return bool(outlier.any())
 
     def _usable(self) -> np.ndarray:
         """Active candidates that have been fitted and are good."""
@@ -169,31 +189,21 @@ class KernelSolver:
 
         The unknowns are the constant coefficient of basis 0 (the kernel sum), the
         ``nTerms(kernelOrder)`` spatial coefficients of every other basis function and
-        the ``nTerms(bgOrder)`` background coefficients.
+        the ``nTerms(bgOrder)`` background coefficients. Each candidate's own unknowns
+        (basis coefficients and background plane) are linear in them, ``a_c = A_c theta``,
+        so the normal equations are ``sum_c A_c^T M_c A_c theta = sum_c A_c^T B_c`` with
+        ``M_c``, ``B_c`` the candidate's single-stamp normal equations.
         """
         modelType = self.config.spatialModelType
-        nBasis = self.fitter.basis.nBasis
         kernelFunctions = SpatialFunctions(modelType, kernelOrder, self.width, self.height)
         bgFunctions = SpatialFunctions(modelType, bgOrder, self.width, self.height)
-        allFunctions = SpatialFunctions(modelType, max(kernelOrder, bgOrder), self.width,
-                                        self.height)
-        nk, nb = kernelFunctions.nTerms, bgFunctions.nTerms
-        rows = [0] + [i for i in range(1, nBasis) for _ in range(nk)]
-        funcs = [0] + [s for _ in range(1, nBasis) for s in range(nk)]
-        if self.fitter.fitBackground:
-            rows += [nBasis] * nb
-            funcs += list(range(nb))
-        rows, funcs = np.array(rows), np.array(funcs)
-
-        values = allFunctions.evaluate(self.candidates.x[index], self.candidates.y[index])
-        ncol, nf = self.fitter.nColumns, allFunctions.nTerms
-        products = (values[:, :, None] * values[:, None, :]).reshape(len(index), -1)
-        gram = (self.matrix[index].reshape(len(index), -1).T @ products).reshape(
-            ncol, ncol, nf, nf)
-        matrix = gram[rows[:, None], rows[None, :], funcs[:, None], funcs[None, :]]
-        rhs = (self.rhs[index].T @ values)[rows, funcs]
+        expansion = self._expansion(index, kernelFunctions, bgFunctions)
+        weighted = self.matrix[index] @ expansion
+        matrix = np.einsum("cji,cjk->ik", expansion, weighted, optimize=True)
+        rhs = np.einsum("cji,cj->i", expansion, self.rhs[index], optimize=True)
         theta = solveSymmetric(matrix, rhs)
 
+        nBasis, nk = self.fitter.basis.nBasis, kernelFunctions.nTerms
         coefficients = np.zeros((nBasis, nk))
         coefficients[0, 0] = theta[0]
         coefficients[1:] = theta[1:1 + (nBasis - 1) * nk].reshape(nBasis - 1, nk)
@@ -203,15 +213,32 @@ class KernelSolver:
             background = SpatialBackground(theta[1 + (nBasis - 1) * nk:], bgFunctions)
         return SpatialMatchingKernel(components, kernelFunctions, background)
 
+    def _expansion(self, index: np.ndarray, kernelFunctions: SpatialFunctions,
+                   bgFunctions: SpatialFunctions) -> np.ndarray:
+        """``(n, nColumns, nUnknowns)`` matrices ``A_c`` taking the spatial unknowns to
+        each candidate's basis coefficients and background plane."""
+        nBasis, nk = self.fitter.basis.nBasis, kernelFunctions.nTerms
+        nb = bgFunctions.nTerms if self.fitter.fitBackground else 0
+        expansion = np.zeros((len(index), self.fitter.nColumns, 1 + (nBasis - 1) * nk + nb))
+        expansion[:, 0, 0] = 1.0
+        terms = kernelFunctions.evaluate(self.candidates.x[index], self.candidates.y[index])
+        for basis in range(1, nBasis):
+            start = 1 + (basis - 1) * nk
+            expansion[:, basis, start:start + nk] = terms
+        if nb:
+            x, y = self.fitter.stampCentres(index)
+            expansion[:, nBasis:, -nb:] = bgFunctions.localPlane(x, y, self.fitter.planeScale)
+        return expansion
+
     def _assess(self, index: np.ndarray, kernel: SpatialMatchingKernel):
         """Residual statistics of the candidates under the spatial model."""
-        x, y = self.candidates.x[index], self.candidates.y[index]
-        terms = kernel.functions.evaluate(x, y)
+        terms = kernel.functions.evaluate(self.candidates.x[index], self.candidates.y[index])
         kernels = np.tensordot(terms, kernel.components, axes=1)
-        if kernel.background is None:
-            background = np.zeros(len(index))
-        else:
-            background = kernel.background.functions.evaluate(x, y) @ kernel.background.coefficients
+        background = None
+        if kernel.background is not None:
+            x, y = self.fitter.stampCentres(index)
+            planes = kernel.background.functions.localPlane(x, y, self.fitter.planeScale)
+            background = planes @ kernel.background.coefficients
         return self.fitter.residualStats(index, kernels, background)
 
     # --- the loop -------------------------------------------------------------
@@ -228,7 +255,7 @@ class KernelSolver:
         rejectedLast = False
         for _ in range(config.maxSpatialIterations):
             self._fitSingles()
-            while config.kernelSumClipping and self._clipKernelSums():
+            while self._clipEnsemble():
                 self._fitSingles()
             used = self._usable()
             if len(used) == 0:

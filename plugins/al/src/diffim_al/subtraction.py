@@ -211,7 +211,10 @@ class AlardLuptonSubtraction:
                              toConvolve.variance, candidates, basis, config.fitForBackground,
                              config.constantVarianceWeighting,
                              config.candidateCoreRadius if config.useCoreStats else None)
-        solution = KernelSolver(fitter, candidates, config, science.shape).solve()
+        centroidSigma = float(np.hypot(reference.exposure.psf.sigma(),
+                                       toConvolve.exposure.psf.sigma()))
+        solution = KernelSolver(fitter, candidates, config, science.shape,
+                                centroidSigma).solve()
         counts = {"ALCandidateSource": source, "ALCandidatesFound": int(len(x)),
                   "ALCandidatesMasked": nMasked}
         return solution, counts

@@ -218,7 +218,8 @@ class ZogySubtraction:
         Raises
         ------
         diffim.errors.InputError
-            If the images differ in shape, lack a PSF or variance, or have no usable pixel.
+            If the images differ in shape, lack a PSF or variance, have no usable pixel,
+            or are too small for the kernels (every pixel would be in the EDGE border).
         PsfCentroidError
             If the two PSFs are centred more than ``maxPsfCentroidDist`` apart.
         FluxScaleError
@@ -233,13 +234,14 @@ class ZogySubtraction:
         cells = layout.grid.cells()
         cellKernels = [self._cellKernels(cell, inputs, scaling, config, layout.maxRadius)
                        for cell in cells]
+        radius = max(k.radius for k in cellKernels)
+        scoreRadius = max(k.scoreRadius for k in cellKernels)
+        _checkSize(science.shape, radius)
         if len(cells) == 1:
             output = _Planes(*_subtractCell(cells[0], cellKernels[0], inputs, layout.border))
         else:
             output = _blend(cells, cellKernels, inputs, layout.border)
 
-        radius = max(k.radius for k in cellKernels)
-        scoreRadius = max(k.scoreRadius for k in cellKernels)
         differenceMask, scoreMask = masks.outputMasks(config, radius, scoreRadius)
         if config.correctBackground:
             _subtractBackground(output.difference, differenceMask, masks.ignoreBits,
@@ -289,6 +291,16 @@ def _checkInputs(science: Exposure, template: Exposure) -> None:
         if exposure.variance is None:
             raise InputError(f"the {name} exposure has no variance plane; the zogy "
                              f"subtraction weights and propagates noise with it")
+
+
+def _checkSize(shape: tuple[int, int], radius: int) -> None:
+    """Refuse images on which the EDGE border of the difference (``radius``) leaves no pixel."""
+    smallest = 2 * radius + 1
+    if min(shape) < smallest:
+        raise InputError(f"the {shape[1]}x{shape[0]} px images are too small for the zogy "
+                         f"subtraction: its kernels reach {radius} px, so every pixel would be "
+                         f"in the EDGE border; give images of at least {smallest} px on a side "
+                         f"(or PSF models with smaller stamps)")
 
 
 def _missing(exposure: Exposure, combined: np.ndarray, planes: MaskPlanes) -> np.ndarray:
