@@ -39,9 +39,12 @@ def _located(exc: ConfigError | PluginError, where: str) -> ConfigError | Plugin
 
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{path}: pipeline file not found") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not a YAML text file (byte {exc.object[exc.start]:#04x} at "
+                          f"offset {exc.start} is not UTF-8)") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read pipeline file ({exc.strerror})") from None
     try:
