@@ -47,26 +47,30 @@ def test_transient_psf_fluxes_are_calibrated(simulatedRuns, sim):
 
 
 def test_dipole_lobes_agree_with_the_moving_stars(simulatedRuns, sim):
-    # The positive lobe is pinned by the science image, whose stars are exactly where the
-    # truth says: its flux and position pulls are calibrated. The negative lobe is pinned
-    # by the PSF-matched template, whose stars the matching kernel moves by up to a few
-    # hundredths of a pixel and rescales by a few tenths of a percent (spatial kernel
-    # variation); those lobes are checked against that budget.
-    pulls = {"x+": [], "y+": []}
+    # The positive lobe is pinned by the science image, the negative one by the
+    # PSF-matched template: both positions must agree with where the star was at each
+    # epoch within their errors (the al plugin's kernel-centroid clipping keeps the
+    # movers themselves out of the kernel fit, which would otherwise shift the matched
+    # template's stars by up to 0.05 px).
+    pulls = {"x+": [], "y+": [], "x-": [], "y-": []}
     for run in simulatedRuns:
         truth, rows, _ = matched(run, "mover", sim)
-        pulls["x+"] += list((rows[P + "pos_centroid_x"] - truth["x"])
-                            / rows[P + "pos_centroid_xErr"])
-        pulls["y+"] += list((rows[P + "pos_centroid_y"] - truth["y"])
-                            / rows[P + "pos_centroid_yErr"])
+        for sign, tx, ty in (("+", "x", "y"), ("-", "templateX", "templateY")):
+            lobe = "pos" if sign == "+" else "neg"
+            pulls["x" + sign] += list((rows[f"{P}{lobe}_centroid_x"] - truth[tx])
+                                      / rows[f"{P}{lobe}_centroid_xErr"])
+            pulls["y" + sign] += list((rows[f"{P}{lobe}_centroid_y"] - truth[ty])
+                                      / rows[f"{P}{lobe}_centroid_yErr"])
         assert np.all(np.abs(rows[P + "pos_instFlux"] / truth["scienceFlux"] - 1) < 0.015)
-        assert np.all(np.abs(rows[P + "neg_centroid_x"] - truth["templateX"]) < 0.15)
-        assert np.all(np.abs(rows[P + "neg_centroid_y"] - truth["templateY"]) < 0.15)
         separation = np.hypot(truth["x"] - truth["templateX"], truth["y"] - truth["templateY"])
-        assert np.all(np.abs(rows[P + "separation"] - separation) < 0.15)
+        assert np.all(np.abs(rows[P + "separation"] - separation)
+                      < 3.0 * rows[P + "separationErr"])
     for name, values in pulls.items():                 # 120 movers: median known to 0.11
+        values = np.asarray(values)
+        assert len(values) == 120
         assert abs(np.median(values)) < 0.35, name
         assert np.std(values) == pytest.approx(1.0, abs=0.2), name
+        assert np.mean(np.abs(values) < 3.0) >= 0.98, name
 
 
 def test_sky_sources_measure_the_noise(simulatedRuns):

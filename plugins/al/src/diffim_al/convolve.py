@@ -29,12 +29,12 @@ def _convolveSum(image: np.ndarray, kernels: list[np.ndarray], xWeights: list[np
     """
     height, width = image.shape
     shape = (scipy.fft.next_fast_len(height, real=True), scipy.fft.next_fast_len(width, real=True))
-    transformed = scipy.fft.rfft2(image, s=shape, workers=_WORKERS)
+    transformed = scipy.fft.rfft2(image, s=shape)
     out = np.zeros((height, width), dtype=np.float32)
     for kernel, xWeight, yWeight in zip(kernels, xWeights, yWeights):
         product = _kernelTransform(kernel, shape)
         product *= transformed
-        convolved = scipy.fft.irfft2(product, s=shape, workers=_WORKERS)[:height, :width]
+        convolved = scipy.fft.irfft2(product, s=shape)[:height, :width]
         convolved *= xWeight[None, :]
         convolved *= yWeight[:, None]
         out += convolved
@@ -54,7 +54,7 @@ def _kernelTransform(kernel: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     padded[:, cols] = kernel
     grid = np.zeros((shape[0], shape[1] // 2 + 1), dtype=np.complex64)
     grid[rows] = scipy.fft.rfft(padded, axis=1)
-    return scipy.fft.fft(grid, axis=0, overwrite_x=True, workers=_WORKERS)
+    return scipy.fft.fft(grid, axis=0, overwrite_x=True)
 
 
 def convolveSame(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:

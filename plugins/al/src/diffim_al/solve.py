@@ -127,7 +127,7 @@ class KernelSolver:
             matrix, rhs = self.fitter.normalEquations(todo)
             solution = solveSymmetric(matrix, rhs)
             kernels = self.fitter.kernelImages(solution[:, :nBasis])
-            background = solution[:, nBasis:] if self.fitter.fitBackground else None
+            background = solution[:, nBasis] if self.fitter.fitBackground else None
             stats = self.fitter.residualStats(todo, kernels, background)
             self.matrix[todo], self.rhs[todo] = matrix, rhs
             self.kernelSum[todo] = kernels.sum(axis=(1, 2))
@@ -190,7 +190,7 @@ class KernelSolver:
         The unknowns are the constant coefficient of basis 0 (the kernel sum), the
         ``nTerms(kernelOrder)`` spatial coefficients of every other basis function and
         the ``nTerms(bgOrder)`` background coefficients. Each candidate's own unknowns
-        (basis coefficients and background plane) are linear in them, ``a_c = A_c theta``,
+        (basis coefficients and background) are linear in them, ``a_c = A_c theta``,
         so the normal equations are ``sum_c A_c^T M_c A_c theta = sum_c A_c^T B_c`` with
         ``M_c``, ``B_c`` the candidate's single-stamp normal equations.
         """
@@ -216,29 +216,28 @@ class KernelSolver:
     def _expansion(self, index: np.ndarray, kernelFunctions: SpatialFunctions,
                    bgFunctions: SpatialFunctions) -> np.ndarray:
         """``(n, nColumns, nUnknowns)`` matrices ``A_c`` taking the spatial unknowns to
-        each candidate's basis coefficients and background plane."""
+        each candidate's basis coefficients and background (models evaluated at the
+        candidate)."""
         nBasis, nk = self.fitter.basis.nBasis, kernelFunctions.nTerms
         nb = bgFunctions.nTerms if self.fitter.fitBackground else 0
+        x, y = self.candidates.x[index], self.candidates.y[index]
         expansion = np.zeros((len(index), self.fitter.nColumns, 1 + (nBasis - 1) * nk + nb))
         expansion[:, 0, 0] = 1.0
-        terms = kernelFunctions.evaluate(self.candidates.x[index], self.candidates.y[index])
+        terms = kernelFunctions.evaluate(x, y)
         for basis in range(1, nBasis):
             start = 1 + (basis - 1) * nk
             expansion[:, basis, start:start + nk] = terms
         if nb:
-            x, y = self.fitter.stampCentres(index)
-            expansion[:, nBasis:, -nb:] = bgFunctions.localPlane(x, y, self.fitter.planeScale)
+            expansion[:, nBasis, -nb:] = bgFunctions.evaluate(x, y)
         return expansion
 
     def _assess(self, index: np.ndarray, kernel: SpatialMatchingKernel):
         """Residual statistics of the candidates under the spatial model."""
-        terms = kernel.functions.evaluate(self.candidates.x[index], self.candidates.y[index])
-        kernels = np.tensordot(terms, kernel.components, axes=1)
+        x, y = self.candidates.x[index], self.candidates.y[index]
+        kernels = np.tensordot(kernel.functions.evaluate(x, y), kernel.components, axes=1)
         background = None
         if kernel.background is not None:
-            x, y = self.fitter.stampCentres(index)
-            planes = kernel.background.functions.localPlane(x, y, self.fitter.planeScale)
-            background = planes @ kernel.background.coefficients
+            background = kernel.background.functions.evaluate(x, y) @ kernel.background.coefficients
         return self.fitter.residualStats(index, kernels, background)
 
     # --- the loop -------------------------------------------------------------

@@ -81,31 +81,6 @@ class SpatialFunctions:
         fx, fy = self.xFactors(x), self.yFactors(y)
         return np.stack([fx[i] * fy[j] for i, j in self.powers], axis=-1)
 
-    def localPlane(self, x, y, scale: float) -> np.ndarray:
-        """How each term varies about positions, as a plane ``a + b u + c v``.
-
-        ``u`` and ``v`` are column and row offsets in units of ``scale`` pixels; ``a``
-        is the term's value at the position and ``b``, ``c`` its central differences
-        over ``±scale`` (exact for terms up to second degree).
-
-        Parameters
-        ----------
-        x, y : array_like
-            Pixel positions (same shape).
-        scale : float
-            Pixels per unit of ``u`` and ``v``.
-
-        Returns
-        -------
-        numpy.ndarray
-            ``(n, 3, nTerms)``: ``a``, ``b``, ``c`` of every term at every position.
-        """
-        x = np.atleast_1d(np.asarray(x, dtype=np.float64))
-        y = np.atleast_1d(np.asarray(y, dtype=np.float64))
-        slopeX = (self.evaluate(x + scale, y) - self.evaluate(x - scale, y)) / 2.0
-        slopeY = (self.evaluate(x, y + scale) - self.evaluate(x, y - scale)) / 2.0
-        return np.stack([self.evaluate(x, y), slopeX, slopeY], axis=1)
-
     def image(self, coefficients: np.ndarray) -> np.ndarray:
         """The model ``sum_k c_k term_k`` on every pixel of the image.
 

@@ -20,11 +20,6 @@ from .candidates import KernelCandidates
 _CHUNK = 128
 #: Eigenvalues below this fraction of the largest are dropped when solving.
 _RCOND = 1.0e-13
-#: Background unknowns of a stamp: a plane ``c0 + c1 u + c2 v``, with ``u`` and ``v``
-#: the column and row offsets from the centre of the fitted region in units of its
-#: half-width. A constant alone would leave a sky gradient across the stamp to the
-#: kernel, which absorbs it by shifting the star (biasing the kernel's centroid).
-LOCAL_BACKGROUND_TERMS = 3
 
 
 def _bandMatrix(filters: np.ndarray, size: int) -> np.ndarray:
@@ -163,8 +158,7 @@ class StampFitter:
     basis : KernelBasis
         The kernel basis.
     fitBackground : bool
-        Fit a background plane per stamp together with the kernel (see
-        :data:`LOCAL_BACKGROUND_TERMS`).
+        Fit a constant background per stamp together with the kernel.
     constantWeighting : bool
         Weight each stamp by the median summed variance instead of per pixel.
     coreRadius : int or None
@@ -185,34 +179,8 @@ class StampFitter:
 
     @property
     def nColumns(self) -> int:
-        """Unknowns of a single-stamp fit (basis coefficients, then background plane)."""
-        return self.basis.nBasis + LOCAL_BACKGROUND_TERMS * int(self.fitBackground)
-
-    @property
-    def fittedWidth(self) -> int:
-        """Width of the fitted region of a stamp (the fully convolved pixels)."""
-        return self.candidates.stampSize - self.basis.kernelSize + 1
-
-    @property
-    def planeScale(self) -> float:
-        """Pixels per unit of the background plane's ``u`` and ``v`` (the half-width)."""
-        return max((self.fittedWidth - 1) / 2.0, 1.0)
-
-    def stampCentres(self, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Image ``(x, y)`` of the centre of each candidate's stamp (the plane origin)."""
-        half = self.candidates.stampSize // 2
-        return self.candidates.x0[index] + half, self.candidates.y0[index] + half
-
-    def _planeTerms(self) -> np.ndarray:
-        """``(valid * valid, 3)`` values of ``1, u, v`` over the fitted region, row-major."""
-        offsets = (np.arange(self.fittedWidth) - (self.fittedWidth - 1) / 2.0) / self.planeScale
-        v, u = np.meshgrid(offsets, offsets, indexing="ij")
-        return np.stack([np.ones(u.size), u.ravel(), v.ravel()], axis=1)
-
-    def _planes(self, coefficients: np.ndarray) -> np.ndarray:
-        """``(n, valid, valid)`` background planes from ``(n, 3)`` coefficients."""
-        width = self.fittedWidth
-        return (coefficients @ self._planeTerms().T).reshape(len(coefficients), width, width)
+        """Unknowns of a single-stamp fit (basis coefficients, then background)."""
+        return self.basis.nBasis + int(self.fitBackground)
 
     def stamps(self, index: np.ndarray) -> tuple[np.ndarray, ...]:
         """``(reference, referenceVariance, toConvolve, toConvolveVariance)`` stamp stacks."""
@@ -245,8 +213,7 @@ class StampFitter:
             m = len(design)
             design = design.reshape(m, -1, self.basis.nBasis)
             if self.fitBackground:
-                plane = np.broadcast_to(self._planeTerms(), design.shape[:2] + (3,))
-                design = np.concatenate([design, plane], axis=2)
+                design = np.concatenate([design, np.ones(design.shape[:2] + (1,))], axis=2)
             variance = (self._valid(refVar) + self._valid(convVar)).reshape(m, -1)
             if self.constantWeighting:
                 level = np.median(variance, axis=1)
@@ -277,8 +244,7 @@ class StampFitter:
         kernels : numpy.ndarray
             ``(n, size, size)`` kernel image per candidate.
         background : numpy.ndarray or None
-            ``(n, 3)`` background plane coefficients per candidate (see
-            :data:`LOCAL_BACKGROUND_TERMS`); None for no background.
+            ``(n,)`` background per candidate; None for no background.
         """
         n = len(index)
         mean, std = np.empty(n), np.empty(n)
@@ -290,7 +256,7 @@ class StampFitter:
             variance = self._valid(refVar) + _convolveStack(convVar, kernels[chunk] ** 2)
             difference = self._valid(ref) - model
             if background is not None:
-                difference -= self._planes(background[chunk])
+                difference -= background[chunk, None, None]
             with np.errstate(invalid="ignore", divide="ignore"):
                 z = difference / np.sqrt(variance)
             use = self._statsRegion(index[chunk], z.shape[1])
