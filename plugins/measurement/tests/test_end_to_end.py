@@ -49,9 +49,9 @@ def test_transient_psf_fluxes_are_calibrated(simulatedRuns, sim):
 def test_dipole_lobes_agree_with_the_moving_stars(simulatedRuns, sim):
     # The positive lobe is pinned by the science image, the negative one by the
     # PSF-matched template: both positions must agree with where the star was at each
-    # epoch, and the flux the true one, within their errors (the al plugin's kernel-centroid clipping keeps the
-    # movers themselves out of the kernel fit, which would otherwise shift the matched
-    # template's stars by up to 0.05 px).
+    # epoch, and the flux with the true one, within their errors (the al plugin's
+    # kernel-centroid clipping keeps the movers themselves out of the kernel fit, which
+    # would otherwise shift the matched template's stars by up to 0.05 px).
     pulls = {"x+": [], "y+": [], "x-": [], "y-": [], "flux": []}
     for run in simulatedRuns:
         truth, rows, _ = matched(run, "mover", sim)
