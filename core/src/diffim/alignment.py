@@ -71,8 +71,7 @@ def measureOffset(science: np.ndarray, template: np.ndarray,
     empty = np.zeros(science.shape, dtype=bool)
     a = _prepare(science, empty if scienceBad is None else scienceBad)
     b = _prepare(template, empty if templateBad is None else templateBad)
-    corr = fft.irfft2(fft.rfft2(a, workers=-1) * np.conj(fft.rfft2(b, workers=-1)), s=a.shape,
-                      workers=-1)
+    corr = fft.irfft2(fft.rfft2(a) * np.conj(fft.rfft2(b)), s=a.shape)
     iy, ix = np.unravel_index(np.argmax(corr), corr.shape)
     ny, nx = corr.shape
     dy = iy + _parabola(corr[(iy - 1) % ny, ix], corr[iy, ix], corr[(iy + 1) % ny, ix])

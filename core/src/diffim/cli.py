@@ -23,13 +23,19 @@ _PIPELINE = click.argument("pipeline", type=click.Path(dir_okay=False))
 
 @click.group()
 @click.version_option(package_name="diffim")
-@click.option("-v", "--verbose", count=True, help="Debug log output.")
-def cli(verbose: int) -> None:
+@click.option("-v", "--verbose", count=True,
+              help="Debug log output, and Python warnings from the libraries diffim uses.")
+@click.option("-q", "--quiet", is_flag=True,
+              help="No progress display: only warnings and errors on stderr.")
+def cli(verbose: int, quiet: bool) -> None:
     """diffim: astronomical image differencing with swappable algorithms."""
     # Each step of a run is logged as it starts and ends: that is the progress display.
-    level = logging.INFO if verbose == 0 else logging.DEBUG
+    level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("diffim").setLevel(level)
+    # Numerical warnings of numpy, astropy and friends are not for the user unless asked for.
+    logging.captureWarnings(True)
+    logging.getLogger("py.warnings").setLevel(logging.DEBUG if verbose else logging.CRITICAL)
 
 
 @cli.command()
@@ -43,16 +49,23 @@ def cli(verbose: int) -> None:
 @click.option("-o", "--output", "outdir", required=True, type=click.Path(file_okay=False),
               help="Output directory.")
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
+@click.option("--threads", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Most threads for Fourier transforms [default: all available cores]. "
+                   "The outputs are bit-identical for any N.")
 @_OVERRIDE
 @_OVERRIDE_FILE
-def run(pipeline, science, template, scienceSources, outdir, overwrite, overrides,
+def run(pipeline, science, template, scienceSources, outdir, overwrite, threads, overrides,
         overrideFiles) -> None:
-    """Run PIPELINE on a science/template pair and write the outputs to OUTDIR."""
+    """Run PIPELINE on a science/template pair and write the outputs to OUTDIR.
+
+    The outputs appear all together when the run succeeds; after an error or an
+    interruption (Ctrl-C, SIGTERM) none are left behind.
+    """
     from .runner import runFiles
 
     config = load_pipeline(pipeline, overrides, overrideFiles)
     summary = runFiles(config, science, template, outdir, overwrite=overwrite, pipeline=pipeline,
-                       scienceSources=scienceSources)
+                       scienceSources=scienceSources, threads=threads)
     for kind, path in summary.outputs.items():
         click.echo(f"{kind:>14}: {path}")
     click.echo(summary.line())
@@ -114,27 +127,45 @@ def simulate(outdir, size, seed, seeing_ratio, nTransients, overwrite) -> None:
         click.echo(f"{kind:>9}: {path}")
 
 
-def _terminate(signum, frame):
-    raise KeyboardInterrupt
+class Interrupted(KeyboardInterrupt):
+    """Raised in the main thread when SIGINT or SIGTERM arrives."""
+
+
+def _interrupt(signum: int, frame) -> None:
+    raise Interrupted(signal.Signals(signum).name)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: one-line errors on stderr, non-zero exit status, nothing partial left."""
-    signal.signal(signal.SIGTERM, _terminate)
+    """Entry point: one-line errors on stderr, non-zero exit status, nothing partial left.
+
+    Exit status: 0 on success, 1 for a diffim error (bad input, config, plugin,
+    output), 2 for a command-line usage error, 130 when interrupted by SIGINT
+    or SIGTERM. The signal handlers and warning capture it installs are
+    restored on return.
+    """
+    previous = {number: signal.signal(number, _interrupt)
+                for number in (signal.SIGINT, signal.SIGTERM)}
+    args = sys.argv[1:] if argv is None else list(argv)
     try:
-        cli.main(args=argv, prog_name="diffim", standalone_mode=False)
+        # Not cli.main(): it prints a blank line on KeyboardInterrupt.
+        with cli.make_context("diffim", args) as ctx:
+            cli.invoke(ctx)
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
     except DiffimError as exc:
         click.echo(f"diffim: error: {exc}", err=True)
         return 1
-    except click.exceptions.Abort:
-        click.echo("diffim: interrupted; no outputs were written", err=True)
-        return 130
     except click.ClickException as exc:
         click.echo(f"diffim: error: {exc.format_message()}", err=True)
         return exc.exit_code
-    except KeyboardInterrupt:
-        click.echo("diffim: interrupted; no outputs were written", err=True)
+    except (click.exceptions.Abort, KeyboardInterrupt) as exc:
+        name = exc.args[0] if isinstance(exc, Interrupted) else "SIGINT"
+        click.echo(f"diffim: interrupted by {name}; no outputs were written", err=True)
         return 130
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        logging.captureWarnings(False)
     return 0
 
 

@@ -2,10 +2,13 @@
 
 Outputs are written into a staging folder inside the output directory and
 moved into place only when the whole run has succeeded, so an error or an
-interruption never leaves partial or corrupt files behind.
+interruption never leaves partial or corrupt files behind: the output
+directory ends up holding every output of the run, or none of them (and is
+removed again if the run created it).
 """
 from __future__ import annotations
 
+import contextlib
 import datetime
 import importlib.metadata as metadata
 import logging
@@ -13,19 +16,31 @@ import os
 import platform
 import secrets
 import shutil
+import signal
+import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import scipy.fft
 import yaml
 from astropy.table import Table
+from threadpoolctl import threadpool_limits
 
 from . import plugins
-from .errors import OutputError
+from .errors import ConfigError, InputError, OutputError
+from .exposure import Exposure
 from .fits_io import readExposure, readTable, writeExposure, writeTable
+from .sanitize import checkUsable
 from .task import ImageDifferenceTask
 from .task_config import ImageDifferenceConfig
+
+log = logging.getLogger(__name__)
+
+#: Signals that stop a run; while the outputs are published they are held back.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 @dataclass
@@ -63,26 +78,96 @@ def plannedOutputs(config: ImageDifferenceConfig) -> dict[str, str]:
     return {kind: getattr(names, kind) for kind, on in wanted.items() if on}
 
 
-def _prepareOutdir(outdir: Path, planned: dict[str, str], overwrite: bool) -> Path:
+def availableCores() -> int:
+    """CPU cores this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
+def _missingDirectories(path: Path) -> list[Path]:
+    """``path`` and those of its parents that do not exist, deepest first."""
+    missing = []
+    while not path.exists() and path != path.parent:
+        missing.append(path)
+        path = path.parent
+    return missing
+
+
+def _prepareOutdir(outdir: Path, planned: dict[str, str], overwrite: bool) -> tuple[Path,
+                                                                                      list[Path]]:
+    """Check the outputs may be written; return the staging folder and the directories made."""
+    if outdir.exists() and not outdir.is_dir():
+        raise OutputError(f"{outdir}: exists and is not a directory (expected an output "
+                          "directory)")
+    created = _missingDirectories(outdir)
     try:
         outdir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise OutputError(f"{outdir}: cannot create the output directory ({exc.strerror})") \
-            from None
-    if not outdir.is_dir():
-        raise OutputError(f"{outdir}: exists and is not a directory")
+        raise OutputError(f"{outdir}: cannot create the output directory ({exc.strerror}); "
+                          "choose a writable location") from None
     if not overwrite:
         for name in planned.values():
             if (outdir / name).exists():
+                _removeEmpty(created)
                 raise OutputError(f"{outdir / name} already exists; use --overwrite to replace "
                                   "it, or choose another output directory")
     staging = outdir / f".diffim-staging-{os.getpid()}-{secrets.token_hex(4)}"
     try:
         staging.mkdir()
     except OSError as exc:
-        raise OutputError(f"{outdir}: cannot write to the output directory ({exc.strerror})") \
-            from None
-    return staging
+        _removeEmpty(created)
+        raise OutputError(f"{outdir}: cannot write to the output directory ({exc.strerror}); "
+                          "choose a writable location") from None
+    return staging, created
+
+
+def _removeEmpty(directories: list[Path]) -> None:
+    """Remove the directories a failed run created (deepest first), if still empty."""
+    for directory in directories:
+        with contextlib.suppress(OSError):
+            directory.rmdir()
+
+
+@contextlib.contextmanager
+def _heldSignals() -> Iterator[list[int]]:
+    """Hold back SIGINT and SIGTERM during the block; yield the list of those received.
+
+    Outside the main thread signals cannot be handled, and nothing is held.
+    """
+    received: list[int] = []
+    if threading.current_thread() is threading.main_thread():
+        previous = {number: signal.signal(number, lambda number, frame: received.append(number))
+                    for number in STOP_SIGNALS}
+    else:
+        previous = {}
+    try:
+        yield received
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+@contextlib.contextmanager
+def limitThreads(threads: int | None) -> Iterator[None]:
+    """Run the block with ``threads`` FFT worker threads and a single BLAS thread.
+
+    Every FFT in diffim and its plugins takes its worker count from
+    :func:`scipy.fft.set_workers`, and its results do not depend on it. A
+    multi-threaded BLAS splits matrix products differently for different thread
+    counts, which changes the last bits of the kernel solutions, so BLAS runs
+    on one thread: the outputs are then bit-identical for any ``threads``.
+
+    Parameters
+    ----------
+    threads : int or None
+        FFT worker threads; all available cores when None.
+    """
+    if threads is not None and threads < 1:
+        raise ConfigError(f"threads must be at least 1, got {threads}")
+    workers = availableCores() if threads is None else threads
+    with scipy.fft.set_workers(workers), threadpool_limits(limits=1, user_api="blas"):
+        yield
 
 
 def _versions(config: ImageDifferenceConfig) -> dict[str, str]:
@@ -123,11 +208,69 @@ def _jsonable(value):
     return str(value)
 
 
+def _readInputs(science: str | Path, template: str | Path | None,
+                scienceSources: str | Path | None
+                ) -> tuple[Exposure, Exposure | None, Table | None]:
+    """Read the input files and check that each exposure can be processed at all.
+
+    A check failing names the file, so problems are reported before anything
+    is computed or written.
+    """
+    exposures = []
+    for role, path in (("science", science), ("template", template)):
+        if path is None:
+            exposures.append(None)
+            continue
+        exposure = readExposure(path)
+        try:
+            checkUsable(exposure, role)
+        except InputError as exc:
+            raise InputError(f"{path}: {exc}") from None
+        exposures.append(exposure)
+    sources = readTable(scienceSources) if scienceSources is not None else None
+    return exposures[0], exposures[1], sources
+
+
+def _write(kind: str, staging: Path, outdir: Path, name: str,
+           writer: Callable[[Path], object]) -> None:
+    """Write output ``name`` into ``staging``; an OSError becomes an OutputError naming it."""
+    try:
+        writer(staging / name)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise OutputError(f"{outdir / name}: cannot write the {kind} output ({reason}); free "
+                          "some space or choose another output directory") from None
+
+
+def _publish(staging: Path, outdir: Path, planned: dict[str, str]) -> dict[str, Path]:
+    """Move every staged output into ``outdir``, with SIGINT and SIGTERM held back.
+
+    Renames within one directory are quick and cannot run out of space; holding
+    the stop signals keeps the set whole. A signal that arrives meanwhile is
+    logged and the run completes: its outputs are already in place.
+    """
+    outputs = {}
+    with _heldSignals() as received:
+        for kind, name in planned.items():
+            os.replace(staging / name, outdir / name)
+            outputs[kind] = outdir / name
+        staging.rmdir()
+    if received:
+        log.warning("%s arrived while the outputs were being published; the run completed",
+                    signal.Signals(received[0]).name)
+    return outputs
+
+
 def runFiles(config: ImageDifferenceConfig, science: str | Path, template: str | Path | None,
              outdir: str | Path, overwrite: bool = False,
              pipeline: str | Path | None = None,
-             scienceSources: str | Path | None = None) -> RunSummary:
+             scienceSources: str | Path | None = None,
+             threads: int | None = None) -> RunSummary:
     """Run ``config`` on a science and a template FITS file and write the outputs.
+
+    The outputs appear in ``outdir`` all together when the run succeeds; on an
+    error or an interruption (KeyboardInterrupt) none do, and an output
+    directory the run created is removed again.
 
     Parameters
     ----------
@@ -144,24 +287,38 @@ def runFiles(config: ImageDifferenceConfig, science: str | Path, template: str |
     scienceSources : path, optional
         Catalog of science sources (FITS table with id, x, y and/or
         ra, dec) used by doMatchSources.
+    threads : int, optional
+        Most FFT worker threads to use (all available cores when None); the
+        outputs are the same for any value.
+
+    Raises
+    ------
+    InputError
+        If an input file is unreadable or unusable (the message names it).
+    OutputError
+        If an output exists (without ``overwrite``) or cannot be written.
     """
     start = time.perf_counter()
     outdir = Path(outdir)
     planned = plannedOutputs(config)
     task = ImageDifferenceTask(config=config)
-    scienceExp = readExposure(science)
-    templateExp = readExposure(template) if template is not None else None
-    selectSources = readTable(scienceSources) if scienceSources is not None else None
-    staging = _prepareOutdir(outdir, planned, overwrite)
+    scienceExp, templateExp, selectSources = _readInputs(science, template, scienceSources)
+    staging, created = _prepareOutdir(outdir, planned, overwrite)
     handler = None
+    published = False
     try:
         if "log" in planned:
-            handler = logging.FileHandler(staging / planned["log"])
+            try:
+                handler = logging.FileHandler(staging / planned["log"])
+            except OSError as exc:
+                raise OutputError(f"{outdir / planned['log']}: cannot write the log output "
+                                  f"({exc.strerror}); choose another output directory") from None
             handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: "
                                                    "%(message)s"))
             logging.getLogger("diffim").addHandler(handler)
-        result = task.run(exposure=scienceExp, templateExposure=templateExp,
-                          selectSources=selectSources)
+        with limitThreads(threads):
+            result = task.run(exposure=scienceExp, templateExposure=templateExp,
+                              selectSources=selectSources)
         summary = RunSummary(seconds=0.0)
         writers = {
             "differenceExp": lambda p: writeExposure(result.subtractedExposure, p),
@@ -174,7 +331,7 @@ def runFiles(config: ImageDifferenceConfig, science: str | Path, template: str |
         }
         for kind, name in planned.items():
             if kind in writers:
-                writers[kind](staging / name)
+                _write(kind, staging, outdir, name, writers[kind])
         if result.diaSources is not None:
             sources = result.diaSources
             summary.nDiaSources = len(sources)
@@ -195,17 +352,20 @@ def runFiles(config: ImageDifferenceConfig, science: str | Path, template: str |
                 "metadata": _jsonable(result.metadata),
                 "config": config.toDict(),
             }
-            (staging / planned["metadata"]).write_text(yaml.safe_dump(record, sort_keys=False))
+            text = yaml.safe_dump(record, sort_keys=False)
+            _write("metadata", staging, outdir, planned["metadata"],
+                   lambda p: p.write_text(text, encoding="utf-8"))
         if handler is not None:
             logging.getLogger("diffim").removeHandler(handler)
             handler.close()
             handler = None
-        for kind, name in planned.items():
-            os.replace(staging / name, outdir / name)
-            summary.outputs[kind] = outdir / name
+        summary.outputs = _publish(staging, outdir, planned)
+        published = True
         return summary
     finally:
         if handler is not None:
             logging.getLogger("diffim").removeHandler(handler)
             handler.close()
-        shutil.rmtree(staging, ignore_errors=True)
+        if not published:
+            shutil.rmtree(staging, ignore_errors=True)
+            _removeEmpty(created)

@@ -231,9 +231,9 @@ def _fourierShift(image: np.ndarray, fx: float, fy: float) -> np.ndarray:
     """``image(x + fx, y + fy)`` by a phase ramp (reflect-padded against wrap-around)."""
     pad = SHIFT_PADDING
     padded = np.pad(image.astype(np.float64), pad, mode="reflect")
-    spectrum = fft.rfft2(padded, workers=-1)
+    spectrum = fft.rfft2(padded)
     shifted = ndimage.fourier_shift(spectrum, (-fy, -fx), n=padded.shape[1])
-    return fft.irfft2(shifted, s=padded.shape, workers=-1)[pad:-pad, pad:-pad]
+    return fft.irfft2(shifted, s=padded.shape)[pad:-pad, pad:-pad]
 
 
 def _placed(plane: np.ndarray, ix: int, iy: int, shape: tuple[int, int], fill) -> np.ndarray:

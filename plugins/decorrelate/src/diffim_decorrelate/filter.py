@@ -140,7 +140,7 @@ class DecorrelationFilter:
         grid[:h, :w] = image
         missing = ~np.isfinite(grid[:h, :w])
         grid[:h, :w][missing] = fill
-        transformed = fft.rfft2(grid, overwrite_x=True, workers=FFT_WORKERS)
+        transformed = fft.rfft2(grid, overwrite_x=True)
         del grid
         transformed *= self.phi
         filtered = inverse(transformed, self.shape)

@@ -63,17 +63,17 @@ def spectrum(array: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
     Single precision in, single precision out.
     """
-    return fft.rfft2(array, s=shape, workers=FFT_WORKERS)
+    return fft.rfft2(array, s=shape)
 
 
 def stampSpectrum(stamp: np.ndarray, shape: tuple[int, int], dtype=np.float64) -> np.ndarray:
     """Half-plane spectrum of a stamp centred on the grid origin, computed in ``dtype``."""
-    return fft.rfft2(padCentred(stamp, shape, dtype), overwrite_x=True, workers=FFT_WORKERS)
+    return fft.rfft2(padCentred(stamp, shape, dtype), overwrite_x=True)
 
 
 def inverse(halfSpectrum: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """Real array on the grid of ``shape`` whose half-plane spectrum is ``halfSpectrum``."""
-    return fft.irfft2(halfSpectrum, s=shape, workers=FFT_WORKERS)
+    return fft.irfft2(halfSpectrum, s=shape)
 
 
 def gridMean(halfPlane: np.ndarray, width: int) -> float:

@@ -55,7 +55,7 @@ class FourierGrid:
 
     def transform(self, image: np.ndarray) -> np.ndarray:
         """Forward real FFT of a float32 array of the grid's shape (complex64)."""
-        return scipy.fft.rfft2(image, workers=WORKERS)
+        return scipy.fft.rfft2(image)
 
     def kernelTransform(self, kernel: np.ndarray) -> np.ndarray:
         """Forward transform of a small centred kernel placed on the grid."""
@@ -63,7 +63,7 @@ class FourierGrid:
 
     def inverse(self, spectrum: np.ndarray) -> np.ndarray:
         """Inverse real FFT back to a float32 array of the grid's shape."""
-        return scipy.fft.irfft2(spectrum, s=self.shape, workers=WORKERS)
+        return scipy.fft.irfft2(spectrum, s=self.shape)
 
     def convolvePair(self, first: np.ndarray, firstKernel: np.ndarray, second: np.ndarray,
                      secondKernel: np.ndarray) -> np.ndarray:
