@@ -38,6 +38,7 @@ import sep
 from astropy.io import fits
 from astropy.table import Table
 from astropy.time import Time
+from astropy.utils.exceptions import AstropyUserWarning
 from astropy.wcs import WCS, FITSFixedWarning
 from scipy import ndimage
 
@@ -326,25 +327,34 @@ def readExposure(path: str | os.PathLike, psfSpatialOrder: int = 0) -> Exposure:
     Raises
     ------
     InputError
-        If the file is missing, is not FITS, or has no 2-D, non-empty image.
+        If the file is missing, is not FITS, is truncated or corrupt, has MASK
+        or VARIANCE but no IMAGE extension, has no 2-D non-empty image, has an
+        image too large for the available memory, or has an unusable WCS.
     """
     path = Path(path)
     _check_file(path)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FITSFixedWarning)
         warnings.simplefilter("ignore", fits.verify.VerifyWarning)
+        warnings.simplefilter("ignore", AstropyUserWarning)
         try:
-            hdul = fits.open(path, memmap=False)
+            hdul = fits.open(path, memmap=False, lazy_load_hdus=False)
         except (OSError, ValueError, TypeError, IndexError) as exc:
             raise InputError(f"{path}: not a readable FITS file ({_one_line(exc)})") from None
         with hdul:
+            _check_complete(hdul, path)
             return _read_hdul(hdul, path, psfSpatialOrder)
 
 
 def _read_hdul(hdul: fits.HDUList, path: Path, psfSpatialOrder: int) -> Exposure:
     """Dispatch on the layout: diffim / LSST MEF, or a plain image."""
-    if "IMAGE" in [hdu.name for hdu in hdul]:
+    names = [hdu.name for hdu in hdul]
+    if "IMAGE" in names:
         return _read_mef(hdul, path, psfSpatialOrder)
+    planes = [name for name in ("MASK", "VARIANCE") if name in names]
+    if planes:
+        raise InputError(f"{path}: has {' and '.join(planes)} extensions but no IMAGE extension "
+                         "(expected the IMAGE, MASK, VARIANCE layout, or a plain image)")
     return _read_plain(_image_hdu(hdul, path), hdul[0].header, path, psfSpatialOrder)
 
 
@@ -359,6 +369,31 @@ def _check_file(path: Path) -> None:
         raise InputError(f"{path}: not a regular file")
 
 
+def _check_complete(hdul: fits.HDUList, path: Path) -> None:
+    """Raise InputError if the file is shorter or longer than the HDUs it declares.
+
+    astropy pads a truncated data unit with zeros and drops an extension whose
+    header is cut short, with warnings only; either would be processed as if
+    it were data. A compressed file (not starting with ``SIMPLE``) is checked by
+    its decompressor instead.
+    """
+    with open(path, "rb") as stream:
+        if stream.read(6) != b"SIMPLE":
+            return
+    size = path.stat().st_size
+    end = 0
+    for index, hdu in enumerate(hdul):
+        info = hdu.fileinfo()
+        end = info["datLoc"] + info["datSpan"]
+        if size < end:
+            raise InputError(f"{path}: truncated: HDU {index} ({hdu.name}) ends at byte {end} "
+                             f"but the file has {size} bytes (copy or download it again)")
+    if size > end:
+        raise InputError(f"{path}: {size - end} bytes after HDU {len(hdul) - 1} "
+                         f"({hdul[-1].name}) are not a valid FITS extension (the file is "
+                         "truncated or corrupt: copy or download it again)")
+
+
 def _image_hdu(hdul: fits.HDUList,
                path: Path) -> fits.PrimaryHDU | fits.ImageHDU | fits.CompImageHDU:
     """The first image HDU with data; InputError if none, or if it is empty."""
@@ -366,11 +401,9 @@ def _image_hdu(hdul: fits.HDUList,
     for hdu in hdul:
         if not isinstance(hdu, (fits.PrimaryHDU, fits.ImageHDU, fits.CompImageHDU)):
             continue
-        naxis = int(hdu.header.get("ZNAXIS", hdu.header.get("NAXIS", 0)))
-        if naxis == 0:
+        dims = _declared_dims(hdu)
+        if not dims:
             continue
-        dims = [int(hdu.header.get(f"ZNAXIS{i}", hdu.header.get(f"NAXIS{i}", 0)))
-                for i in range(1, naxis + 1)]
         if 0 in dims:
             emptyShape = emptyShape or tuple(reversed(dims))
             continue
@@ -379,6 +412,14 @@ def _image_hdu(hdul: fits.HDUList,
     if emptyShape is not None:
         raise InputError(f"{path}: image has zero size (shape {emptyShape})")
     raise InputError(f"{path}: no image data (expected a 2-D image in some HDU)")
+
+
+def _declared_dims(hdu: fits.PrimaryHDU | fits.ImageHDU | fits.CompImageHDU) -> list[int]:
+    """``[NAXIS1, NAXIS2, ...]`` as the header declares them (of the image, if tile-compressed)."""
+    header = hdu.header
+    naxis = int(header.get("ZNAXIS", header.get("NAXIS", 0)))
+    return [int(header.get(f"ZNAXIS{i}", header.get(f"NAXIS{i}", 0)))
+            for i in range(1, naxis + 1)]
 
 
 def _image_array(hdu: fits.PrimaryHDU | fits.ImageHDU | fits.CompImageHDU,
@@ -403,8 +444,11 @@ def _read_mef(hdul: fits.HDUList, path: Path, psfSpatialOrder: int) -> Exposure:
     """Read the IMAGE / MASK / VARIANCE / PSF layout; derive what is missing."""
     primary = hdul[0].header
     imageHdu = hdul["IMAGE"]
+    dims = _declared_dims(imageHdu)
+    if len(dims) >= 2 and 0 not in dims:
+        checkImageFits(dims[0], int(np.prod(dims[1:])), str(path))
     raw = _image_array(imageHdu, path)
-    exposure = Exposure(image=raw, wcs=_celestial_wcs(imageHdu.header),
+    exposure = Exposure(image=raw, wcs=_celestial_wcs(imageHdu.header, raw.shape, path),
                         metadata=_metadata(primary, exclude=_ATTRIBUTE_KEYS))
     _set_attributes(exposure, primary)
     if "MASK" in hdul:
@@ -443,7 +487,8 @@ def _read_plain(hdu: fits.PrimaryHDU | fits.ImageHDU | fits.CompImageHDU, primar
         merged = primary.copy()
         merged.update(header)
         header = merged
-    exposure = Exposure(image=raw, wcs=_celestial_wcs(hdu.header), metadata=_metadata(header))
+    exposure = Exposure(image=raw, wcs=_celestial_wcs(hdu.header, raw.shape, path),
+                        metadata=_metadata(header))
     _set_attributes(exposure, header)
     _derive_mask(exposure, header, raw)
     _derive_variance(exposure, header)
@@ -494,15 +539,36 @@ def _metadata(header: fits.Header, exclude: tuple[str, ...] = ()) -> dict[str, A
     return out
 
 
-def _celestial_wcs(header: fits.Header) -> WCS | None:
-    """The header's celestial WCS, or None if it has none (or an unreadable one)."""
+def _celestial_wcs(header: fits.Header, shape: tuple[int, int], path: Path) -> WCS | None:
+    """The header's celestial WCS, or None if it declares none.
+
+    Raises
+    ------
+    InputError
+        If the header has WCS cards (``CTYPEn``) that do not make a usable
+        celestial WCS: unknown projection, inconsistent axes, or a mapping
+        that is singular or not finite at the image centre.
+    """
+    declared = [header[key] for key in ("CTYPE1", "CTYPE2") if key in header]
     try:
         wcs = WCS(header)
-    except (ValueError, KeyError, MemoryError, TypeError):
+    except (ValueError, KeyError, MemoryError, TypeError) as exc:
+        if declared:
+            raise InputError(f"{path}: invalid WCS ({_one_line(exc)}); expected a celestial "
+                             "WCS such as RA---TAN/DEC--TAN, or no CTYPE cards at all") from None
         return None
     if not wcs.has_celestial:
         return None
-    return wcs.celestial
+    celestial = wcs.celestial
+    y, x = (np.asarray(shape) - 1) / 2.0
+    with np.errstate(all="ignore"):
+        centre = np.asarray(celestial.pixel_to_world_values(x, y), dtype=float)
+        scale = float(np.linalg.det(celestial.pixel_scale_matrix))
+    if not (np.all(np.isfinite(centre)) and np.isfinite(scale) and scale != 0.0):
+        raise InputError(f"{path}: invalid WCS (CTYPE {', '.join(map(str, declared))}): the "
+                         "pixel-to-sky mapping is singular or not finite at the image centre; "
+                         "fix the CRVAL/CD/PC/CDELT cards, or remove the WCS")
+    return celestial
 
 
 def _set_attributes(exposure: Exposure, header: fits.Header) -> None:

@@ -6,6 +6,56 @@ import numpy as np
 from .errors import InputError
 from .exposure import Exposure
 
+#: Mask planes whose pixels hold no usable data.
+UNUSABLE_PLANES = ("NO_DATA", "BAD", "SAT")
+
+
+def invalidPixels(exposure: Exposure) -> np.ndarray:
+    """Pixels whose value cannot be used: image NaN or infinite, variance not finite and > 0.
+
+    Parameters
+    ----------
+    exposure : Exposure
+        An exposure with a variance plane.
+
+    Returns
+    -------
+    numpy.ndarray
+        Boolean ``[y, x]`` array, True at the invalid pixels.
+    """
+    variance = exposure.variance
+    return ~np.isfinite(exposure.image) | ~np.isfinite(variance) | ~(variance > 0)
+
+
+def checkUsable(exposure: Exposure, role: str) -> None:
+    """Raise InputError unless ``exposure`` can be processed at all.
+
+    It needs a variance plane, a PSF model and at least one pixel that is
+    valid (:func:`invalidPixels`) and not masked NO_DATA, BAD or SAT.
+
+    Parameters
+    ----------
+    exposure : Exposure
+        Input exposure (not modified).
+    role : str
+        ``"science"``, ``"template"`` or ``"difference"``, for error messages.
+    """
+    if exposure.variance is None:
+        raise InputError(f"{role} exposure has no variance plane: give one (or GAIN/RDNOISE "
+                         "keys when reading a plain FITS image)")
+    if exposure.psf is None:
+        why = exposure.metadata.get("PSFNOTE")
+        raise InputError(f"{role} exposure has no PSF model" + (f" ({why})" if why else
+                                                                  ": attach one to the exposure"))
+    unusable = invalidPixels(exposure)
+    known = [name for name in UNUSABLE_PLANES if name in exposure.maskPlanes]
+    if known:
+        unusable |= exposure.maskedPixels(*known)
+    if unusable.all():
+        raise InputError(f"{role} exposure has no usable pixels: every pixel is NaN or infinite, "
+                         "has variance <= 0, or is masked NO_DATA, BAD or SAT (expected an "
+                         "image with valid data)")
+
 
 def sanitize(exposure: Exposure, role: str) -> Exposure:
     """Return a clean copy of ``exposure`` (the input is not modified).
@@ -19,21 +69,18 @@ def sanitize(exposure: Exposure, role: str) -> Exposure:
     exposure : Exposure
         Input exposure.
     role : str
-        ``"science"`` or ``"template"``, for error messages.
+        ``"science"``, ``"template"`` or ``"difference"``, for error messages.
+
+    Raises
+    ------
+    InputError
+        If the exposure cannot be processed at all (see :func:`checkUsable`).
     """
-    if exposure.variance is None:
-        raise InputError(f"{role} exposure has no variance plane: give one (or GAIN/RDNOISE "
-                         "keys when reading a plain FITS image)")
-    if exposure.psf is None:
-        why = exposure.metadata.get("PSFNOTE")
-        raise InputError(f"{role} exposure has no PSF model" + (f" ({why})" if why else
-                                                                  ": attach one to the exposure"))
+    checkUsable(exposure, role)
     clean = exposure.clone()
     for name in ("NO_DATA", "EDGE", "DETECTED", "DETECTED_NEGATIVE", "SAT", "BAD"):
         clean.maskPlanes.add(name)
-    bad = ~np.isfinite(clean.image) | ~np.isfinite(clean.variance) | (clean.variance <= 0)
-    if bad.all():
-        raise InputError(f"{role} exposure has no valid pixels (all NaN, or variance <= 0)")
+    bad = invalidPixels(clean)
     if bad.any():
         clean.setMask(bad, "NO_DATA")
         clean.image[bad] = 0.0
