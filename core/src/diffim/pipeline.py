@@ -31,6 +31,12 @@ def _refusedTag(exc: yaml.YAMLError) -> str | None:
     return match.group(1).replace("tag:yaml.org,2002:", "!!") if match else None
 
 
+def _override(text: str) -> str:
+    """How an override appears in messages: ``-c TEXT``, quoted if it holds a line break
+    or another unprintable character (messages are one line)."""
+    return f"-c {text}" if text.isprintable() else f"-c {text!r}"
+
+
 def _located(exc: ConfigError | PluginError, where: str) -> ConfigError | PluginError:
     """The same error with ``where`` (a file or an override) in front of its message."""
     exc.args = (f"{where}: {exc}",)
@@ -138,7 +144,7 @@ def parse_override(text: str) -> tuple[str, Any]:
     except yaml.YAMLError as exc:
         tag = _refusedTag(exc)
         if tag:
-            raise ConfigError(f"-c {text}: YAML tag {tag} is refused: values are plain YAML "
+            raise ConfigError(f"{_override(text)}: YAML tag {tag} is refused: values are plain YAML "
                               "(read with yaml.safe_load); write the plain value") from None
         value = raw
     return path.strip(), value
@@ -193,7 +199,7 @@ def load_pipeline(path: str | Path, overrides: Iterable[str] = (),
         try:
             config.setPath(key, value, source=f"-c {text}")
         except (ConfigError, PluginError) as exc:
-            raise _located(exc, f"-c {text}") from None
+            raise _located(exc, _override(text)) from None
     if freeze:
         config.validate()
         _validatePlugins(config)

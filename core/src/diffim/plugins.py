@@ -11,8 +11,7 @@ import importlib.metadata as metadata
 from dataclasses import dataclass
 
 import pluggy
-from stevedore import DriverManager, ExtensionManager
-from stevedore.exception import NoMatches
+from stevedore import ExtensionManager
 
 from . import hookspecs
 from .config.config import Config
@@ -45,8 +44,7 @@ def installed(slot: str) -> dict[str, PluginInfo]:
     found = {}
     for ep in metadata.entry_points(group=group(slot)):
         dist = getattr(ep, "dist", None)
-        found[ep.name] = PluginInfo(slot, ep.name, ep.value,
-                                    dist.metadata["Name"] if dist else None,
+        found[ep.name] = PluginInfo(slot, ep.name, ep.value, _owner(ep),
                                     dist.version if dist else None)
     return dict(sorted(found.items()))
 
@@ -76,28 +74,34 @@ def load(slot: str, name: str) -> type:
     Raises
     ------
     PluginError
-        If the slot is unknown, the name is not installed, the entry point fails
-        to import, or the class does not honour the contract.
+        If the slot is unknown, the name is not installed or is declared by more
+        than one distribution, the entry point fails to import, or the class does
+        not honour the contract.
     """
     if slot not in SLOTS:
         raise PluginError(slot, name, f"unknown slot {slot!r}; slots are: {', '.join(SLOTS)}"
                           f"{suggest(slot, SLOTS)}")
-    info = installed(slot).get(name)
-    if info is None:
+    declared = list(metadata.entry_points(group=group(slot), name=name))
+    if not declared or name not in installed(slot):
         raise _unknown(slot, name)
-    failure: list[BaseException] = []
+    owners = [_owner(ep) for ep in declared]
+    if len(declared) > 1:
+        raise PluginError(slot, name, f"declared by {len(declared)} distributions "
+                          f"({', '.join(o or '?' for o in owners)}); uninstall all but one")
+    entryPoint, owner = declared[0], owners[0]
     try:
-        manager = DriverManager(group(slot), name, invoke_on_load=False,
-                                on_load_failure_callback=lambda _m, _ep, exc: failure.append(exc))
-    except NoMatches:
-        if failure:
-            exc = failure[0]
-            raise PluginError(slot, name, f"entry point {info.target} fails to load: "
-                              f"{type(exc).__name__}: {exc}", info.distribution) from exc
-        raise _unknown(slot, name) from None
-    cls = manager.driver
-    _check_contract(slot, name, cls, info.distribution)
+        cls = entryPoint.load()
+    except Exception as exc:
+        raise PluginError(slot, name, f"entry point {entryPoint.value} fails to load: "
+                          f"{type(exc).__name__}: {exc}", owner) from exc
+    _check_contract(slot, name, cls, owner)
     return cls
+
+
+def _owner(entryPoint: metadata.EntryPoint) -> str | None:
+    """Name of the distribution that declares ``entryPoint`` (None if unknown)."""
+    dist = getattr(entryPoint, "dist", None)
+    return dist.metadata["Name"] if dist else None
 
 
 def _check_contract(slot: str, name: str, cls, distribution: str | None) -> None:

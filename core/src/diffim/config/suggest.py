@@ -6,9 +6,15 @@ from collections.abc import Iterable
 
 
 def suggest(name: str, candidates: Iterable[str]) -> str:
-    """Return ``"; did you mean 'x'?"`` for the closest candidate, or an empty string."""
-    close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""
+    """Return ``"; did you mean 'x'?"`` for the closest candidate, or an empty string.
+
+    Case is ignored when comparing, so ``AL`` suggests ``al``.
+    """
+    folded: dict[str, str] = {}
+    for candidate in candidates:
+        folded.setdefault(str(candidate).lower(), str(candidate))
+    close = difflib.get_close_matches(str(name).lower(), list(folded), n=1, cutoff=0.6)
+    return f"; did you mean {folded[close[0]]!r}?" if close else ""
 
 
 def suggestOrList(name: str, candidates: Iterable[str], what: str) -> str:
