@@ -1,8 +1,9 @@
 """The default pipeline on every real pair in shared/data/real.
 
 SAAO frames have no WCS and are offset by tens of pixels: diffim must stop
-with the registration error (registration arrives with the register slot).
-TOROS is an aligned null pair: it must subtract to noise. ZTF cutouts are
+with the registration error unless doUseRegister is set; registered, they
+subtract to noise (crowded bulge fields: zogy, or al with selected kernel stars
+where the seeing is broad). TOROS is an aligned null pair: it must subtract to noise. ZTF cutouts are
 tiny (63²) and centred on variables: each either subtracts to noise or stops
 with a one-line diffim error.
 """
@@ -12,6 +13,7 @@ import re
 
 import numpy as np
 import pytest
+from scipy import ndimage
 
 from diffim.errors import DiffimError, RegistrationRequiredError
 from diffim.fits_io import readExposure
@@ -46,6 +48,31 @@ def test_unregistered_saao_pairs_stop_with_registration_error(folder, expected):
     assert np.hypot(dx, dy) > 20
     if expected is not None:  # SOURCE.md: science(y, x) ~ template(y + 35, x - 31)
         assert (dx, dy) == pytest.approx(expected, abs=1.5)
+
+
+@pytest.mark.parametrize("folder,pipeline,overrides", [
+    ("saao_kb13475_goodseeing", "zogy", ()),
+    ("saao_kb13475_badseeing", "zogy", ()),
+    # FWHM 8 px: al's own detection drops nearly every star as too large a footprint
+    ("saao_kb13475_badseeing", "default", ("doSelectSources=true",)),
+])
+def test_registered_saao_pairs_subtract_to_noise(folder, pipeline, overrides):
+    pair = REAL_DATA / folder
+    science = readExposure(pair / "science.fits")
+    config = load_pipeline(PIPELINES / f"{pipeline}.yaml",
+                           overrides=["doUseRegister=true", *overrides])
+    result = ImageDifferenceTask(config=config).run(
+        exposure=science, templateExposure=readExposure(pair / "template.fits"))
+    difference = result.subtractedExposure
+    # the half of the field least crowded (in the science image smoothed over 15 px)
+    crowding = ndimage.uniform_filter(science.image - np.median(science.image), 15)
+    usable = ~difference.maskedPixels("NO_DATA", "EDGE", "SAT", "DETECTED",
+                                      "DETECTED_NEGATIVE")
+    quiet = usable & (crowding < np.median(crowding[usable]))
+    z = difference.image[quiet] / np.sqrt(difference.variance[quiet])
+    assert 1.4826 * np.median(np.abs(z - np.median(z))) == pytest.approx(1.0, abs=0.07)
+    assert _noise_ratio(difference) == pytest.approx(1.0, abs=0.1)
+    assert len(result.diaSources) < 30          # 0.2 Mpx, 17 days apart
 
 
 def test_toros_null_pair_subtracts_to_noise():

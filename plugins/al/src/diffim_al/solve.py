@@ -97,16 +97,19 @@ class KernelSolver:
     centroidSigma : float
         Weight width (pixels) of the kernel centroids compared by
         ``kernelCentroidClipping``: about the quadrature sum of the two PSF sigmas.
+    sourceNote : str
+        Where the candidates came from, for the error raised when none survives.
     """
 
     def __init__(self, fitter: StampFitter, candidates: KernelCandidates,
                  config: ImagePsfMatchConfig, imageShape: tuple[int, int],
-                 centroidSigma: float) -> None:
+                 centroidSigma: float, sourceNote: str = "") -> None:
         self.fitter = fitter
         self.candidates = candidates
         self.config = config
         self.height, self.width = imageShape
         self.centroidSigma = centroidSigma
+        self.sourceNote = sourceNote
         n, ncol = len(candidates), fitter.nColumns
         self.matrix = np.zeros((n, ncol, ncol))
         self.rhs = np.zeros((n, ncol))
@@ -289,8 +292,9 @@ class KernelSolver:
     def _insufficient(self) -> InsufficientKernelSourcesError:
         n = len(self.candidates)
         hint = (f"{n} candidate stamps were fitted and all were rejected by the residual, "
-                f"kernel-sum or spatial clipping (relax candidateResidualStdMax / "
-                f"candidateResidualMeanMax, or pass kernelSources of isolated stars)"
-                if n else "no usable star stamps: lower detThreshold, pass kernelSources, or "
-                "check badMaskPlanes and the template coverage")
+                f"kernel-sum, kernel-centroid or spatial clipping (relax "
+                f"candidateResidualStdMax / candidateResidualMeanMax)"
+                if n else "no usable star stamps: check badMaskPlanes and the template coverage")
+        if self.sourceNote:
+            hint = f"{self.sourceNote}; {hint}"
         return InsufficientKernelSourcesError(0, 1, hint)

@@ -213,8 +213,14 @@ class AlardLuptonSubtraction:
                              config.candidateCoreRadius if config.useCoreStats else None)
         centroidSigma = float(np.hypot(reference.exposure.psf.sigma(),
                                        toConvolve.exposure.psf.sigma()))
-        solution = KernelSolver(fitter, candidates, config, science.shape,
-                                centroidSigma).solve()
+        note = (f"al's own star detection found {len(x)} stars, {len(candidates)} with "
+                f"clean stamps (it skips footprints over fpNpixMax={config.fpNpixMax} pixels: "
+                f"blends, and most stars when the seeing is broad; lower detThreshold or let "
+                f"the sourceSelector choose kernel stars with doSelectSources=True)"
+                if source == "detected" else
+                f"{len(x)} kernelSources given, {len(candidates)} with clean stamps")
+        solution = KernelSolver(fitter, candidates, config, science.shape, centroidSigma,
+                                note).solve()
         counts = {"ALCandidateSource": source, "ALCandidatesFound": int(len(x)),
                   "ALCandidatesMasked": nMasked}
         return solution, counts

@@ -148,10 +148,11 @@ def measureNoiseCorrelation(images: list[np.ndarray], variances: list[np.ndarray
         z.append(zi)
     source = np.zeros_like(good)
     grow = max(1, int(np.ceil(2.0 * smoothing)))
+    anyGood = good.reshape(len(origins), -1).any(axis=1)
     for zi in z:
-        masked = np.where(good, zi, np.nan)
-        sky = np.nanmedian(masked.reshape(len(origins), -1), axis=1)
-        sky = np.where(np.isfinite(sky), sky, 0.0)
+        masked = np.where(good, zi, np.nan).reshape(len(origins), -1)
+        sky = np.zeros(len(origins))
+        sky[anyGood] = np.nanmedian(masked[anyGood], axis=1)
         smooth = ndimage.gaussian_filter(np.where(good, zi - sky[:, None, None], 0.0),
                                          (0, smoothing, smoothing))
         level = _robustStd(smooth[good]) if good.any() else 0.0
