@@ -342,6 +342,7 @@ def readExposure(path: str | os.PathLike, psfSpatialOrder: int = 0) -> Exposure:
         except (OSError, ValueError, TypeError, IndexError) as exc:
             raise InputError(f"{path}: not a readable FITS file ({_one_line(exc)})") from None
         with hdul:
+            _check_memory(hdul, path)
             _check_complete(hdul, path)
             return _read_hdul(hdul, path, psfSpatialOrder)
 
@@ -367,6 +368,15 @@ def _check_file(path: Path) -> None:
         raise InputError(f"{path}: file not found")
     if not path.is_file():
         raise InputError(f"{path}: not a regular file")
+
+
+def _check_memory(hdul: fits.HDUList, path: Path) -> None:
+    """Refuse, from the headers alone, images too large to process in the available memory."""
+    for hdu in hdul:
+        if isinstance(hdu, (fits.PrimaryHDU, fits.ImageHDU, fits.CompImageHDU)):
+            dims = _declared_dims(hdu)
+            if len(dims) >= 2 and 0 not in dims:
+                checkImageFits(dims[0], int(np.prod(dims[1:])), str(path))
 
 
 def _check_complete(hdul: fits.HDUList, path: Path) -> None:
@@ -407,7 +417,6 @@ def _image_hdu(hdul: fits.HDUList,
         if 0 in dims:
             emptyShape = emptyShape or tuple(reversed(dims))
             continue
-        checkImageFits(dims[0], int(np.prod(dims[1:])), str(path))
         return hdu
     if emptyShape is not None:
         raise InputError(f"{path}: image has zero size (shape {emptyShape})")
@@ -444,9 +453,6 @@ def _read_mef(hdul: fits.HDUList, path: Path, psfSpatialOrder: int) -> Exposure:
     """Read the IMAGE / MASK / VARIANCE / PSF layout; derive what is missing."""
     primary = hdul[0].header
     imageHdu = hdul["IMAGE"]
-    dims = _declared_dims(imageHdu)
-    if len(dims) >= 2 and 0 not in dims:
-        checkImageFits(dims[0], int(np.prod(dims[1:])), str(path))
     raw = _image_array(imageHdu, path)
     exposure = Exposure(image=raw, wcs=_celestial_wcs(imageHdu.header, raw.shape, path),
                         metadata=_metadata(primary, exclude=_ATTRIBUTE_KEYS))
