@@ -117,8 +117,6 @@ OVERRIDE_FAULTS = [
     (["measurement.plugin=nothingLikeIt"], [r"measurement plugin 'nothingLikeIt': not "
                                             r"installed; installed measurement plugins: "
                                             r"[\w, ]*\bdipole\b[\w, ]*$"]),
-    (["getTemplate.foo=1"], [r"needs the getTemplate slot, but getTemplate plugin 'coadd': not "
-                             r"installed; installed getTemplate plugins: none$"]),
     # unknown field: the closest, or the fields there are
     (["growFootprnt=3"], [r"unknown field 'growFootprnt' in ImageDifferenceConfig; did you "
                           r"mean 'growFootprint'\?$"]),
@@ -171,6 +169,16 @@ OVERRIDE_FAULTS = [
     (["subtract=zogy", "doDecorrelation=true"], [r"^subtract=zogy does not allow "
                                                  r"doDecorrelation=True; set it to False$"]),
     (["doSubtract=false", "doDetection=false"], [r"nothing to do$"]),
+    (["getTemplate.coaddName=goodSeeing"], [r"^getTemplate\.coaddName \('goodSeeing'\) must "
+                                            r"equal coaddName \('deep'\)$"]),
+    (["subtract=zogy", "doDecorrelation=false", "doWriteMatchedExp=true"],
+     [r"^subtract=zogy does not allow doWriteMatchedExp=True; set it to False$"]),
+    (["useGaussianForPreConvolution=true"], [r"^useGaussianForPreConvolution=True requires "
+                                             r"useScoreImageDetection=True$"]),
+    (["kernelSourcesFromRef=true", "doSelectSources=true"],
+     [r"^astrometer \(matcher\): astrometer\.refCatalog is not set"]),
+    (["subtract.scaleByFwhm=false", "subtract.fpGrowPix=5"],
+     [r"^subtract \(al\): fpGrowPix=5 must exceed half the kernel size"]),
     (["doDetection=false"], [r"^doMeasurement=True requires doDetection=True$"]),
     (["doAddMetrics=true"], [r"doAddMetrics=True requires doSelectSources=True"]),
     (["doWriteScoreExp=true"], [r"doWriteScoreExp=True requires useScoreImageDetection=True$"]),
@@ -188,6 +196,22 @@ def test_override_faults_stop_the_run_with_one_line(diffim, pair, tmp_path, over
     out = tmp_path / "out"
     args = [a for text in overrides for a in ("-c", text)]
     assertFails(diffim(*runArgs(DEFAULT, pair, out, *args)), *patterns)
+    assertNothingWritten(out)
+
+
+def test_flag_whose_slot_has_no_implementation_names_the_slot(diffim, pair, tmp_path,
+                                                             monkeypatch):
+    real = plugins.installed
+    monkeypatch.setattr(plugins, "installed",
+                        lambda slot: {} if slot == "skySources" else real(slot))
+    plugins.load.cache_clear()
+    out = tmp_path / "out"
+    try:
+        outcome = diffim(*runArgs(DEFAULT, pair, out, "-c", "doSkySources=true"))
+    finally:
+        plugins.load.cache_clear()
+    assertFails(outcome, r"^doSkySources=True needs the skySources slot, but skySources plugin "
+                         r"'skyObjects': not installed; installed skySources plugins: none$")
     assertNothingWritten(out)
 
 

@@ -151,13 +151,15 @@ def parse_override(text: str) -> tuple[str, Any]:
 
 
 def _validatePlugins(config: ImageDifferenceConfig) -> None:
-    """Run the own checks of each plugin the run will call (its ``do*`` flag is on)."""
-    checked = set()
-    for flag, name in FLAG_SLOTS.items():
+    """Run the own checks of each plugin the run will call (its ``do*`` flag is on; the
+    astrometer when kernel stars come from the reference catalog)."""
+    used = [name for flag, name in FLAG_SLOTS.items() if getattr(config, flag)]
+    if config.kernelSourcesFromRef and config.doSelectSources:
+        used.append("astrometer")
+    for name in dict.fromkeys(used):
         slot = getattr(config, name)
-        if name in checked or not getattr(config, flag) or not slot.available:
+        if not slot.available:
             continue
-        checked.add(name)
         try:
             slot.config.validate()
         except ConfigError as exc:
