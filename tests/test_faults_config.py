@@ -437,6 +437,7 @@ twoSlots = fake_diffim_faults:TwoSlots
 function = fake_diffim_faults:notAClass
 missing = fake_diffim_faults_not_there:Nothing
 typo = fake_diffim_faults:Raisse
+explodes = fake_diffim_explodes:Anything
 twin = fake_diffim_faults:Raises
 
 [diffim.subtract]
@@ -451,6 +452,8 @@ def fakeSite(tmp_path_factory) -> Path:
     """A folder that, on sys.path, installs the distribution fake-diffim-faults."""
     site = tmp_path_factory.mktemp("site")
     (site / "fake_diffim_faults.py").write_text(FAKE_MODULE)
+    (site / "fake_diffim_explodes.py").write_text(
+        'raise RuntimeError("cannot start:\\n  the licence file is missing")\n')
     info = site / "fake_diffim_faults-0.2.dist-info"
     info.mkdir()
     (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {FAKE_DIST}\nVersion: 0.2\n")
@@ -473,6 +476,7 @@ def installed(fakeSite, monkeypatch):
     yield
     plugins.load.cache_clear()
     sys.modules.pop("fake_diffim_faults", None)
+    sys.modules.pop("fake_diffim_explodes", None)
 
 
 #: Flags off so that a run reaches the scaleVariance plugin quickly.
@@ -520,6 +524,8 @@ def test_plugin_exception_with_a_multiline_message_stays_one_line(installed, dif
     ("missing", r"entry point fake_diffim_faults_not_there:Nothing fails to load: "
                 r"ModuleNotFoundError: No module named 'fake_diffim_faults_not_there'$"),
     ("typo", r"entry point fake_diffim_faults:Raisse fails to load: AttributeError: .*'Raisse'"),
+    ("explodes", r"entry point fake_diffim_explodes:Anything fails to load: RuntimeError: "
+                 r"cannot start: / the licence file is missing$"),
 ])
 def test_broken_plugin_is_refused_when_selected(installed, diffim, pair, tmp_path, name,
                                                 pattern):

@@ -144,8 +144,9 @@ def parse_override(text: str) -> tuple[str, Any]:
     except yaml.YAMLError as exc:
         tag = _refusedTag(exc)
         if tag:
-            raise ConfigError(f"{_override(text)}: YAML tag {tag} is refused: values are plain YAML "
-                              "(read with yaml.safe_load); write the plain value") from None
+            raise ConfigError(f"{_override(text)}: YAML tag {tag} is refused: values are "
+                              "plain YAML (read with yaml.safe_load); write the plain value"
+                              ) from None
         value = raw
     return path.strip(), value
 

@@ -92,8 +92,9 @@ def load(slot: str, name: str) -> type:
     try:
         cls = entryPoint.load()
     except Exception as exc:
+        reason = " / ".join(line.strip() for line in str(exc).splitlines() if line.strip())
         raise PluginError(slot, name, f"entry point {entryPoint.value} fails to load: "
-                          f"{type(exc).__name__}: {exc}", owner) from exc
+                          f"{type(exc).__name__}: {reason}", owner) from exc
     _check_contract(slot, name, cls, owner)
     return cls
 
@@ -116,8 +117,8 @@ def _check_contract(slot: str, name: str, cls, distribution: str | None) -> None
         raise PluginError(slot, name, f"class does not implement the hook {hook}", distribution)
     others = [h for s, h in hookspecs.SLOT_HOOKS.items() if s != slot and hasattr(cls, h)]
     if others:
-        raise PluginError(slot, name, f"class implements hooks of other slots ({', '.join(others)});"
-                          " register one class per slot", distribution)
+        raise PluginError(slot, name, f"class implements hooks of other slots "
+                          f"({', '.join(others)}); register one class per slot", distribution)
 
 
 def distribution(slot: str, name: str) -> str | None:

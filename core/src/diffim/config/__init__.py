@@ -4,5 +4,5 @@ from .suggest import suggest
 from .fields import AutoField, ChoiceField, ConfigField, Field, ListField, RangeField
 from .slot import Slot, SlotField
 
-__all__ = ["AutoField", "Config", "ChoiceField", "ConfigField", "Field", "ListField", "RangeField", "Slot",
-           "SlotField", "suggest"]
+__all__ = ["AutoField", "Config", "ChoiceField", "ConfigField", "Field", "ListField", "RangeField",
+           "Slot", "SlotField", "suggest"]

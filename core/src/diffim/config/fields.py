@@ -165,7 +165,7 @@ class AutoField(Field):
 
 
 class ListField(Field):
-    """A list of values of one type (stored as a tuple so it cannot change under a frozen config)."""
+    """A list of values of one type (a tuple, so it cannot change under a frozen config)."""
 
     def __init__(self, doc: str, dtype: type, default: Sequence | None = None,
                  minLength: int | None = None, maxLength: int | None = None,
