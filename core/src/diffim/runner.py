@@ -94,8 +94,8 @@ def _missingDirectories(path: Path) -> list[Path]:
     return missing
 
 
-def _prepareOutdir(outdir: Path, planned: dict[str, str], overwrite: bool) -> tuple[Path,
-                                                                                      list[Path]]:
+def _prepareOutdir(outdir: Path, planned: dict[str, str],
+                   overwrite: bool) -> tuple[Path, list[Path]]:
     """Check the outputs may be written; return the staging folder and the directories made."""
     if outdir.exists() and not outdir.is_dir():
         raise OutputError(f"{outdir}: exists and is not a directory (expected an output "

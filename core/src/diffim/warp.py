@@ -11,7 +11,7 @@ from scipy import fft, interpolate, ndimage
 from .alignment import measureOffset
 from .errors import InputError, NoOverlapError, RegistrationRequiredError
 from .exposure import Exposure
-from .psf import ImagePsf, Psf
+from .psf import Psf
 
 log = logging.getLogger(__name__)
 
