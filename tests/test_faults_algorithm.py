@@ -347,12 +347,16 @@ def noiseFiles(tmp_path_factory) -> dict[str, Path]:
     science, template = noiseOnly()
     plain = folder / "plain.fits"
     fits.PrimaryHDU(science.image).writeto(plain)
+    withSeeing = folder / "plainWithSeeing.fits"
+    header = science.wcs.to_header()
+    header["FWHM"] = 4.6
+    fits.PrimaryHDU(science.image, header=header).writeto(withSeeing)
     uncalibrated = science.clone()
     uncalibrated.photoCalib = None
     return {"science": writeExposure(science, folder / "science.fits"),
             "template": writeExposure(template, folder / "template.fits"),
             "uncalibrated": writeExposure(uncalibrated, folder / "uncalibrated.fits"),
-            "plain": plain}
+            "plain": plain, "plainWithSeeing": withSeeing}
 
 
 @pytest.mark.parametrize("role", ["science", "template"])
@@ -364,6 +368,17 @@ def test_psf_that_cannot_be_measured_names_the_file(noiseFiles, tmp_path, role):
                          "--template", files["template"], "-o", out)
     line = assertOneLineFailure(done, out, "could not measure a PSF", "found 0 usable stars")
     assert line.startswith(f"diffim: error: {noiseFiles['plain']}: {role} exposure has no PSF")
+
+
+def test_unmeasurable_psf_falls_back_to_the_header_seeing(noiseFiles, tmp_path):
+    """The documented fallback: a Gaussian of the header FWHM; the run then stops where a
+    starless image must, for want of kernel stars, not at the PSF."""
+    out = tmp_path / "out"
+    done = diffimCommand("run", PIPELINES / "default.yaml", "--science",
+                         noiseFiles["plainWithSeeing"], "--template", noiseFiles["template"],
+                         "-o", out, "-c", NO_OFFSET_CHECK[0])
+    line = assertOneLineFailure(done, out, "only 0 usable kernel candidates")
+    assert "PSF" not in line
 
 
 @pytest.mark.parametrize("algorithm,science,words", [
