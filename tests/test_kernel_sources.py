@@ -27,6 +27,8 @@ def test_selected_stars_are_split_into_kernel_and_control(pair):
     stars = result.kernelSources
     control = stars[stars["isControl"]]
     assert len(control) == result.metadata["nControlSources"] > 5
+    assert set(control["controlReason"]) == {"sample"}
+    assert set(stars["controlReason"][~stars["isControl"]]) == {"none"}
     assert result.metadata["nKernelSources"] == pytest.approx(4 * len(control), abs=4)
     assert result.metadata["ALCandidateSource"] != "detected"
     assert abs(result.metadata["controlSampleResidualMean"]) < 0.2

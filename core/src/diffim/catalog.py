@@ -1,10 +1,12 @@
-"""diaSource-table operations of the task: sky-source injection and source matching."""
+"""Table operations of the task: sky sources, source matching, kernel and control stars."""
 from __future__ import annotations
 
 import numpy as np
 from astropy import units as u
 from astropy.table import Column, Table, vstack
 from scipy.spatial import cKDTree
+
+from .errors import InputError
 
 
 def _blank(column: Column, n: int) -> Column:
@@ -114,6 +116,76 @@ def splitControlSample(selected: Table, step: int, seed: int) -> tuple[Table, Ta
     control = np.zeros(len(selected), dtype=bool)
     control[order[::step]] = True
     return selected[~control], selected[control]
+
+
+def referenceControlReasons(stars: Table, matches: Table,
+                            dcrColors: tuple[str, float | None, float | None] | None,
+                            variableField: str | None) -> np.ndarray:
+    """Why each star is a control star by its reference catalog: 'dcr', 'variable' or 'none'.
+
+    A star is linked to its reference match by ``id`` (the closest when it has
+    several). It is 'variable' when the match's ``variableField`` is True, else
+    'dcr' when the match's colour is below the blue limit or above the red one;
+    unmatched stars, missing colours and missing flags give 'none'.
+
+    Parameters
+    ----------
+    stars : astropy.table.Table
+        Kernel-star candidates with an ``id`` column.
+    matches : astropy.table.Table
+        Astrometer output: ``id`` (of the star), ``distance`` (arcsec) and the
+        reference columns.
+    dcrColors : tuple or None
+        ``(colorColumn, blueLimit, redLimit)``, a limit None when unused; None
+        skips the colour test.
+    variableField : str or None
+        Boolean reference column flagging variable stars; None skips the test.
+
+    Returns
+    -------
+    numpy.ndarray
+        One string per star.
+
+    Raises
+    ------
+    InputError
+        If ``matches`` lacks ``id`` or a column the tests read.
+    """
+    needed = ["id"] + ([dcrColors[0]] if dcrColors else []) + (
+        [variableField] if variableField else [])
+    missing = [name for name in needed if name not in matches.colnames]
+    if missing:
+        raise InputError(f"the reference matches lack column(s) {', '.join(missing)} needed for "
+                         f"the control sample (check the catalog, dcrColorField, variableField "
+                         f"and astrometer.copyColumns); they have: {', '.join(matches.colnames)}")
+    order = (np.argsort(_filled(matches["distance"], np.nan), kind="stable")
+             if "distance" in matches.colnames else np.arange(len(matches)))
+    closest: dict = {}
+    for k, source in zip(order.tolist(), np.asarray(matches["id"])[order].tolist()):
+        closest.setdefault(source, k)
+    rows = np.array([closest.get(source, -1) for source in np.asarray(stars["id"]).tolist()],
+                    dtype=np.intp)
+    matched = rows >= 0
+    variable = np.zeros(len(stars), dtype=bool)
+    if variableField:
+        flags = _filled(matches[variableField], False).astype(bool)
+        variable[matched] = flags[rows[matched]]
+    extreme = np.zeros(len(stars), dtype=bool)
+    if dcrColors:
+        name, blue, red = dcrColors
+        color = np.full(len(stars), np.nan)
+        color[matched] = _filled(matches[name], np.nan).astype(float)[rows[matched]]
+        with np.errstate(invalid="ignore"):
+            if blue is not None:
+                extreme |= color < blue
+            if red is not None:
+                extreme |= color > red
+    return np.where(variable, "variable", np.where(extreme, "dcr", "none")).astype("<U8")
+
+
+def _filled(column: Column, fill) -> np.ndarray:
+    """``column`` as an array with masked entries replaced by ``fill``."""
+    return np.asarray(column.filled(fill) if hasattr(column, "filled") else column)
 
 
 def kernelQuality(difference, stars: Table, radius: float) -> Table:

@@ -14,13 +14,6 @@ from .errors import ConfigError
 
 log = logging.getLogger("diffim.config")
 
-#: Fields whose behaviour this version of diffim does not provide yet: setting
-#: one to a non-default value is an error rather than being silently ignored.
-NOT_YET_AVAILABLE: dict[str, str] = {
-    "doSelectDcrCatalog": "DCR control-sample selection",
-    "doSelectVariableCatalog": "variable-star control-sample selection",
-}
-
 #: Flags that need an installed implementation of a slot when they are True.
 FLAG_SLOTS: dict[str, str] = {
     "doSubtract": "subtract",
@@ -85,13 +78,26 @@ class ImageDifferenceConfig(Config):
     convolveTemplate = AutoField("Which image gets convolved: the template (True) or the science "
                                  "image (False); 'auto' (beyond LSST) convolves whichever image "
                                  "has the narrower PSF.", bool, True)
+    dcrColorField = Field("Reference-catalog column holding the colour (such as g - r: smaller "
+                          "is bluer) that doSelectDcrCatalog compares with dcrColorMin and "
+                          "dcrColorMax; the astrometer must copy it into its matches. None: the "
+                          "sourceSelector's colorField (the catalog selector's).", str, None,
+                          optional=True)
+    dcrColorMax = Field("Stars redder than this (colour above it) are DCR control stars. None: "
+                        "the sourceSelector's colorMax, so that the catalog selector's kernel "
+                        "colour range and the DCR controls are complementary (as in LSST); "
+                        "None in both: no red limit.", float, None, optional=True)
+    dcrColorMin = Field("Stars bluer than this (colour below it) are DCR control stars. None: "
+                        "the sourceSelector's colorMin; None in both: no blue limit.", float,
+                        None, optional=True)
     diaSourceMatchRadius = RangeField("Match radius (arcsec) for associating diaSources with "
                                       "science sources.", float, 0.5, min=0.0)
     doAddCalexpBackground = Field("Add the calexp background model to the science image before "
                                   "processing (the AL fit models a differential background).",
                                   bool, False)
-    doAddMetrics = Field("Add analysis-metric columns (kernel-candidate QA) to the diaSource "
-                         "table.", bool, False)
+    doAddMetrics = Field("Write the kernel and control stars with their residual metrics "
+                         "(kernel-candidate QA, connections.kernelSrc); AL with doSelectSources.",
+                         bool, False)
     doApCorr = Field("Apply aperture corrections to diaSource fluxes (applyApCorr subtask).",
                      bool, True)
     doDebugRegister = Field("Write debugging data (matches, residuals) for doUseRegister.", bool,
@@ -116,12 +122,24 @@ class ImageDifferenceConfig(Config):
                                   "not both.", bool, True)
     doScaleTemplateVariance = Field("Rescale the variance plane of the template to its measured "
                                     "noise before PSF matching.", bool, False)
-    doSelectDcrCatalog = Field("Add stars of extreme colour to the control sample (AL only).",
-                               bool, False)
+    doSelectDcrCatalog = Field("Hold out stars of extreme colour as control stars (AL only, with "
+                               "doSelectSources): differential chromatic refraction shifts and "
+                               "widens the image of a very blue or very red star differently "
+                               "from the average star the kernel is fitted on, so their "
+                               "residuals test the kernel where it is weakest. Kernel-star "
+                               "candidates are matched to the astrometer's reference catalog; "
+                               "those whose reference colour (dcrColorField) lies below "
+                               "dcrColorMin or above dcrColorMax become control stars "
+                               "(controlReason 'dcr') and are never kernel stars.", bool, False)
     doSelectSources = Field("Select kernel stars with the sourceSelector subtask (AL only); "
                             "otherwise AL finds its own candidates.", bool, False)
-    doSelectVariableCatalog = Field("Add known variable stars to the control sample (AL only).",
-                                    bool, False)
+    doSelectVariableCatalog = Field("Hold out known variable stars as control stars (AL only, "
+                                    "with doSelectSources): kernel-star candidates matched to a "
+                                    "reference star that the catalog flags as variable "
+                                    "(variableField) become control stars (controlReason "
+                                    "'variable') and are never kernel stars; a star both "
+                                    "variable and of extreme colour counts as variable.", bool,
+                                    False)
     doSkySources = Field("Add sky sources (skySources subtask) to the diaSource table.", bool,
                          False)
     doSpatiallyVarying = Field("Decorrelate on a grid of sub-images to follow spatial variation "
@@ -156,6 +174,10 @@ class ImageDifferenceConfig(Config):
                                          bool, False)
     useScoreImageDetection = Field("Compute the pre-convolved AL likelihood or the ZOGY score "
                                    "image and detect on it.", bool, False)
+    variableField = Field("Boolean reference-catalog column, True for known variable stars, "
+                          "that doSelectVariableCatalog reads; the astrometer must copy it into "
+                          "its matches. None: the sourceSelector's variableField (the catalog "
+                          "selector's).", str, None, optional=True)
 
     def setDefaults(self) -> None:
         """No task-level overrides: plugin configs carry LSST's effective defaults."""
@@ -163,17 +185,65 @@ class ImageDifferenceConfig(Config):
     def validate(self) -> None:
         """Check the combinations that LSST's ImageDifferenceConfig.validate forbids.
 
-        Also refuses fields whose behaviour this version does not provide and
-        flags whose slot has no installed implementation.
+        Also refuses flags whose slot has no installed implementation and
+        reference-catalog control samples without a catalog or a column to read.
         """
         self._checkAvailability()
         self._checkLsstRules()
+        self._checkReferenceControls()
+
+    def dcrColorLimits(self) -> tuple[str, float | None, float | None]:
+        """The colour column and the blue and red limits of ``doSelectDcrCatalog``.
+
+        Each of ``dcrColorField``, ``dcrColorMin``, ``dcrColorMax`` that is None
+        takes the sourceSelector's ``colorField``, ``colorMin``, ``colorMax``
+        when its config has them.
+
+        Raises
+        ------
+        ConfigError
+            If no colour column is named, neither limit is set, or the red
+            limit is below the blue one.
+        """
+        field = self._ownOrSelector("dcrColorField", "colorField")
+        low = self._ownOrSelector("dcrColorMin", "colorMin")
+        high = self._ownOrSelector("dcrColorMax", "colorMax")
+        if field is None:
+            raise ConfigError("doSelectDcrCatalog=True needs the reference colour column: set "
+                              "dcrColorField (or the catalog selector's colorField)")
+        if low is None and high is None:
+            raise ConfigError("doSelectDcrCatalog=True needs a colour limit: set dcrColorMin "
+                              "(bluer is extreme) and/or dcrColorMax (redder is extreme)")
+        if low is not None and high is not None and high < low:
+            raise ConfigError(f"doSelectDcrCatalog: the red limit {high} is below the blue limit "
+                              f"{low}; dcrColorMax must be at least dcrColorMin")
+        return field, low, high
+
+    def variableColumn(self) -> str:
+        """The reference column that flags variable stars for ``doSelectVariableCatalog``.
+
+        ``variableField``, or when None the sourceSelector's ``variableField``.
+
+        Raises
+        ------
+        ConfigError
+            If neither names a column.
+        """
+        field = self._ownOrSelector("variableField", "variableField")
+        if field is None:
+            raise ConfigError("doSelectVariableCatalog=True needs the reference column that "
+                              "flags variable stars: set variableField (or the catalog "
+                              "selector's variableField)")
+        return field
+
+    def _ownOrSelector(self, name: str, selectorName: str):
+        """Field ``name``, or when None the sourceSelector config's ``selectorName`` (or None)."""
+        value = getattr(self, name)
+        if value is None:
+            value = getattr(self.sourceSelector.config, selectorName, None)
+        return value
 
     def _checkAvailability(self) -> None:
-        for name, what in NOT_YET_AVAILABLE.items():
-            if not self.isDefault(name):
-                raise ConfigError(f"{name}={getattr(self, name)}: {what} is not available in this "
-                                  f"version of diffim; leave {name} at its default")
         isZogy = self.subtract.name == "zogy"
         slots = self.slots()
         if self.kernelSourcesFromRef and self.doSelectSources:
@@ -209,7 +279,8 @@ class ImageDifferenceConfig(Config):
                  f"({self.coaddName!r})")
         if self.subtract.name == "zogy":
             for flag in ("doWriteMatchedExp", "doAddMetrics", "doDecorrelation",
-                         "doSelectSources", "useGaussianForPreConvolution"):
+                         "doSelectSources", "doSelectDcrCatalog", "doSelectVariableCatalog",
+                         "useGaussianForPreConvolution"):
                 if getattr(self, flag):
                     fail(f"subtract=zogy does not allow {flag}=True; set it to False")
         else:
@@ -224,3 +295,23 @@ class ImageDifferenceConfig(Config):
                 fail("doAddMetrics=True requires doSubtract=True")
             if self.useGaussianForPreConvolution and not self.useScoreImageDetection:
                 fail("useGaussianForPreConvolution=True requires useScoreImageDetection=True")
+
+    def _checkReferenceControls(self) -> None:
+        """doSelectDcrCatalog / doSelectVariableCatalog: kernel-star selection and a catalog."""
+        for flag in ("doSelectDcrCatalog", "doSelectVariableCatalog"):
+            if not getattr(self, flag):
+                continue
+            if not self.doSelectSources:
+                raise ConfigError(f"{flag}=True requires doSelectSources=True (its control stars "
+                                  f"are drawn from the kernel-star candidates)")
+            astrometer = self.slots()["astrometer"].require(f"{flag}=True")
+            if "refCatalog" in astrometer.fieldNames() and not astrometer.refCatalog:
+                raise ConfigError(f"{flag}=True matches the kernel-star candidates to a reference "
+                                  f"catalog, but astrometer.refCatalog is not set; give the path "
+                                  f"of the catalog (ra, dec in degrees, with the "
+                                  f"{'colour' if flag == 'doSelectDcrCatalog' else 'variability'}"
+                                  f" column)")
+        if self.doSelectDcrCatalog:
+            self.dcrColorLimits()
+        if self.doSelectVariableCatalog:
+            self.variableColumn()
