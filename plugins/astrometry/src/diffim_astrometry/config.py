@@ -36,9 +36,10 @@ class ReferenceMatcherConfig(Config):
         str, default=None, optional=True)
     matchRadius = RangeField(
         "Largest distance (arcsec) between a source and a reference star for them to match. "
-        "The task matches both kernel-source candidates (kernelSourcesFromRef; LSST used "
-        "1.0) and, with doMatchSources, diaSources (LSST used diaSourceMatchRadius, 0.5) "
-        "with this one value: set it for the use that matters to you.",
+        "The task matches both kernel-source candidates (kernelSourcesFromRef, "
+        "doSelectDcrCatalog, doSelectVariableCatalog; LSST used 1.0) and, with "
+        "doMatchSources, diaSources (LSST used diaSourceMatchRadius, 0.5) with this one "
+        "value: set it for the use that matters to you.",
         float, default=1.0, min=0.0, inclusiveMin=False)
     magColumn = Field(
         "Catalog column holding the magnitude that magMin and magMax cut on.",

@@ -171,7 +171,9 @@ class CatalogStarSelectorConfig(StarSelectorConfig):
     colorField = Field(
         "Reference column holding a colour (e.g. g - r) cut on by colorMin and colorMax, "
         "to keep stars of extreme colour (whose PSF differs through differential chromatic "
-        "refraction) out of the kernel fit.",
+        "refraction) out of the kernel fit. With the task's doSelectDcrCatalog and its "
+        "dcrColor* fields left at None, the stars outside the range become DCR control "
+        "stars.",
         str, default=None, optional=True)
     colorMin = Field(
         "Bluest colour kept (needs colorField); None: no limit.",
@@ -181,7 +183,8 @@ class CatalogStarSelectorConfig(StarSelectorConfig):
         float, default=None, optional=True)
     variableField = Field(
         "Boolean reference column that is True for known variable stars, which are "
-        "excluded; None keeps every star.",
+        "excluded; None keeps every star. With the task's doSelectVariableCatalog and its "
+        "variableField left at None, the excluded variables become control stars.",
         str, default=None, optional=True)
     matchRadius = RangeField(
         "When the task passes no source catalog: the largest distance (arcsec) between a "
