@@ -1,6 +1,7 @@
 """Every failure a user can cause is a one-line DiffimError naming what and where."""
 import re
 
+import numpy as np
 import pytest
 from get_template_testing import cutout, writePatches
 
@@ -59,6 +60,23 @@ def test_no_patch_overlaps_the_science_exposure(pair, repository, readsCounted):
                      r"the science exposure grown by 20 px \(the nearest is 1\.96\d deg away")
     assert readsCounted == []
     assert issubclass(NoTemplatePatchError, NoOverlapError) and "expected" in message
+
+
+def test_a_science_exposure_just_beside_the_patches(pair, repository):
+    beside = cutout(pair[0], 300, 200, 100, 100)
+    beside.wcs.wcs.crpix = beside.wcs.wcs.crpix - [250.0, 0.0]
+    beside.wcs.wcs.set()
+    # Now at template columns 550..649: grown by 20 px it starts 8 px right of column 511.
+    _fails(beside, repository, NoTemplatePatchError,
+           r"none of the 9 deepCoadd patches .* \(the nearest patches' bounding circles reach it, "
+           r"but none of their pixels is inside it; expected")
+    # Grown by 40 px instead it reaches column 509 and rows 160..339: two patches.
+    assembled = CoaddTemplate().diffim_getTemplate(
+        science=beside, config=GetCoaddAsTemplateConfig(templateBorderSize=40),
+        source=str(repository))
+    assert assembled.metadata["TEMPLATE_PATCHES"].split(",") == [
+        "deepCoadd/r/patch_2_0.fits", "deepCoadd/r/patch_2_1.fits"]
+    assert np.isfinite(assembled.image[:, :3]).all() and np.isnan(assembled.image[:, 3:]).all()
 
 
 def test_science_without_wcs_or_filter(pair, repository):

@@ -62,3 +62,12 @@ def test_a_spatially_varying_patch_psf_moves_to_template_pixels(tmp_path):
         np.testing.assert_allclose(assembled.psf.at(px + x, py + y), template.psf.at(px, py),
                                    atol=1e-12)
     assert template.psf.sigma(170.0, 160.0) < template.psf.sigma(200.0, 215.0) - 0.02
+
+
+def test_patches_in_one_row_leave_no_first_order_fit(pair, blurredRepository):
+    # Grown by 20 px the cut spans columns 39..479 of the bottom row: 132, 171 and 138
+    # columns of the three patches. A linear fit would be undetermined along y.
+    assembled = _template(cutout(pair[0], 60, 30, 400, 40), blurredRepository)
+    assert assembled.metadata["TEMPLATE_PATCHES"].count(",") == 2
+    assert assembled.metadata["TEMPLATE_PSF"] == "from patch_1_0.fits"
+    np.testing.assert_array_equal(assembled.psf.at(0.0, 0.0), GaussianPsf(1.6, 21).image)

@@ -21,10 +21,9 @@ cover most of the science footprint (grown by ``templateBorderSize``), on that
 tract's pixel grid, without resampling; the task then warps it onto the
 science grid.
 """
-from .assemble import assembleTemplate, templatePsf
 from .config import GetCoaddAsTemplateConfig
 from .errors import NoTemplatePatchError, TemplateRepositoryError
 from .plugin import CoaddTemplate, getCoaddAsTemplate
 
 __all__ = ["CoaddTemplate", "GetCoaddAsTemplateConfig", "NoTemplatePatchError",
-           "TemplateRepositoryError", "assembleTemplate", "getCoaddAsTemplate", "templatePsf"]
+           "TemplateRepositoryError", "getCoaddAsTemplate"]

@@ -17,7 +17,7 @@ from diffim.exposure import Exposure
 from diffim.fits_io import readExposure
 from diffim.mask import MASK_DTYPE, MaskPlanes, remapMask
 from diffim.photocalib import PhotoCalib
-from diffim.psf import ImagePsf, Psf, SpatialPsf
+from diffim.psf import Psf, SpatialPsf
 
 from .errors import TemplateRepositoryError
 from .tract import PlacedPatch, TractCoverage
@@ -28,6 +28,10 @@ DEPTH_SHIFT = 31
 
 #: Spatial order of the template PSF fitted to the patches' PSFs when they differ.
 PSF_SPATIAL_ORDER = 1
+
+#: Smallest rms spread of the patch centres (fraction of the template box, across its
+#: thinnest direction) for which the first-order PSF fit is made.
+MIN_PSF_SPREAD = 0.05
 
 
 @dataclass(frozen=True)
@@ -174,13 +178,14 @@ def _depth(patch: PlacedPatch, x0: int, y0: int,
 def _contributions(coverage: TractCoverage, models: list[PatchModels],
                    owner: np.ndarray) -> list[Contribution]:
     """The patches that supply at least one template pixel, with what they supply."""
-    rows, columns = np.indices(owner.shape)
     out = []
     for index, (patch, patchModels) in enumerate(zip(coverage.patches, models)):
         owned = owner == index
         pixels = int(np.count_nonzero(owned))
         if pixels:
-            centre = (float(columns[owned].mean()), float(rows[owned].mean()))
+            perColumn, perRow = owned.sum(axis=0), owned.sum(axis=1)
+            centre = (float(perColumn @ np.arange(owned.shape[1])) / pixels,
+                      float(perRow @ np.arange(owned.shape[0])) / pixels)
             out.append(Contribution(patch, patchModels, pixels,
                                     int(np.count_nonzero(owned & coverage.inside)), centre,
                                     (patch.x0 - coverage.x0, patch.y0 - coverage.y0)))
@@ -199,7 +204,8 @@ def _boxWcs(coverage: TractCoverage) -> WCS:
     return wcs
 
 
-def _sharedPhotoCalib(contributions: list[Contribution], repository: Path, band: str):
+def _sharedPhotoCalib(contributions: list[Contribution], repository: Path,
+                      band: str) -> PhotoCalib | None:
     """The photometric calibration all contributing patches share.
 
     Raises
@@ -226,9 +232,10 @@ def templatePsf(contributions: list[Contribution],
     """The template PSF from the contributing patches' PSFs, and how it was made.
 
     * all PSFs constant and with the same image: that PSF;
-    * else, with at least three patches: a :class:`diffim.psf.SpatialPsf` of
-      order :data:`PSF_SPATIAL_ORDER` fitted to each patch's PSF evaluated at
-      the centre of the pixels it supplies;
+    * else, with at least three patches whose centres do not lie on one line
+      (:func:`spansPlane`): a :class:`diffim.psf.SpatialPsf` of order
+      :data:`PSF_SPATIAL_ORDER` fitted to each patch's PSF evaluated at the
+      centre of the pixels it supplies;
     * else: the PSF of the patch supplying most of the science footprint.
 
     Patches without a PSF are left out; None when no patch has one.
@@ -241,28 +248,43 @@ def templatePsf(contributions: list[Contribution],
     if constant and all(s.shape == stamps[0].shape and np.array_equal(s, stamps[0])
                         for s in stamps):
         return _inTemplateFrame(withPsf[0], shape), "identical in every patch"
-    if len(withPsf) >= 3:
+    x, y = (np.array(values) for values in zip(*(c.centre for c in withPsf)))
+    if len(withPsf) >= 3 and spansPlane(x, y, shape):
         size = max(s.shape[0] for s in stamps)
         padded = np.stack([np.pad(s, (size - s.shape[0]) // 2) for s in stamps])
-        x, y = zip(*(c.centre for c in withPsf))
         psf = SpatialPsf(padded, x, y, order=PSF_SPATIAL_ORDER, bbox=(shape[1], shape[0]))
         return psf, f"order-{PSF_SPATIAL_ORDER} fit to the PSFs of {len(withPsf)} patches"
     main = max(withPsf, key=lambda c: (c.footprintPixels, c.pixels))
     return _inTemplateFrame(main, shape), f"from {main.patch.header.path.name}"
 
 
+def spansPlane(x: np.ndarray, y: np.ndarray, shape: tuple[int, int]) -> bool:
+    """Whether positions spread enough in both directions to fit a first-order model.
+
+    True when their rms spread across the thinnest direction, in units of the
+    ``shape`` box, is at least :data:`MIN_PSF_SPREAD` (patches in one row or
+    column leave a linear fit undetermined across it).
+    """
+    scaled = np.column_stack([(x - x.mean()) / shape[1], (y - y.mean()) / shape[0]])
+    thinnest = np.linalg.svd(scaled, compute_uv=False)[-1]
+    return bool(thinnest / np.sqrt(len(x)) >= MIN_PSF_SPREAD)
+
+
 def _inTemplateFrame(contribution: Contribution, shape: tuple[int, int]) -> Psf:
-    """The contribution's PSF expressed in template pixel coordinates."""
+    """The contribution's PSF expressed in template pixel coordinates.
+
+    :func:`diffim.fits_io.readExposure` gives a constant PSF (Gaussian or
+    image), kept as it is and summarised at the template centre, or a
+    :class:`~diffim.psf.SpatialPsf`, refitted to the same stamps at positions
+    moved into the template: a polynomial of the same order, so the same model.
+    """
     psf = contribution.models.psf
-    centre = ((shape[1] - 1) / 2.0, (shape[0] - 1) / 2.0)
     if isinstance(psf, SpatialPsf):
         dx, dy = contribution.offset
         return SpatialPsf(psf.stamps, psf.x + dx, psf.y + dy, psf.order, (shape[1], shape[0]))
-    if not psf.isSpatiallyVarying:
-        copy = psf.copy()
-        copy.averagePosition = centre
-        return copy
-    return ImagePsf(psf.at(*contribution.localCentre), centre)
+    copy = psf.copy()
+    copy.averagePosition = ((shape[1] - 1) / 2.0, (shape[0] - 1) / 2.0)
+    return copy
 
 
 def _shared(values: list):

@@ -43,9 +43,15 @@ def getCoaddAsTemplate(science: Exposure, config: GetCoaddAsTemplateConfig,
         raise NoTemplatePatchError(
             f"{repository}: none of the {len(headers)} {config.coaddName}Coadd patches of band "
             f"{band!r} overlaps the science exposure grown by {config.templateBorderSize} px "
-            f"(the nearest is {np.degrees(max(gaps.min(), 0.0)):.3f} deg away; expected patches "
-            "covering the science footprint)")
+            f"({_nearest(gaps)}; expected patches covering the science footprint)")
     return assembleTemplate(best, band, repository)
+
+
+def _nearest(gaps: np.ndarray) -> str:
+    """How close the nearest patch comes, from the gaps (radians) between bounding circles."""
+    if gaps.min() > 0.0:
+        return f"the nearest is {np.degrees(gaps.min()):.3f} deg away"
+    return "the nearest patches' bounding circles reach it, but none of their pixels is inside it"
 
 
 def _band(science: Exposure, repository: Path) -> str:
