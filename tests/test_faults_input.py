@@ -185,6 +185,11 @@ def _make(case: str, good: Path, folder: Path) -> Path:
         return target
     if case == "no-image-extension":
         return _edited(good, target, lambda h: h.remove(h["IMAGE"]))
+    if case in ("image-is-a-table", "mask-is-a-table"):
+        name = case.split("-")[0].upper()
+        table = fits.BinTableHDU.from_columns([fits.Column("a", "D", array=[1.0, 2.0])],
+                                              name=name)
+        return _edited(good, target, lambda h: h.__setitem__(name, table))
     if case == "mask-shape":
         return _edited(good, target, lambda h: setattr(h["MASK"], "data", h["MASK"].data[:100]))
     if case == "variance-shape":
@@ -251,6 +256,10 @@ FILE_FAULTS = {
     "trailing-garbage": ["{file}: 400 bytes after HDU 4 (PSF) are not a valid FITS extension"],
     "no-image-extension": ["{file}: has MASK and VARIANCE extensions but no IMAGE extension",
                            "expected the IMAGE, MASK, VARIANCE layout"],
+    "image-is-a-table": ["{file}: the IMAGE extension is a BinTableHDU; expected an image "
+                         "extension"],
+    "mask-is-a-table": ["{file}: the MASK extension is a BinTableHDU; expected an image "
+                        "extension"],
     "mask-shape": ["{file}: MASK shape (100, 256) differs from IMAGE shape (256, 256)"],
     "variance-shape": ["{file}: VARIANCE shape (256, 50) differs from IMAGE shape (256, 256)"],
     "table-only": ["{file}: no image data (expected a 2-D image in some HDU)"],

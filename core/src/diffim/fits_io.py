@@ -452,20 +452,21 @@ def _image_array(hdu: fits.PrimaryHDU | fits.ImageHDU | fits.CompImageHDU,
 def _read_mef(hdul: fits.HDUList, path: Path, psfSpatialOrder: int) -> Exposure:
     """Read the IMAGE / MASK / VARIANCE / PSF layout; derive what is missing."""
     primary = hdul[0].header
-    imageHdu = hdul["IMAGE"]
+    imageHdu = _image_extension(hdul, "IMAGE", path)
     raw = _image_array(imageHdu, path)
     exposure = Exposure(image=raw, wcs=_celestial_wcs(imageHdu.header, raw.shape, path),
                         metadata=_metadata(primary, exclude=_ATTRIBUTE_KEYS))
     _set_attributes(exposure, primary)
     if "MASK" in hdul:
-        maskHdu = hdul["MASK"]
+        maskHdu = _image_extension(hdul, "MASK", path)
         exposure.mask = _checked_plane(_image_array(maskHdu, path), raw.shape, "MASK", path,
                                        MASK_DTYPE)
         exposure.maskPlanes = MaskPlanes.from_header(maskHdu.header)
     else:
         _derive_mask(exposure, imageHdu.header, raw)
     if "VARIANCE" in hdul:
-        exposure.variance = _checked_plane(_image_array(hdul["VARIANCE"], path), raw.shape,
+        varianceHdu = _image_extension(hdul, "VARIANCE", path)
+        exposure.variance = _checked_plane(_image_array(varianceHdu, path), raw.shape,
                                            "VARIANCE", path, np.float32)
     else:
         _derive_variance(exposure, primary)
@@ -475,6 +476,16 @@ def _read_mef(hdul: fits.HDUList, path: Path, psfSpatialOrder: int) -> Exposure:
     else:
         _derive_psf(exposure, primary, psfSpatialOrder)
     return exposure
+
+
+def _image_extension(hdul: fits.HDUList, name: str,
+                     path: Path) -> fits.ImageHDU | fits.CompImageHDU:
+    """The extension ``name``; InputError if it holds something other than an image."""
+    hdu = hdul[name]
+    if not isinstance(hdu, (fits.ImageHDU, fits.CompImageHDU, fits.PrimaryHDU)):
+        raise InputError(f"{path}: the {name} extension is a {type(hdu).__name__}; expected "
+                         "an image extension")
+    return hdu
 
 
 def _checked_plane(data: np.ndarray, shape: tuple[int, int], name: str, path: Path,
