@@ -15,7 +15,7 @@ from astropy.io import fits
 from astropy.table import Table
 
 from paths import PIPELINES
-from test_faults_input import assertOneLineError, listing, runPair
+from test_faults_input import assertOneLineError, listing, runDiffim, runPair
 
 OUTPUTS = ["difference.fits", "diaSources.fits", "metadata.yaml", "diffim.log"]
 WRITE_ALL = ["-c", "doWriteWarpedExp=true", "-c", "doWriteMatchedExp=true"]
@@ -199,6 +199,25 @@ def test_disk_full_while_writing_the_metadata(pair, tmp_path, capsys, monkeypatc
     status, _, stderr = _run(capsys, pair, outdir)
     assertOneLineError(status, stderr, f"{outdir / 'metadata.yaml'}: cannot write the metadata "
                                        "output (No space left on device)")
+    assert listing(outdir) is None
+
+
+def test_disk_full_while_writing_the_log(pair, tmp_path, capsys, monkeypatch):
+    import logging
+
+    flush = logging.FileHandler.flush
+
+    def full(self):
+        if self.baseFilename.endswith("diffim.log"):
+            _disk_full()
+        flush(self)
+
+    monkeypatch.setattr(logging.FileHandler, "flush", full)
+    outdir = tmp_path / "out"
+    status, _, stderr = runDiffim(capsys, "-v", "run", PIPELINES / "default.yaml", "--science",
+                                  pair["science"], "--template", pair["template"], "-o", outdir)
+    assertOneLineError(status, stderr, f"{outdir / 'diffim.log'}: cannot write the log output "
+                                       "(No space left on device)")
     assert listing(outdir) is None
 
 

@@ -17,6 +17,7 @@ import platform
 import secrets
 import shutil
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -208,6 +209,31 @@ def _jsonable(value):
     return str(value)
 
 
+class _LogFile(logging.FileHandler):
+    """The run's log file; a failed write is kept in ``error`` instead of printed to stderr."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path, encoding="utf-8")
+        self.error: str | None = None
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        self._keep(sys.exc_info()[1])
+
+    def _keep(self, exc: BaseException | None) -> None:
+        if self.error is None:
+            self.error = (exc.strerror if isinstance(exc, OSError) and exc.strerror
+                          else type(exc).__name__)
+
+    def finish(self) -> str | None:
+        """Detach from the diffim logger and close; return the first write error, if any."""
+        logging.getLogger("diffim").removeHandler(self)
+        try:
+            self.close()
+        except OSError as exc:
+            self._keep(exc)
+        return self.error
+
+
 def _readInputs(science: str | Path, template: str | Path | None,
                 scienceSources: str | Path | None
                 ) -> tuple[Exposure, Exposure | None, Table | None]:
@@ -309,7 +335,7 @@ def runFiles(config: ImageDifferenceConfig, science: str | Path, template: str |
     try:
         if "log" in planned:
             try:
-                handler = logging.FileHandler(staging / planned["log"])
+                handler = _LogFile(staging / planned["log"])
             except OSError as exc:
                 raise OutputError(f"{outdir / planned['log']}: cannot write the log output "
                                   f"({exc.strerror}); choose another output directory") from None
@@ -356,16 +382,17 @@ def runFiles(config: ImageDifferenceConfig, science: str | Path, template: str |
             _write("metadata", staging, outdir, planned["metadata"],
                    lambda p: p.write_text(text, encoding="utf-8"))
         if handler is not None:
-            logging.getLogger("diffim").removeHandler(handler)
-            handler.close()
-            handler = None
+            error, handler = handler.finish(), None
+            if error is not None:
+                raise OutputError(f"{outdir / planned['log']}: cannot write the log output "
+                                  f"({error}); free some space or choose another output "
+                                  "directory")
         summary.outputs = _publish(staging, outdir, planned)
         published = True
         return summary
     finally:
         if handler is not None:
-            logging.getLogger("diffim").removeHandler(handler)
-            handler.close()
+            handler.finish()
         if not published:
             shutil.rmtree(staging, ignore_errors=True)
             _removeEmpty(created)
