@@ -304,6 +304,18 @@ def test_faulty_input_file_is_one_line_error_and_writes_nothing(pair, tmp_path, 
     assert listing(outdir) is None
 
 
+def test_a_multi_line_message_is_printed_as_one_line(pair, tmp_path, capsys, monkeypatch):
+    from diffim import runner
+
+    def fail(*args, **kwargs):
+        raise InputError("first line\n  second line\twith a tab")
+
+    monkeypatch.setattr(runner, "readExposure", fail)
+    status, _, stderr = runPair(capsys, pair["science"], pair["template"], tmp_path / "out")
+    assert status == 1
+    assert stderr == "diffim: error: first line second line with a tab\n"
+
+
 def test_failure_after_the_output_directory_was_made_removes_it(pair, tmp_path, capsys):
     outdir = tmp_path / "new" / "deeper" / "out"
     status, _, stderr = runPair(capsys, pair["science"], None, outdir)

@@ -135,6 +135,11 @@ def _interrupt(signum: int, frame) -> None:
     raise Interrupted(signal.Signals(signum).name)
 
 
+def _oneLine(message: str) -> str:
+    """``message`` with every run of whitespace, newlines included, made one space."""
+    return " ".join(message.split())
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: one-line errors on stderr, non-zero exit status, nothing partial left.
 
@@ -153,10 +158,10 @@ def main(argv: list[str] | None = None) -> int:
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except DiffimError as exc:
-        click.echo(f"diffim: error: {exc}", err=True)
+        click.echo(f"diffim: error: {_oneLine(str(exc))}", err=True)
         return 1
     except click.ClickException as exc:
-        click.echo(f"diffim: error: {exc.format_message()}", err=True)
+        click.echo(f"diffim: error: {_oneLine(exc.format_message())}", err=True)
         return exc.exit_code
     except (click.exceptions.Abort, KeyboardInterrupt) as exc:
         name = exc.args[0] if isinstance(exc, Interrupted) else "SIGINT"
