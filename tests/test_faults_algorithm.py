@@ -179,7 +179,7 @@ def test_only_saturated_stars_zogy_masks_them_and_subtracts_the_rest(saturatedPa
 @pytest.mark.parametrize("algorithm,kind,words", [
     ("al", InsufficientKernelSourcesError, ["only 0 usable kernel candidates"]),
     ("zogy", InputError, ["no usable pixels to measure the mean variances"]),
-])
+], ids=["al", "zogy"])
 def test_every_star_masked_in_one_image_or_the_other(starField, algorithm, kind, words):
     science, template = complementaryMasks(*starField[:2])
     result, numeric = runTask(algorithm, science, template, *NO_OFFSET_CHECK)
@@ -241,7 +241,7 @@ def test_enough_kernel_sources_fit_the_configured_spatial_model(starField):
     (Table({"x": [-500.0, 900.0], "y": [-500.0, 20.0]}), InsufficientKernelSourcesError,
      ["only 0 usable kernel candidates"]),
     (Table({"ra": [150.0], "dec": [2.0]}), InputError, ["kernelSources lacks column(s) x, y"]),
-])
+], ids=["empty", "outsideTheImage", "noPixelColumns"])
 def test_unusable_kernel_sources_are_a_clear_error(starField, sources, kind, words):
     science, template, _ = starField
     with pytest.raises(kind) as info:
@@ -308,7 +308,7 @@ def test_zogy_refuses_an_image_smaller_than_its_kernels():
 @pytest.mark.parametrize("size,overrides", [
     (32, []),
     (256, ["subtract.kernelSizeMin=301", "subtract.kernelSizeMax=301"]),
-])
+], ids=["image32px", "kernel301px"])
 def test_al_names_a_kernel_larger_than_the_image(size, overrides):
     science, template, _ = simulatePair(size=size, nStars=3 if size < 64 else None,
                                         nTransients=0, seed=3)
@@ -384,7 +384,7 @@ def test_unmeasurable_psf_falls_back_to_the_header_seeing(noiseFiles, tmp_path):
 @pytest.mark.parametrize("algorithm,science,words", [
     ("al", "science", ["only 0 usable kernel candidates"]),
     ("zogy", "uncalibrated", ["only 0 usable stars to fit the template/science flux ratio"]),
-])
+], ids=["al", "zogy"])
 def test_starless_pair_through_the_command(noiseFiles, tmp_path, algorithm, science, words):
     """al has no kernel stars; zogy without a science photoCalib cannot scale the fluxes."""
     out = tmp_path / "out"
