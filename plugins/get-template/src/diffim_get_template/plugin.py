@@ -21,7 +21,7 @@ from .tract import TractCoverage, groupTracts, measureCoverage
 def getCoaddAsTemplate(science: Exposure, config: GetCoaddAsTemplateConfig,
                        source: str) -> Exposure:
     """The template for ``science``; see :meth:`CoaddTemplate.diffim_getTemplate`."""
-    repository = Path(source)
+    repository = Path(source).expanduser()
     band = _band(science, repository)
     wcs = _scienceWcs(science, repository)
     folder = coaddFolder(repository, config.coaddName, band)
