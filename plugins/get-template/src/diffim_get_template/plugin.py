@@ -14,7 +14,7 @@ from .assemble import assembleTemplate
 from .config import GetCoaddAsTemplateConfig
 from .errors import NoTemplatePatchError
 from .footprint import angle, boundingCone, boxOutline
-from .repository import coaddFolder, patchFiles, readPatchHeader
+from .repository import PatchHeader, coaddFolder, patchFiles, readPatchHeader
 from .tract import TractCoverage, groupTracts, measureCoverage
 
 
@@ -27,12 +27,8 @@ def getCoaddAsTemplate(science: Exposure, config: GetCoaddAsTemplateConfig,
     folder = coaddFolder(repository, config.coaddName, band)
     headers = [readPatchHeader(path) for path in patchFiles(folder, repository, band)]
     grow = float(config.templateBorderSize)
-    centre, radius = boundingCone(wcs, science.width, science.height, grow)
-    cones = [(header, *boundingCone(header.wcs, header.shape[1], header.shape[0]))
-             for header in headers]
-    gaps = np.array([angle(centre, patchCentre) - radius - patchRadius
-                     for _, patchCentre, patchRadius in cones])
-    nearby = [header for (header, _, _), gap in zip(cones, gaps) if gap <= 0.0]
+    gaps = _gaps(headers, wcs, science.shape, grow)
+    nearby = [header for header, gap in zip(headers, gaps) if gap <= 0.0]
     outlineRa, outlineDec = wcs.pixel_to_world_values(*boxOutline(science.width, science.height,
                                                                   grow))
     coverages = [coverage for coverage in (measureCoverage(tract, outlineRa, outlineDec)
@@ -45,6 +41,21 @@ def getCoaddAsTemplate(science: Exposure, config: GetCoaddAsTemplateConfig,
             f"{band!r} overlaps the science exposure grown by {config.templateBorderSize} px "
             f"({_nearest(gaps)}; expected patches covering the science footprint)")
     return assembleTemplate(best, band, repository)
+
+
+def _gaps(headers: list[PatchHeader], wcs: WCS, shape: tuple[int, int],
+          grow: float) -> np.ndarray:
+    """Angles (radians) between the bounding circles of each patch and of the grown science image.
+
+    A patch whose gap is positive cannot overlap the science image; the others
+    are measured exactly on their tract's grid.
+    """
+    centre, radius = boundingCone(wcs, shape[1], shape[0], grow)
+    gaps = []
+    for header in headers:
+        patchCentre, patchRadius = boundingCone(header.wcs, header.shape[1], header.shape[0])
+        gaps.append(angle(centre, patchCentre) - radius - patchRadius)
+    return np.array(gaps)
 
 
 def _nearest(gaps: np.ndarray) -> str:
