@@ -417,6 +417,16 @@ def notAClass():
     return 1.0
 
 
+class Listener:
+    """An observer that records the steps it hears."""
+
+    steps = []
+
+    @hookimpl
+    def diffim_after_step(self, step, seconds):
+        Listener.steps.append(step)
+
+
 class ExposureNotResult:
     ConfigClass = EmptyConfig
 
@@ -442,6 +452,10 @@ twin = fake_diffim_faults:Raises
 
 [diffim.subtract]
 exposureNotResult = fake_diffim_faults:ExposureNotResult
+
+[diffim.observers]
+listener = fake_diffim_faults:Listener
+deaf = fake_diffim_faults_not_there:Listener
 """
 
 FAKE_DIST = "fake-diffim-faults"
@@ -555,6 +569,26 @@ def test_broken_entry_points_do_not_stop_the_others(installed, diffim):
     for name in ("raises", "iqr", "al", "zogy"):
         assert "BROKEN" not in lines[name], lines[name]
     assert "ModuleNotFoundError" in lines["missing"]
+
+
+def test_broken_observer_is_skipped_with_a_warning_and_the_others_hear(installed, pair,
+                                                                      caplog):
+    from diffim.fits_io import readExposure
+    from diffim.task import ImageDifferenceTask
+
+    config = load_pipeline(DEFAULT, overrides=["doDetection=false", "doMeasurement=false",
+                                               "doMerge=false"])
+    with caplog.at_level("WARNING", logger="diffim.plugins"):
+        task = ImageDifferenceTask(config)
+    warned = [r.getMessage() for r in caplog.records if r.name == "diffim.plugins"]
+    assert warned == [f"observer plugin 'deaf' (from {FAKE_DIST}) skipped: entry point "
+                      "fake_diffim_faults_not_there:Listener fails to load: ModuleNotFoundError: "
+                      "No module named 'fake_diffim_faults_not_there'"]
+    listener = sys.modules["fake_diffim_faults"].Listener
+    listener.steps.clear()
+    task.run(exposure=readExposure(pair["science"]),
+             templateExposure=readExposure(pair["template"]))
+    assert listener.steps[:2] == ["warpTemplate", "subtract"]
 
 
 def test_broken_plugin_seen_by_the_installed_command(fakeSite, pair, tmp_path):

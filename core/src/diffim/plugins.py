@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import importlib.metadata as metadata
+import logging
 from dataclasses import dataclass
 
 import pluggy
@@ -21,6 +22,8 @@ from .errors import PluginError
 GROUP_PREFIX = "diffim."
 OBSERVER_GROUP = "diffim.observers"
 SLOTS: tuple[str, ...] = tuple(hookspecs.SLOT_HOOKS)
+
+log = logging.getLogger("diffim.plugins")
 
 
 @dataclass(frozen=True)
@@ -92,17 +95,29 @@ def load(slot: str, name: str) -> type:
     try:
         cls = entryPoint.load()
     except Exception as exc:
-        reason = " / ".join(line.strip() for line in str(exc).splitlines() if line.strip())
         raise PluginError(slot, name, f"entry point {entryPoint.value} fails to load: "
-                          f"{type(exc).__name__}: {reason}", owner) from exc
+                          f"{_describe(exc)}", owner) from exc
     _check_contract(slot, name, cls, owner)
     return cls
 
 
 def _owner(entryPoint: metadata.EntryPoint) -> str | None:
-    """Name of the distribution that declares ``entryPoint`` (None if unknown)."""
+    """Name of the distribution that declares ``entryPoint`` (None if unknown).
+
+    Entry points that stevedore hands back carry no distribution; it is looked up.
+    """
     dist = getattr(entryPoint, "dist", None)
+    if dist is None:
+        same = [ep for ep in metadata.entry_points(group=entryPoint.group, name=entryPoint.name)
+                if ep.value == entryPoint.value]
+        dist = getattr(same[0], "dist", None) if same else None
     return dist.metadata["Name"] if dist else None
+
+
+def _describe(exc: BaseException) -> str:
+    """``Type: message`` of an exception on one line (its lines joined by `` / ``)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return f"{type(exc).__name__}: {' / '.join(lines)}"
 
 
 def _check_contract(slot: str, name: str, cls, distribution: str | None) -> None:
@@ -137,8 +152,15 @@ def new_manager() -> pluggy.PluginManager:
 def observers() -> list[object]:
     """Instances of every installed observer plugin (group ``diffim.observers``).
 
-    A broken observer is skipped; it is reported by ``diffim plugins``.
+    An observer that fails to load or to instantiate is skipped with a logged
+    warning naming it and its distribution: observers only listen, so the run goes on.
     """
+    def skip(_manager, entryPoint, exc):
+        owner = _owner(entryPoint)
+        log.warning("observer plugin %r%s skipped: entry point %s fails to load: %s",
+                    entryPoint.name, f" (from {owner})" if owner else "", entryPoint.value,
+                    _describe(exc))
+
     manager = ExtensionManager(OBSERVER_GROUP, invoke_on_load=True,
-                               on_load_failure_callback=lambda *_: None)
+                               on_load_failure_callback=skip)
     return [ext.obj for ext in manager.extensions]
