@@ -130,7 +130,9 @@ class ImageDifferenceConfig(Config):
                                "candidates are matched to the astrometer's reference catalog; "
                                "those whose reference colour (dcrColorField) lies below "
                                "dcrColorMin or above dcrColorMax become control stars "
-                               "(controlReason 'dcr') and are never kernel stars.", bool, False)
+                               "(controlReason 'dcr') and are never kernel stars; the metadata "
+                               "gets their count (nControlDcr) and residuals "
+                               "(dcrSampleResidualMean, dcrSampleResidualRms).", bool, False)
     doSelectSources = Field("Select kernel stars with the sourceSelector subtask (AL only); "
                             "otherwise AL finds its own candidates.", bool, False)
     doSelectVariableCatalog = Field("Hold out known variable stars as control stars (AL only, "
@@ -138,8 +140,10 @@ class ImageDifferenceConfig(Config):
                                     "reference star that the catalog flags as variable "
                                     "(variableField) become control stars (controlReason "
                                     "'variable') and are never kernel stars; a star both "
-                                    "variable and of extreme colour counts as variable.", bool,
-                                    False)
+                                    "variable and of extreme colour counts as variable. The "
+                                    "metadata gets their count (nControlVariable) and residuals "
+                                    "(variableSampleResidualMean, variableSampleResidualRms).",
+                                    bool, False)
     doSkySources = Field("Add sky sources (skySources subtask) to the diaSource table.", bool,
                          False)
     doSpatiallyVarying = Field("Decorrelate on a grid of sub-images to follow spatial variation "
