@@ -244,7 +244,8 @@ def _make(case: str, good: Path, folder: Path) -> Path:
 FILE_FAULTS = {
     "missing": ["{file}: file not found"],
     "directory": ["Invalid value for '--{role}'", "{file}' is a directory"],
-    "text": ["{file}: not a readable FITS file", "No SIMPLE card found"],
+    "text": ["{file}: not a readable FITS file", "No SIMPLE card found",
+             "expected a FITS image or a diffim exposure file"],
     "empty": ["{file}: not a readable FITS file", "Empty or corrupt FITS file"],
     "truncated-data": ["{file}: truncated: HDU 1 (IMAGE) ends at byte 270720 but the file has "
                        "105760 bytes", "download it again"],
@@ -267,7 +268,7 @@ FILE_FAULTS = {
     "1-D-image-extension": ["{file}: image data are 1-D with shape (256,); expected a 2-D image"],
     "3-D-plain": ["{file}: image data are 3-D with shape (3, 40, 50); expected a 2-D image"],
     "3-D-image-extension": ["{file}: image data are 3-D with shape (2, 256, 256)"],
-    "zero-size": ["{file}: image has zero size (shape (10, 0))"],
+    "zero-size": ["{file}: image has zero size (shape (10, 0)); expected a non-empty 2-D image"],
     "huge-plain": ["{file}: a 300000x300000 image needs about 12572.9 GiB to process",
                    "GiB is available (cut it into smaller pieces)"],
     "huge-image-extension": ["{file}: a 300000x300000 image needs about 12572.9 GiB"],

@@ -283,6 +283,25 @@ def test_signal_while_publishing_is_held_until_every_output_is_in_place(
     assert f"{signame} arrived while the outputs were being published" in caplog.text
 
 
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])
+def test_signal_after_publishing_does_not_claim_an_interruption(pair, tmp_path, capsys,
+                                                                monkeypatch, signame):
+    from diffim import runner
+
+    line = runner.RunSummary.line
+
+    def late(self):
+        os.kill(os.getpid(), getattr(signal, signame))
+        return line(self)
+
+    monkeypatch.setattr(runner.RunSummary, "line", late)
+    outdir = tmp_path / "out"
+    status, stdout, stderr = _run(capsys, pair, outdir)
+    assert status == 0 and stderr == ""
+    assert "diaSources (" in stdout
+    _assertComplete(outdir, OUTPUTS)
+
+
 # ---------------------------------------------------------------------------
 # interruption of a real process, at several moments
 # ---------------------------------------------------------------------------
@@ -321,12 +340,14 @@ def test_signal_to_a_real_process_leaves_all_outputs_or_none(pair, tmp_path, sig
     done = _signalled_run(pair, outdir, signame, after, delay)
     own = [line for line in done.stderr.splitlines()
            if not line.startswith(("INFO ", "WARNING ", "DEBUG "))]
-    if after == "warpTemplate ..." or done.returncode != 0:
+    number = getattr(signal, signame)
+    if after == "warpTemplate ..." or done.returncode not in (0, -number):
         # Signalled during the computation, the run always stops.
         assert done.returncode == 130, done.stderr
         assert own == [INTERRUPTED.format(signame)], done.stderr
         assert done.stderr.endswith(INTERRUPTED.format(signame) + "\n")
         assert listing(outdir) == {}
     else:
+        # The run had finished: exit 0, or killed by the signal on the way out of Python.
         assert own == [], done.stderr
         _assertComplete(outdir)

@@ -54,8 +54,9 @@ def cli(verbose: int, quiet: bool) -> None:
                    "The outputs are bit-identical for any N.")
 @_OVERRIDE
 @_OVERRIDE_FILE
-def run(pipeline, science, template, scienceSources, outdir, overwrite, threads, overrides,
-        overrideFiles) -> None:
+@click.pass_obj
+def run(stopper, pipeline, science, template, scienceSources, outdir, overwrite, threads,
+        overrides, overrideFiles) -> None:
     """Run PIPELINE on a science/template pair and write the outputs to OUTDIR.
 
     The outputs appear all together when the run succeeds; after an error or an
@@ -65,7 +66,8 @@ def run(pipeline, science, template, scienceSources, outdir, overwrite, threads,
 
     config = load_pipeline(pipeline, overrides, overrideFiles)
     summary = runFiles(config, science, template, outdir, overwrite=overwrite, pipeline=pipeline,
-                       scienceSources=scienceSources, threads=threads)
+                       scienceSources=scienceSources, threads=threads,
+                       onPublished=None if stopper is None else stopper.outputsPublished)
     for kind, path in summary.outputs.items():
         click.echo(f"{kind:>14}: {path}")
     click.echo(summary.line())
@@ -131,8 +133,23 @@ class Interrupted(KeyboardInterrupt):
     """Raised in the main thread when SIGINT or SIGTERM arrives."""
 
 
-def _interrupt(signum: int, frame) -> None:
-    raise Interrupted(signal.Signals(signum).name)
+class _Stopper:
+    """The SIGINT and SIGTERM handler of one command.
+
+    It interrupts the command, unless the run's outputs are already all in
+    place: a signal arriving after that (while the summary is printed) is
+    ignored, so that an interruption always means nothing was written.
+    """
+
+    def __init__(self) -> None:
+        self.published = False
+
+    def outputsPublished(self) -> None:
+        self.published = True
+
+    def __call__(self, signum: int, frame) -> None:
+        if not self.published:
+            raise Interrupted(signal.Signals(signum).name)
 
 
 def _oneLine(message: str) -> str:
@@ -148,12 +165,13 @@ def main(argv: list[str] | None = None) -> int:
     or SIGTERM. The signal handlers and warning capture it installs are
     restored on return.
     """
-    previous = {number: signal.signal(number, _interrupt)
+    stopper = _Stopper()
+    previous = {number: signal.signal(number, stopper)
                 for number in (signal.SIGINT, signal.SIGTERM)}
     args = sys.argv[1:] if argv is None else list(argv)
     try:
         # Not cli.main(): it prints a blank line on KeyboardInterrupt.
-        with cli.make_context("diffim", args) as ctx:
+        with cli.make_context("diffim", args, obj=stopper) as ctx:
             cli.invoke(ctx)
     except click.exceptions.Exit as exc:
         return exc.exit_code

@@ -340,7 +340,8 @@ def readExposure(path: str | os.PathLike, psfSpatialOrder: int = 0) -> Exposure:
         try:
             hdul = fits.open(path, memmap=False, lazy_load_hdus=False)
         except (OSError, ValueError, TypeError, IndexError) as exc:
-            raise InputError(f"{path}: not a readable FITS file ({_one_line(exc)})") from None
+            raise InputError(f"{path}: not a readable FITS file ({_one_line(exc)}); expected "
+                             "a FITS image or a diffim exposure file") from None
         with hdul:
             _check_memory(hdul, path)
             _check_complete(hdul, path)
@@ -419,7 +420,8 @@ def _image_hdu(hdul: fits.HDUList,
             continue
         return hdu
     if emptyShape is not None:
-        raise InputError(f"{path}: image has zero size (shape {emptyShape})")
+        raise InputError(f"{path}: image has zero size (shape {emptyShape}); expected a "
+                         "non-empty 2-D image")
     raise InputError(f"{path}: no image data (expected a 2-D image in some HDU)")
 
 
@@ -439,7 +441,7 @@ def _image_array(hdu: fits.PrimaryHDU | fits.ImageHDU | fits.CompImageHDU,
     except (OSError, ValueError, TypeError) as exc:
         raise InputError(f"{path}: cannot read image data ({_one_line(exc)})") from None
     if data is None or data.size == 0:
-        raise InputError(f"{path}: image has zero size")
+        raise InputError(f"{path}: image has zero size; expected a non-empty 2-D image")
     data = np.asarray(data)
     while data.ndim > 2 and data.shape[0] == 1:
         data = data[0]

@@ -268,7 +268,8 @@ def _write(kind: str, staging: Path, outdir: Path, name: str,
                           "some space or choose another output directory") from None
 
 
-def _publish(staging: Path, outdir: Path, planned: dict[str, str]) -> dict[str, Path]:
+def _publish(staging: Path, outdir: Path, planned: dict[str, str],
+             onPublished: Callable[[], None] | None) -> dict[str, Path]:
     """Move every staged output into ``outdir``, with SIGINT and SIGTERM held back.
 
     Renames within one directory are quick and cannot run out of space; holding
@@ -281,6 +282,8 @@ def _publish(staging: Path, outdir: Path, planned: dict[str, str]) -> dict[str, 
             os.replace(staging / name, outdir / name)
             outputs[kind] = outdir / name
         staging.rmdir()
+        if onPublished is not None:
+            onPublished()
     if received:
         log.warning("%s arrived while the outputs were being published; the run completed",
                     signal.Signals(received[0]).name)
@@ -291,7 +294,8 @@ def runFiles(config: ImageDifferenceConfig, science: str | Path, template: str |
              outdir: str | Path, overwrite: bool = False,
              pipeline: str | Path | None = None,
              scienceSources: str | Path | None = None,
-             threads: int | None = None) -> RunSummary:
+             threads: int | None = None,
+             onPublished: Callable[[], None] | None = None) -> RunSummary:
     """Run ``config`` on a science and a template FITS file and write the outputs.
 
     The outputs appear in ``outdir`` all together when the run succeeds; on an
@@ -316,6 +320,10 @@ def runFiles(config: ImageDifferenceConfig, science: str | Path, template: str |
     threads : int, optional
         Most FFT worker threads to use (all available cores when None); the
         outputs are the same for any value.
+    onPublished : callable, optional
+        Called once every output is in place, while SIGINT and SIGTERM are
+        still held back: a caller's signal handler can stop treating them as
+        interruptions from then on (the outputs are complete).
 
     Raises
     ------
@@ -387,7 +395,7 @@ def runFiles(config: ImageDifferenceConfig, science: str | Path, template: str |
                 raise OutputError(f"{outdir / planned['log']}: cannot write the log output "
                                   f"({error}); free some space or choose another output "
                                   "directory")
-        summary.outputs = _publish(staging, outdir, planned)
+        summary.outputs = _publish(staging, outdir, planned, onPublished)
         published = True
         return summary
     finally:
