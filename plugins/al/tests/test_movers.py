@@ -15,7 +15,7 @@ from scipy.signal import fftconvolve
 import diffim_al.solve as solve
 from diffim.simulate import simulatePair
 from diffim_al import AlardLuptonSubtraction, ImagePsfMatchConfig
-from diffim_al.kernel import kernelCentroids
+from diffim_al.kernel import CentroidGauge
 
 
 def starShift(kernel: np.ndarray, psf: np.ndarray) -> float:
@@ -81,7 +81,14 @@ def test_kernel_centroids_measure_a_shift():
     images = np.stack([np.exp(-0.5 * (((offsets[None, :] - dx) ** 2
                                        + (offsets[:, None] - dy) ** 2) / sigma ** 2))
                        for dx, dy in ((0.0, 0.0), (0.4, -0.2), (-1.0, 0.5))])
-    centroids = kernelCentroids(images, weightSigma=sigma)
-    # a Gaussian weight of the same width halves the shift
+    gauge = CentroidGauge(images, weightSigma=sigma)
+    # each "kernel" is one of the images: a Gaussian weight of the same width halves
+    # the shift
+    centroids = gauge.centroids(np.eye(3))
     assert centroids == pytest.approx(np.array([[0, 0], [0.2, -0.1], [-0.5, 0.25]]), abs=1e-6)
-    assert np.isnan(kernelCentroids(-images[:1], sigma)).all()
+    assert np.isnan(gauge.centroids(-np.eye(3)[:1])).all()
+    # the gradients are those of the centroid: a small step in the coefficients
+    coefficients = np.array([[1.0, 0.3, 0.2]])
+    step = np.array([[0.0, 1e-6, 0.0]])
+    numeric = (gauge.centroids(coefficients + step) - gauge.centroids(coefficients)) / 1e-6
+    assert gauge.gradients(coefficients)[0, :, 1] == pytest.approx(numeric[0], rel=1e-4)

@@ -234,4 +234,4 @@ def test_background_fit_acts(pair):
     assert result.psfMatchingKernel.background is None
     assert abs(result.psfMatchingKernel.kernelSum / truth.fluxRatio - 1.0) > 0.2
     _, centre = robustNoise(result.subtractedExposure, truth, 2.08)
-    assert abs(centre) > 0.5
+    assert abs(centre) > 0.3          # the fitted background leaves < 0.1

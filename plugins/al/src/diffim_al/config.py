@@ -154,17 +154,17 @@ class ImagePsfMatchConfig(Config):
         "Kernel-sum clipping threshold in standard deviations.",
         float, default=3.0, min=0.0, inclusiveMin=False)
     kernelCentroidClipping = Field(
-        "Reject candidates whose own kernel moves the star more than "
-        "maxKernelCentroidSigma clipped standard deviations from the other candidates' "
-        "(stars that moved between the epochs, blends that differ between them). Such a "
-        "candidate's stamp fits well on its own and passes the residual and kernel-sum "
-        "cuts, but pulls the spatial kernel's centroid towards its own displacement. Not "
-        "in LSST.",
+        "Reject candidates whose own kernel moves the star away from where the other "
+        "candidates' kernels put it (a low-order polynomial in position) by more than "
+        "maxKernelCentroidSigma times the centroid's error: stars that moved between the "
+        "epochs, blends that differ between them. Such a candidate's stamp fits well on "
+        "its own and passes the residual and kernel-sum cuts, but pulls the spatial "
+        "kernel's centroid towards its own displacement. Not in LSST.",
         bool, default=True)
     maxKernelCentroidSigma = RangeField(
-        "Kernel-centroid clipping threshold in standard deviations (with "
-        "kernelCentroidClipping).",
-        float, default=3.0, min=0.0, inclusiveMin=False)
+        "Kernel-centroid clipping threshold, in units of each candidate's centroid error "
+        "(from its own fit, with 0.02 px added in quadrature).",
+        float, default=5.0, min=0.0, inclusiveMin=False)
     spatialKernelClipping = Field(
         "Reject candidates whose residuals under the spatial model fall outside "
         "candidateResidualMeanMax / candidateResidualStdMax, and refit.",

@@ -6,38 +6,49 @@ import numpy as np
 from .spatial import SpatialFunctions
 
 
-def kernelCentroids(kernels: np.ndarray, weightSigma: float) -> np.ndarray:
-    """Where each kernel moves a star: its Gaussian-weighted centroid.
+class CentroidGauge:
+    """Where a kernel moves a star, and how well a single-stamp fit knows it.
 
-    The centroid is ``sum K(u) u G(u) / sum K(u) G(u)`` over the kernel pixels, with
-    ``G`` a centred Gaussian of ``weightSigma``. It is proportional to the shift the
-    kernel gives a star when ``weightSigma`` is about the quadrature sum of the two
-    PSF widths (a star's weighted centroid, after convolution), and it ignores the
-    kernel's noisy outer pixels, which dominate the plain first moment.
+    The measure is the kernel's Gaussian-weighted centroid
+    ``c = sum K(u) u G(u) / sum K(u) G(u)`` with ``G`` a centred Gaussian of
+    ``weightSigma``: proportional to the shift the kernel gives a star when
+    ``weightSigma`` is about the quadrature sum of the two PSF widths (a star's
+    weighted centroid after convolution), and blind to the kernel's noisy outer pixels,
+    which dominate the plain first moment. As ``K`` is linear in the basis
+    coefficients ``a``, so are the weighted sums, and the centroid's variance follows
+    from the coefficients' covariance (the inverse of the fit's normal matrix).
 
     Parameters
     ----------
-    kernels : numpy.ndarray
-        ``(n, size, size)`` kernel images ``[v, u]`` (odd size, centre at the middle).
+    basisImages : numpy.ndarray
+        ``(nBasis, size, size)`` basis images ``[v, u]`` (odd size, centre in the middle).
     weightSigma : float
         Width of the Gaussian weight (pixels).
-
-    Returns
-    -------
-    numpy.ndarray
-        ``(n, 2)`` centroids ``(u, v)`` in pixels; NaN where the weighted sum is not
-        positive.
     """
-    size = kernels.shape[-1]
-    offsets = np.arange(size) - size // 2
-    profile = np.exp(-0.5 * (offsets / weightSigma) ** 2)
-    weight = profile[:, None] * profile[None, :]
-    weighted = kernels * weight
-    total = weighted.sum(axis=(1, 2))
-    moments = np.stack([weighted.sum(axis=1) @ offsets, weighted.sum(axis=2) @ offsets],
-                       axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(total[:, None] > 0, moments / total[:, None], np.nan)
+
+    def __init__(self, basisImages: np.ndarray, weightSigma: float) -> None:
+        size = basisImages.shape[-1]
+        offsets = np.arange(size) - size // 2
+        profile = np.exp(-0.5 * (offsets / weightSigma) ** 2)
+        weighted = basisImages * (profile[:, None] * profile[None, :])
+        self.total = weighted.sum(axis=(1, 2))
+        self.moments = np.stack([weighted.sum(axis=1) @ offsets,
+                                 weighted.sum(axis=2) @ offsets])
+
+    def centroids(self, coefficients: np.ndarray) -> np.ndarray:
+        """``(n, 2)`` centroids ``(u, v)`` (pixels) of kernels with ``(n, nBasis)``
+        coefficients; NaN where the weighted kernel sum is not positive."""
+        total = coefficients @ self.total
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(total[:, None] > 0, (coefficients @ self.moments.T)
+                            / total[:, None], np.nan)
+
+    def gradients(self, coefficients: np.ndarray) -> np.ndarray:
+        """``(n, 2, nBasis)`` derivatives of the centroids with respect to the coefficients."""
+        total = coefficients @ self.total
+        centroid = self.centroids(coefficients)
+        return ((self.moments[None, :, :] - centroid[:, :, None] * self.total[None, None, :])
+                / total[:, None, None])
 
 
 class SpatialBackground:

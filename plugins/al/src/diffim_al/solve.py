@@ -15,7 +15,7 @@ from diffim.errors import InsufficientKernelSourcesError
 
 from .candidates import BAD, GOOD, KernelCandidates
 from .config import ImagePsfMatchConfig
-from .kernel import SpatialBackground, SpatialMatchingKernel, kernelCentroids
+from .kernel import CentroidGauge, SpatialBackground, SpatialMatchingKernel
 from .spatial import SpatialFunctions, nTerms
 from .stampfit import StampFitter, conditionNumbers, solveSymmetric
 
@@ -23,6 +23,10 @@ from .stampfit import StampFitter, conditionNumbers, solveSymmetric
 _KSUM_CLIP_ITERATIONS = 3
 #: Sigma-clipping threshold of the kernel-sum statistics.
 _KSUM_CLIP_SIGMA = 3.0
+#: Added in quadrature to each single-stamp kernel centroid's error (pixels): what the
+#: single-stamp errors leave out (star photon noise under constantVarianceWeighting,
+#: the template's noise in the design) and real small-scale variation of the kernel.
+CENTROID_ERROR_FLOOR = 0.02
 
 
 @dataclass
@@ -108,13 +112,14 @@ class KernelSolver:
         self.candidates = candidates
         self.config = config
         self.height, self.width = imageShape
-        self.centroidSigma = centroidSigma
+        self.gauge = CentroidGauge(fitter.basis.images, centroidSigma)
         self.sourceNote = sourceNote
         n, ncol = len(candidates), fitter.nColumns
         self.matrix = np.zeros((n, ncol, ncol))
         self.rhs = np.zeros((n, ncol))
         self.kernelSum = np.zeros(n)
         self.centroid = np.zeros((n, 2))
+        self.centroidErr = np.zeros((n, 2))
         self.fitted = np.zeros(n, dtype=bool)
 
     # --- single-stamp fits --------------------------------------------------
@@ -134,7 +139,8 @@ class KernelSolver:
             stats = self.fitter.residualStats(todo, kernels, background)
             self.matrix[todo], self.rhs[todo] = matrix, rhs
             self.kernelSum[todo] = kernels.sum(axis=(1, 2))
-            self.centroid[todo] = kernelCentroids(kernels, self.centroidSigma)
+            self.centroid[todo], self.centroidErr[todo] = self._centroids(
+                solution[:, :nBasis], matrix)
             self.fitted[todo] = True
             bad = ~(np.isfinite(stats.mean) & np.isfinite(stats.std)
                     & np.isfinite(self.kernelSum[todo]))
@@ -144,6 +150,19 @@ class KernelSolver:
                 bad |= conditionNumbers(matrix) > config.maxConditionNumber
             self.candidates.status[todo] = np.where(bad, BAD, GOOD)
 
+    def _centroids(self, coefficients: np.ndarray,
+                   matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Kernel centroids ``(n, 2)`` and their errors from the single-stamp fits."""
+        centroid = self.gauge.centroids(coefficients)
+        gradient = np.zeros((len(coefficients), 2, matrix.shape[-1]))
+        gradient[:, :, :coefficients.shape[1]] = self.gauge.gradients(coefficients)
+        error = np.empty_like(centroid)
+        for axis in range(2):
+            projected = solveSymmetric(matrix, gradient[:, axis])
+            error[:, axis] = np.sqrt(np.maximum((gradient[:, axis] * projected).sum(axis=1),
+                                                0.0))
+        return centroid, error
+
     def _outsideLimits(self, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
         return ((np.abs(mean) > self.config.candidateResidualMeanMax)
                 | (std > self.config.candidateResidualStdMax))
@@ -152,24 +171,64 @@ class KernelSolver:
         """Reject kernel-sum and kernel-centroid outliers (as configured); True if any."""
         rejected = False
         if self.config.kernelSumClipping:
-            rejected |= self._clipOutliers(self.kernelSum[:, None], self.config.maxKsumSigma)
+            rejected |= self._clipKernelSums()
         if self.config.kernelCentroidClipping:
-            rejected |= self._clipOutliers(self.centroid, self.config.maxKernelCentroidSigma)
+            rejected |= self._clipKernelCentroids()
         return rejected
 
-    def _clipOutliers(self, values: np.ndarray, nSigma: float) -> bool:
-        """Reject usable candidates more than ``nSigma`` clipped standard deviations from
-        the clipped mean in any column of ``values`` (n, k); True if any."""
+    def _clipKernelSums(self) -> bool:
+        """Reject kernel-sum outliers among the usable candidates; True if any."""
         active = self._usable()
         if len(active) < 2:
             return False
-        outlier = np.zeros(len(active), dtype=bool)
-        for column in values[active].T:
-            mean, std = clippedMeanStd(column[np.isfinite(column)])
-            with np.errstate(invalid="ignore"):
-                outlier |= ~(np.abs(column - mean) <= nSigma * std)
-        self.candidates.reject(active[outlier])
-        return bool(outlier.any())
+        mean, std = clippedMeanStd(self.kernelSum[active])
+        outliers = active[np.abs(self.kernelSum[active] - mean) > self.config.maxKsumSigma * std]
+        self.candidates.reject(outliers)
+        return len(outliers) > 0
+
+    def _clipKernelCentroids(self) -> bool:
+        """Reject candidates whose kernel centroid departs from the others' by more than
+        maxKernelCentroidSigma of its error; True if any.
+
+        The expected centroid is a polynomial in position (order spatialKernelOrder, as
+        the spatial kernel can follow), fitted by weighted least squares twice: to all
+        usable candidates, then to those within the limit.
+        """
+        active = self._usable()
+        if len(active) < 2:
+            return False
+        centroid = self.centroid[active]
+        error = np.hypot(self.centroidErr[active], CENTROID_ERROR_FLOOR)
+        finite = np.isfinite(centroid).all(axis=1)
+        pulls = np.full(len(active), np.inf)
+        keep = finite
+        for _ in range(2):
+            if not keep.any():
+                break
+            expected = self._expectedCentroids(active, keep, centroid, error)
+            pulls[finite] = np.max(np.abs(centroid[finite] - expected[finite])
+                                   / error[finite], axis=1)
+            keep = pulls <= self.config.maxKernelCentroidSigma
+        outliers = active[~(pulls <= self.config.maxKernelCentroidSigma)]
+        self.candidates.reject(outliers)
+        return len(outliers) > 0
+
+    def _expectedCentroids(self, active: np.ndarray, fit: np.ndarray, centroid: np.ndarray,
+                           error: np.ndarray) -> np.ndarray:
+        """Weighted polynomial fit of the centroids of ``active[fit]``, at every active one."""
+        order = self.config.spatialKernelOrder
+        while order > 0 and nTerms(order) > np.count_nonzero(fit):
+            order -= 1
+        functions = SpatialFunctions(self.config.spatialModelType, order, self.width,
+                                     self.height)
+        terms = functions.evaluate(self.candidates.x[active], self.candidates.y[active])
+        expected = np.empty_like(centroid)
+        for axis in range(2):
+            weight = 1.0 / error[fit, axis]
+            coefficients = np.linalg.lstsq(terms[fit] * weight[:, None],
+                                           centroid[fit, axis] * weight, rcond=None)[0]
+            expected[:, axis] = terms @ coefficients
+        return expected
 
     def _usable(self) -> np.ndarray:
         """Active candidates that have been fitted and are good."""
