@@ -128,14 +128,6 @@ def test_convolve_template_accepts_auto():
         config.set("convolveTemplate", "sometimes")
 
 
-@pytest.mark.parametrize("name", ["doSelectDcrCatalog", "doSelectVariableCatalog"])
-def test_fields_not_yet_available_fail_when_changed(name):
-    config = ImageDifferenceConfig()
-    config.set(name, True)
-    with pytest.raises(ConfigError, match=f"{name}=True: .* not available"):
-        config.validate()
-
-
 def test_flag_without_installed_slot_names_the_slot(monkeypatch):
     from diffim import plugins
 
