@@ -205,6 +205,13 @@ class AlardLuptonSubtraction:
         if stampHalf <= basis.halfWidth:
             raise ConfigError(f"candidate stamps of half-size {stampHalf} leave nothing to fit "
                               f"with a {basis.kernelSize}-pixel kernel; raise fpGrowPix")
+        height, width = science.shape
+        if 2 * stampHalf + 1 > min(height, width):
+            raise InputError(f"the {basis.kernelSize}-pixel matching kernel needs "
+                             f"{2 * stampHalf + 1}-pixel candidate stamps, more than the "
+                             f"{width}x{height} pixel image holds; lower kernelSizeMax (or "
+                             f"kernelSize with scaleByFwhm=False) and fpGrowKernelScaling / "
+                             f"fpGrowPix, or give a larger image")
         candidates, nMasked = makeCandidates(x, y, stampHalf, rejectPixels, science.image,
                                              science.variance, config)
         fitter = StampFitter(reference.image, reference.variance, toConvolve.image,
