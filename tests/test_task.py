@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from diffim.errors import InputError, RegistrationRequiredError
+from diffim.fits_io import writeExposure
 from diffim.pipeline import load_pipeline
 from diffim.simulate import simulatePair
 from diffim.task import ImageDifferenceTask
@@ -123,3 +124,43 @@ def test_diasources_match_science_sources_and_reference_catalog(tmp_path):
             assert (dia["refMatchId"][i] == row["id"]) == matched, (kind, row["id"])
             assert (dia["srcMatchId"][i] == row["id"]) == matched
         assert checked >= 3, kind
+
+
+def _coaddRepository(root, template, nx: int = 2) -> None:
+    """``template`` cut into ``nx`` side-by-side patches of one tract under ``deepCoadd/r``."""
+    band = root / "deepCoadd" / "r"
+    band.mkdir(parents=True)
+    width = template.shape[1] // nx
+    for i in range(nx):
+        x0, x1 = i * width, template.shape[1] if i == nx - 1 else (i + 1) * width + 16
+        patch = template.clone()
+        patch.image, patch.variance = template.image[:, x0:x1], template.variance[:, x0:x1]
+        patch.mask = template.mask[:, x0:x1]
+        patch.wcs.wcs.crpix = template.wcs.wcs.crpix - [x0, 0]
+        writeExposure(patch, band / f"patch_{i}.fits")
+
+
+def test_template_built_from_a_coadd_repository(pair, tmp_path):
+    """getTemplate assembles the patches; the difference is the one from the file (the
+    assembled template, bordered with NO_DATA, is resampled on a larger grid)."""
+    science, template, _ = pair
+    _coaddRepository(tmp_path, template)
+    fromFile = _task().run(exposure=science, templateExposure=template)
+    fromRepo = _task().run(exposure=science, templateSource=tmp_path)
+    assert fromRepo.metadata["templatePatches"] == ("deepCoadd/r/patch_0.fits,"
+                                                    "deepCoadd/r/patch_1.fits")
+    a, b = fromFile.subtractedExposure, fromRepo.subtractedExposure
+    good = ~(a.maskedPixels("NO_DATA") | b.maskedPixels("NO_DATA"))
+    assert good.mean() > 0.85                    # all but the kernel-wide border
+    change = (a.image[good] - b.image[good]) / np.sqrt(a.variance[good])
+    assert np.abs(change).max() < 1.0 and np.std(change) < 0.1
+    assert len(fromRepo.diaSources) == len(fromFile.diaSources)
+
+
+def test_a_template_is_required(pair, tmp_path):
+    science, _, _ = pair
+    with pytest.raises(InputError, match="needs a template: a templateExposure, or a "
+                                         "templateSource"):
+        _task().run(exposure=science)
+    with pytest.raises(InputError, match=f"{tmp_path / 'nothing'}"):
+        _task().run(exposure=science, templateSource=tmp_path / "nothing")

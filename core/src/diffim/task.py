@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -14,7 +15,7 @@ from . import plugins
 from .catalog import (addReferenceMatches, appendSkySources, kernelQuality, matchToSources,
                       referenceControlReasons, splitControlSample)
 from .config import Config
-from .errors import DiffimError, InputError, PluginError, RegistrationRequiredError
+from .errors import ConfigError, DiffimError, InputError, PluginError, RegistrationRequiredError
 from .exposure import Exposure
 from .ids import IdFactory
 from .results import DetectionResult, ImageDifferenceResult, SubtractionResult
@@ -124,7 +125,8 @@ class ImageDifferenceTask:
             templateExposure: Exposure | None = None, templateSources: Table | None = None,
             idFactory: Callable[[int], np.ndarray] | None = None,
             calexpBackgroundExposure: Exposure | np.ndarray | None = None,
-            subtractedExposure: Exposure | None = None) -> ImageDifferenceResult:
+            subtractedExposure: Exposure | None = None,
+            templateSource: str | os.PathLike | None = None) -> ImageDifferenceResult:
         """PSF-match and subtract the template, then detect and measure diaSources.
 
         Parameters
@@ -134,7 +136,7 @@ class ImageDifferenceTask:
         selectSources : astropy.table.Table, optional
             Science sources for kernel selection and matching (doSelectSources, doMatchSources).
         templateExposure : Exposure, optional
-            The template (not modified); needed when doSubtract.
+            The template (not modified); with doSubtract, this or ``templateSource``.
         templateSources : astropy.table.Table, optional
             Template sources (``ra``, ``dec`` or ``x``, ``y`` on the science grid): with
             doSelectSources, only kernel stars the template also has (within 1 arcsec)
@@ -145,6 +147,9 @@ class ImageDifferenceTask:
             Background model added back to the science image (doAddCalexpBackground).
         subtractedExposure : Exposure, optional
             An existing difference to detect on when doSubtract is False.
+        templateSource : str or os.PathLike, optional
+            Where the ``getTemplate`` plugin builds the template from (e.g. a data
+            repository of coadd patches), when no ``templateExposure`` is given.
 
         Returns
         -------
@@ -163,7 +168,7 @@ class ImageDifferenceTask:
         detectionExposure = None
         if config.doSubtract:
             if templateExposure is None:
-                raise InputError("doSubtract=True needs a template exposure")
+                templateExposure = self._getTemplate(science, templateSource)
             subtraction, preConvKernel, stars = self._subtract(science, templateExposure,
                                                                selectSources, templateSources,
                                                                rng)
@@ -201,6 +206,25 @@ class ImageDifferenceTask:
         return result
 
     # ------------------------------------------------------------------
+    def _getTemplate(self, science: Exposure,
+                     templateSource: str | os.PathLike | None) -> Exposure:
+        """The template the ``getTemplate`` plugin builds from ``templateSource``."""
+        if templateSource is None:
+            raise InputError("doSubtract=True needs a template: a templateExposure, or a "
+                             "templateSource (e.g. a coadd data repository) for getTemplate")
+        if "getTemplate" not in self._implementations:
+            raise ConfigError(f"a template source was given ({templateSource}) but no "
+                              f"getTemplate plugin named {self.config.getTemplate.name!r} is "
+                              f"installed; install diffim-get-template or give a template file")
+        with self._step("getTemplate"):
+            template = self._call("getTemplate", Exposure, science=science,
+                                  source=os.fspath(templateSource))
+        for key, name in (("TEMPLATE_PATCHES", "templatePatches"),
+                          ("TEMPLATE_TRACT", "templateTract")):
+            if key in template.metadata:
+                self.metadata[name] = template.metadata[key]
+        return template
+
     def _addBackground(self, science: Exposure, background) -> Exposure:
         if background is None:
             raise InputError("doAddCalexpBackground=True needs calexpBackgroundExposure")
