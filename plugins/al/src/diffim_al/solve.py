@@ -17,7 +17,7 @@ from .candidates import BAD, GOOD, KernelCandidates
 from .config import ImagePsfMatchConfig
 from .kernel import CentroidGauge, SpatialBackground, SpatialMatchingKernel
 from .spatial import SpatialFunctions, nTerms
-from .stampfit import StampFitter, conditionNumbers, solveSymmetric
+from .stampfit import StampFitter, conditionNumbers, isSingular, solveSymmetric
 
 #: Sigma-clipping iterations of the kernel-sum statistics.
 _KSUM_CLIP_ITERATIONS = 3
@@ -144,6 +144,7 @@ class KernelSolver:
             self.fitted[todo] = True
             bad = ~(np.isfinite(stats.mean) & np.isfinite(stats.std)
                     & np.isfinite(self.kernelSum[todo]))
+            bad |= isSingular(matrix)
             if config.singleKernelClipping:
                 bad |= self._outsideLimits(stats.mean, stats.std)
             if config.checkConditionNumber:

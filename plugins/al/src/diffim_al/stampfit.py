@@ -20,6 +20,9 @@ from .candidates import KernelCandidates
 _CHUNK = 128
 #: Eigenvalues below this fraction of the largest are dropped when solving.
 _RCOND = 1.0e-13
+#: Smallest-to-largest eigenvalue ratio of a unit-diagonal normal matrix below which a
+#: stamp's fit is singular.
+_SINGULAR_RATIO = 1.0e-12
 
 
 def _bandMatrix(filters: np.ndarray, size: int) -> np.ndarray:
@@ -100,6 +103,20 @@ def solveSymmetric(matrix: np.ndarray, rhs: np.ndarray) -> np.ndarray:
     inverse = np.where(keep, 1.0 / np.where(keep, values, 1.0), 0.0)
     projected = np.einsum("...ji,...j->...i", vectors, rhs / diagonal)
     return np.einsum("...ij,...j->...i", vectors, inverse * projected) / diagonal
+
+
+def isSingular(matrix: np.ndarray) -> np.ndarray:
+    """True for the (batched) normal matrices that are singular to numerical precision.
+
+    A matrix counts as singular when, scaled to unit diagonal, its smallest eigenvalue
+    is below ``1e-12`` of its largest (well-posed star stamps give about ``1e-9`` or
+    more; a stamp without structure, e.g. a constant template, about ``1e-15``): its
+    fit leaves some combination of basis functions undetermined.
+    """
+    diagonal = np.sqrt(np.abs(np.diagonal(matrix, axis1=-2, axis2=-1)))
+    diagonal = np.where(diagonal > 0, diagonal, 1.0)     # a zero column stays a zero row
+    values = np.linalg.eigvalsh(matrix / diagonal[..., :, None] / diagonal[..., None, :])
+    return ~(values[..., 0] > _SINGULAR_RATIO * values[..., -1])
 
 
 def conditionNumbers(matrix: np.ndarray) -> np.ndarray:
