@@ -104,7 +104,9 @@ class ImageDifferenceTask:
         config = getattr(self.config, slot).config if pluginConfig is None else pluginConfig
         try:
             result = hook(config=config, **kwargs)
-        except DiffimError:
+        except DiffimError as exc:
+            # the plugin's own one-line error, prefixed with who raised it
+            exc.args = (f"{slot} plugin {name!r}: {exc}",)
             raise
         except Exception as exc:
             raise PluginError(slot, name, f"raised {type(exc).__name__}: {exc}", dist) from exc
