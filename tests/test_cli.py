@@ -1,6 +1,7 @@
 """The diffim command: outputs, one-line errors, refusal to overwrite, nothing partial."""
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -133,3 +134,30 @@ def test_score_image_detection_writes_the_score(small_pair, tmp_path, pipeline, 
     found = sum(np.hypot(sources["x"] - t["x"], sources["y"] - t["y"]).min() < 2 for t in bright)
     assert found >= 0.8 * len(bright) and len(bright) >= 3
     assert (out / "difference.fits").exists() == (pipeline == "zogy")
+
+
+def test_template_from_a_coadd_repository(small_pair, tmp_path):
+    band = tmp_path / "repo" / "deepCoadd" / "r"
+    band.mkdir(parents=True)
+    shutil.copy(small_pair / "template.fits", band / "patch_0_0.fits")
+    out = tmp_path / "out"
+    done = diffim("run", PIPELINES / "default.yaml", "--science", small_pair / "science.fits",
+                  "--template-repo", tmp_path / "repo", "-o", out)
+    assert "diaSources" in done.stdout
+    metadata = yaml.safe_load((out / "metadata.yaml").read_text())
+    assert metadata["inputs"]["templateRepo"] == str(tmp_path / "repo")
+    assert "deepCoadd/r/patch_0_0.fits" in yaml.safe_dump(metadata)
+
+
+@pytest.mark.parametrize("args,message", [
+    (("--template", "t.fits", "--template-repo", "repo"), "give --template or --template-repo, "
+                                                          "not both"),
+    ((), "no template given: pass a template file (--template) or a coadd repository "
+         "(--template-repo)"),
+])
+def test_template_options_are_checked(small_pair, tmp_path, args, message):
+    done = diffim("run", PIPELINES / "default.yaml", "--science", small_pair / "science.fits",
+                  *args, "-o", tmp_path / "out", check=False)
+    assert done.returncode in (1, 2)
+    assert message in done.stderr and done.stderr.strip().count("\n") == 0
+    assert not (tmp_path / "out").exists()

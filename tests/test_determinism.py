@@ -12,7 +12,7 @@ import scipy.fft
 from astropy.io import fits
 from astropy.table import Table
 from diffim.fits_io import writeExposure
-from diffim.runner import availableCores, limitThreads
+from diffim.threads import availableCores, limitThreads
 from diffim.simulate import simulatePair
 from threadpoolctl import threadpool_info
 

@@ -319,8 +319,10 @@ def test_a_multi_line_message_is_printed_as_one_line(pair, tmp_path, capsys, mon
 
 def test_failure_after_the_output_directory_was_made_removes_it(pair, tmp_path, capsys):
     outdir = tmp_path / "new" / "deeper" / "out"
-    status, _, stderr = runPair(capsys, pair["science"], None, outdir)
-    assertOneLineError(status, stderr, "doSubtract=True needs a template")
+    repository = tmp_path / "no-such-repository"          # found missing inside the run
+    status, _, stderr = runPair(capsys, pair["science"], None, outdir,
+                                "--template-repo", repository)
+    assertOneLineError(status, stderr, "getTemplate plugin 'coadd'", str(repository))
     assert not (tmp_path / "new").exists()
 
 
@@ -329,8 +331,10 @@ def test_failure_leaves_an_existing_output_directory_as_it_was(pair, tmp_path, c
     outdir.mkdir()
     (outdir / "notes.txt").write_text("mine")
     before = listing(outdir)
-    status, _, stderr = runPair(capsys, pair["science"], None, outdir)
-    assertOneLineError(status, stderr, "doSubtract=True needs a template")
+    repository = tmp_path / "no-such-repository"
+    status, _, stderr = runPair(capsys, pair["science"], None, outdir,
+                                "--template-repo", repository)
+    assertOneLineError(status, stderr, "getTemplate plugin 'coadd'", str(repository))
     assert listing(outdir) == before
 
 

@@ -8,6 +8,7 @@ from astropy.wcs import WCS
 from diffim import Exposure, GaussianPsf
 from diffim.alignment import measureOffset
 from diffim.errors import InputError, NoOverlapError, RegistrationRequiredError
+from diffim.simulate import simulatePair
 from diffim.warp import checkCoverage, pixelMapping, warpToScience
 
 
@@ -151,3 +152,20 @@ def test_subpixel_translation_keeps_template_noise_white():
     lag1 = np.mean(inner[:, 1:] * inner[:, :-1]) / inner.var()
     assert abs(lag1) < 0.03
     assert np.allclose(warped.variance[good], 1.0)
+
+
+def test_offsets_of_unrelated_frames_are_not_measurable():
+    """Pure noise, or star fields whose usable halves do not overlap, correlate by chance:
+    their 'offset' must not be taken for a misalignment (significance 4-8 here; the same
+    same star field aligned, 15)."""
+    rng = np.random.default_rng(3)
+    noise = measureOffset(rng.normal(size=(256, 256)), rng.normal(size=(256, 256)))
+    assert not noise.measurable and noise.significance < 6
+    science, template, _ = simulatePair(size=256, nTransients=0, seed=3)
+    warped = warpToScience(template, science)
+    left = np.zeros(science.shape, dtype=bool)
+    left[:, :128] = True
+    apart = measureOffset(science.image, warped.image, left, ~left)
+    assert not apart.measurable
+    same = measureOffset(science.image, warped.image)
+    assert same.measurable and np.hypot(same.dx, same.dy) < 0.1

@@ -13,6 +13,9 @@ from scipy import fft
 
 #: Images are clipped to [-5, CLIP_HIGH] robust sigma so no single bright object dominates.
 CLIP_HIGH = 10.0
+#: A correlation peak below this many standard deviations of the correlation of two
+#: unrelated frames may be chance (the highest of a 256-px map of pure noise is about 4.5).
+MIN_SIGNIFICANCE = 10.0
 
 
 @dataclass(frozen=True)
@@ -27,22 +30,43 @@ class Offset:
         Cross-correlation at zero shift over its peak: near 1 when the images
         are consistent with no shift even if the peak is elsewhere (a broad
         peak on a small image), near 0 when they are clearly shifted.
+    significance : float
+        The correlation peak in standard deviations of what two unrelated frames
+        with the same local power (noise and sources) would give at that shift; 0
+        when no usable pixels overlap there.
     """
 
     dx: float
     dy: float
     zeroShiftRatio: float
+    significance: float
+
+    @property
+    def measurable(self) -> bool:
+        """Whether the peak stands out of the noise (``MIN_SIGNIFICANCE``), so that the
+        offset is a property of the images."""
+        return self.significance >= MIN_SIGNIFICANCE
 
 
-def _prepare(image: np.ndarray, bad: np.ndarray) -> np.ndarray:
-    data = np.where(bad | ~np.isfinite(image), np.nan, image).astype(np.float64)
+def _window(image: np.ndarray, bad: np.ndarray) -> np.ndarray:
+    """Apodisation (a Hann window) times the usable pixels."""
+    hy = np.hanning(image.shape[0])[:, None]
+    hx = np.hanning(image.shape[1])[None, :]
+    return hy * hx * (~bad & np.isfinite(image))
+
+
+def _prepare(image: np.ndarray, window: np.ndarray) -> np.ndarray:
+    """The image in units of its robust sky noise, clipped and apodised."""
+    data = np.where(window > 0, image, np.nan).astype(np.float64)
     median = np.nanmedian(data)
     spread = 1.4826 * np.nanmedian(np.abs(data - median)) or 1.0
     data = np.clip((data - median) / spread, -5.0, CLIP_HIGH)
-    data = np.nan_to_num(data, nan=0.0)
-    hy = np.hanning(data.shape[0])[:, None]
-    hx = np.hanning(data.shape[1])[None, :]
-    return data * hy * hx
+    return np.nan_to_num(data, nan=0.0) * window
+
+
+def _correlate(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Circular cross-correlation ``c[s] = sum_x a[x] b[x - s]``."""
+    return fft.irfft2(fft.rfft2(a) * np.conj(fft.rfft2(b)), s=a.shape)
 
 
 def _parabola(c_minus: float, c0: float, c_plus: float) -> float:
@@ -57,7 +81,9 @@ def measureOffset(science: np.ndarray, template: np.ndarray,
 
     Both images are normalised by their robust sky noise, clipped to tame bright
     stars and apodised; the integer peak of their cross-correlation is refined
-    with a parabola through its neighbours.
+    with a parabola through its neighbours. Its significance compares it with the
+    standard deviation the correlation of two unrelated images with the same local
+    power would have at that shift, ``sqrt(sum_x a[x]**2 b[x - s]**2)``.
 
     Parameters
     ----------
@@ -69,9 +95,10 @@ def measureOffset(science: np.ndarray, template: np.ndarray,
     if science.shape != template.shape:
         raise ValueError("measureOffset needs two images of the same shape")
     empty = np.zeros(science.shape, dtype=bool)
-    a = _prepare(science, empty if scienceBad is None else scienceBad)
-    b = _prepare(template, empty if templateBad is None else templateBad)
-    corr = fft.irfft2(fft.rfft2(a) * np.conj(fft.rfft2(b)), s=a.shape)
+    scienceWindow = _window(science, empty if scienceBad is None else scienceBad)
+    templateWindow = _window(template, empty if templateBad is None else templateBad)
+    a, b = _prepare(science, scienceWindow), _prepare(template, templateWindow)
+    corr = _correlate(a, b)
     iy, ix = np.unravel_index(np.argmax(corr), corr.shape)
     ny, nx = corr.shape
     dy = iy + _parabola(corr[(iy - 1) % ny, ix], corr[iy, ix], corr[(iy + 1) % ny, ix])
@@ -80,4 +107,6 @@ def measureOffset(science: np.ndarray, template: np.ndarray,
     dx = dx - nx if dx > nx / 2 else dx
     peak = corr[iy, ix]
     ratio = float(corr[0, 0] / peak) if peak > 0 else 0.0
-    return Offset(float(dx), float(dy), ratio)
+    noiseVariance = _correlate(a * a, b * b)[iy, ix]
+    significance = float(peak / np.sqrt(noiseVariance)) if noiseVariance > 1e-12 else 0.0
+    return Offset(float(dx), float(dy), ratio, significance)

@@ -43,7 +43,11 @@ def cli(verbose: int, quiet: bool) -> None:
 @click.option("--science", required=True, type=click.Path(dir_okay=False),
               help="Science exposure (diffim MEF or plain FITS image).")
 @click.option("--template", type=click.Path(dir_okay=False),
-              help="Template exposure (needed unless doSubtract=False).")
+              help="Template exposure (or --template-repo; needed unless doSubtract=False).")
+@click.option("--template-repo", "templateRepo", type=click.Path(),
+              help="Data repository the getTemplate plugin builds the template from "
+                   "(coadd patches under <repo>/<coaddName>Coadd/<band>/), instead of "
+                   "--template.")
 @click.option("--science-sources", "scienceSources", type=click.Path(dir_okay=False),
               help="Science source catalog (FITS table: id, x, y or ra, dec) for doMatchSources.")
 @click.option("-o", "--output", "outdir", required=True, type=click.Path(file_okay=False),
@@ -55,8 +59,8 @@ def cli(verbose: int, quiet: bool) -> None:
 @_OVERRIDE
 @_OVERRIDE_FILE
 @click.pass_obj
-def run(stopper, pipeline, science, template, scienceSources, outdir, overwrite, threads,
-        overrides, overrideFiles) -> None:
+def run(stopper, pipeline, science, template, templateRepo, scienceSources, outdir, overwrite,
+        threads, overrides, overrideFiles) -> None:
     """Run PIPELINE on a science/template pair and write the outputs to OUTDIR.
 
     The outputs appear all together when the run succeeds; after an error or an
@@ -64,9 +68,11 @@ def run(stopper, pipeline, science, template, scienceSources, outdir, overwrite,
     """
     from .runner import runFiles
 
+    if template is not None and templateRepo is not None:
+        raise click.UsageError("give --template or --template-repo, not both")
     config = load_pipeline(pipeline, overrides, overrideFiles)
     summary = runFiles(config, science, template, outdir, overwrite=overwrite, pipeline=pipeline,
-                       scienceSources=scienceSources, threads=threads,
+                       scienceSources=scienceSources, threads=threads, templateRepo=templateRepo,
                        onPublished=None if stopper is None else stopper.outputsPublished)
     for kind, path in summary.outputs.items():
         click.echo(f"{kind:>14}: {path}")

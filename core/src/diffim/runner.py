@@ -25,13 +25,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import scipy.fft
 import yaml
 from astropy.table import Table
-from threadpoolctl import threadpool_limits
 
 from . import plugins
-from .errors import ConfigError, InputError, OutputError
+from .errors import InputError, OutputError
 from .exposure import Exposure
 from .fits_io import readExposure, readTable, writeExposure, writeTable
 from .sanitize import checkUsable
@@ -77,13 +75,6 @@ def plannedOutputs(config: ImageDifferenceConfig) -> dict[str, str]:
         "log": config.saveLogOutput,
     }
     return {kind: getattr(names, kind) for kind, on in wanted.items() if on}
-
-
-def availableCores() -> int:
-    """CPU cores this process may run on."""
-    if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return max(1, os.cpu_count() or 1)
 
 
 def _missingDirectories(path: Path) -> list[Path]:
@@ -147,28 +138,6 @@ def _heldSignals() -> Iterator[list[int]]:
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
-
-
-@contextlib.contextmanager
-def limitThreads(threads: int | None) -> Iterator[None]:
-    """Run the block with ``threads`` FFT worker threads and a single BLAS thread.
-
-    Every FFT in diffim and its plugins takes its worker count from
-    :func:`scipy.fft.set_workers`, and its results do not depend on it. A
-    multi-threaded BLAS splits matrix products differently for different thread
-    counts, which changes the last bits of the kernel solutions, so BLAS runs
-    on one thread: the outputs are then bit-identical for any ``threads``.
-
-    Parameters
-    ----------
-    threads : int or None
-        FFT worker threads; all available cores when None.
-    """
-    if threads is not None and threads < 1:
-        raise ConfigError(f"threads must be at least 1, got {threads}")
-    workers = availableCores() if threads is None else threads
-    with scipy.fft.set_workers(workers), threadpool_limits(limits=1, user_api="blas"):
-        yield
 
 
 def _versions(config: ImageDifferenceConfig) -> dict[str, str]:
@@ -295,7 +264,8 @@ def runFiles(config: ImageDifferenceConfig, science: str | Path, template: str |
              pipeline: str | Path | None = None,
              scienceSources: str | Path | None = None,
              threads: int | None = None,
-             onPublished: Callable[[], None] | None = None) -> RunSummary:
+             onPublished: Callable[[], None] | None = None,
+             templateRepo: str | Path | None = None) -> RunSummary:
     """Run ``config`` on a science and a template FITS file and write the outputs.
 
     The outputs appear in ``outdir`` all together when the run succeeds; on an
@@ -307,7 +277,8 @@ def runFiles(config: ImageDifferenceConfig, science: str | Path, template: str |
     config : ImageDifferenceConfig
         Validated config (frozen by the task).
     science, template : path
-        Input FITS files (diffim MEF or plain single-HDU images).
+        Input FITS files (diffim MEF or plain single-HDU images); ``template`` may be
+        None with ``templateRepo`` (or with doSubtract=False).
     outdir : path
         Output directory (created if needed).
     overwrite : bool
@@ -324,6 +295,9 @@ def runFiles(config: ImageDifferenceConfig, science: str | Path, template: str |
         Called once every output is in place, while SIGINT and SIGTERM are
         still held back: a caller's signal handler can stop treating them as
         interruptions from then on (the outputs are complete).
+    templateRepo : path, optional
+        Data repository the ``getTemplate`` plugin builds the template from, when
+        no ``template`` file is given.
 
     Raises
     ------
@@ -336,6 +310,9 @@ def runFiles(config: ImageDifferenceConfig, science: str | Path, template: str |
     outdir = Path(outdir)
     planned = plannedOutputs(config)
     task = ImageDifferenceTask(config=config)
+    if config.doSubtract and template is None and templateRepo is None:
+        raise InputError("no template given: pass a template file (--template) or a coadd "
+                         "repository (--template-repo)")
     scienceExp, templateExp, selectSources = _readInputs(science, template, scienceSources)
     staging, created = _prepareOutdir(outdir, planned, overwrite)
     handler = None
@@ -350,9 +327,9 @@ def runFiles(config: ImageDifferenceConfig, science: str | Path, template: str |
             handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: "
                                                    "%(message)s"))
             logging.getLogger("diffim").addHandler(handler)
-        with limitThreads(threads):
-            result = task.run(exposure=scienceExp, templateExposure=templateExp,
-                              selectSources=selectSources)
+        result = task.run(exposure=scienceExp, templateExposure=templateExp,
+                          selectSources=selectSources, threads=threads,
+                          templateSource=templateRepo)
         summary = RunSummary(seconds=0.0)
         writers = {
             "differenceExp": lambda p: writeExposure(result.subtractedExposure, p),
@@ -379,6 +356,7 @@ def runFiles(config: ImageDifferenceConfig, science: str | Path, template: str |
             record = {
                 "date": datetime.datetime.now(datetime.timezone.utc).isoformat(),
                 "inputs": {"science": str(science), "template": str(template),
+                           "templateRepo": None if templateRepo is None else str(templateRepo),
                            "pipeline": None if pipeline is None else str(pipeline)},
                 "versions": _versions(config),
                 "summary": {"nDiaSources": summary.nDiaSources, "noiseRatio": summary.noiseRatio,

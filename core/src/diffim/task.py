@@ -22,6 +22,7 @@ from .results import DetectionResult, ImageDifferenceResult, SubtractionResult
 from .preconvolve import preConvolutionKernel, preConvolve
 from .sanitize import sanitize
 from .task_config import ImageDifferenceConfig
+from .threads import limitThreads
 from .warp import (ALIGNED_ZERO_SHIFT_RATIO, checkCoverage, measureMisalignment,
                    warpToScience)
 
@@ -128,7 +129,8 @@ class ImageDifferenceTask:
             idFactory: Callable[[int], np.ndarray] | None = None,
             calexpBackgroundExposure: Exposure | np.ndarray | None = None,
             subtractedExposure: Exposure | None = None,
-            templateSource: str | os.PathLike | None = None) -> ImageDifferenceResult:
+            templateSource: str | os.PathLike | None = None,
+            threads: int | None = None) -> ImageDifferenceResult:
         """PSF-match and subtract the template, then detect and measure diaSources.
 
         Parameters
@@ -152,11 +154,23 @@ class ImageDifferenceTask:
         templateSource : str or os.PathLike, optional
             Where the ``getTemplate`` plugin builds the template from (e.g. a data
             repository of coadd patches), when no ``templateExposure`` is given.
+        threads : int, optional
+            FFT worker threads (all available cores when None); the results are the
+            same for any number (see :func:`diffim.threads.limitThreads`).
 
         Returns
         -------
         ImageDifferenceResult
         """
+        with limitThreads(threads):
+            return self._run(exposure, selectSources, templateExposure, templateSources,
+                             idFactory, calexpBackgroundExposure, subtractedExposure,
+                             templateSource)
+
+    def _run(self, exposure, selectSources, templateExposure, templateSources, idFactory,
+             calexpBackgroundExposure, subtractedExposure,
+             templateSource) -> ImageDifferenceResult:
+        """The body of :meth:`run` (same arguments)."""
         config = self.config
         self.metadata = {"psfMatchingAlgorithm": config.subtract.name}
         if exposure is None:
@@ -474,10 +488,16 @@ class ImageDifferenceTask:
 
     def _checkMisalignment(self, science: Exposure, warped: Exposure) -> None:
         """Stop if the WCS-warped template is visibly offset from the science image."""
-        dx, dy, ratio = measureMisalignment(science, warped)
+        offset = measureMisalignment(science, warped)
+        if not offset.measurable:
+            log.info("template misalignment not measurable (correlation peak %.1f sigma): "
+                     "not checked", offset.significance)
+            self.metadata["templateMisalignment"] = None
+            return
+        dx, dy = offset.dx, offset.dy
         self.metadata["templateMisalignment"] = [round(dx, 4), round(dy, 4)]
         limit = self.config.maxTemplateOffset
-        if np.hypot(dx, dy) > limit and ratio < ALIGNED_ZERO_SHIFT_RATIO:
+        if np.hypot(dx, dy) > limit and offset.zeroShiftRatio < ALIGNED_ZERO_SHIFT_RATIO:
             raise RegistrationRequiredError(
                 f"the template, warped with its WCS, is offset from the science image by "
                 f"dx={dx:+.2f}, dy={dy:+.2f} px (maxTemplateOffset={limit}): its WCS is wrong; "

@@ -8,7 +8,7 @@ import numpy as np
 from astropy.wcs import WCS
 from scipy import fft, interpolate, ndimage
 
-from .alignment import measureOffset
+from .alignment import Offset, measureOffset
 from .errors import InputError, NoOverlapError, RegistrationRequiredError
 from .exposure import Exposure
 from .psf import Psf
@@ -317,6 +317,10 @@ def _checkUnregistered(template: Exposure, science: Exposure) -> Exposure:
                            (template.mask & bad) != 0)
     dx, dy = offset.dx, offset.dy
     template = template.clone()
+    if not offset.measurable:
+        log.info("no WCS: frames taken as aligned (their offset cannot be measured: "
+                 "correlation peak %.1f sigma)", offset.significance)
+        return template
     template.metadata["measuredOffset"] = [dx, dy]
     if np.hypot(dx, dy) > MAX_UNREGISTERED_OFFSET \
             and offset.zeroShiftRatio < ALIGNED_ZERO_SHIFT_RATIO:
@@ -332,8 +336,8 @@ def _checkUnregistered(template: Exposure, science: Exposure) -> Exposure:
 MISALIGNMENT_CROP = 1024
 
 
-def measureMisalignment(science: Exposure, warped: Exposure) -> tuple[float, float, float]:
-    """Residual offset ``(dx, dy, zeroShiftRatio)`` of a warped template, on a central crop."""
+def measureMisalignment(science: Exposure, warped: Exposure) -> Offset:
+    """Residual offset of a warped template from the science image, on a central crop."""
     h, w = science.shape
     half = MISALIGNMENT_CROP // 2
     ys = slice(max(h // 2 - half, 0), min(h // 2 + half, h))
@@ -341,7 +345,7 @@ def measureMisalignment(science: Exposure, warped: Exposure) -> tuple[float, flo
     bad = science.bitmask("NO_DATA", "SAT", "BAD")
     offset = measureOffset(science.image[ys, xs], warped.image[ys, xs],
                            (science.mask[ys, xs] & bad) != 0, (warped.mask[ys, xs] & bad) != 0)
-    return offset.dx, offset.dy, offset.zeroShiftRatio
+    return offset
 
 
 def templateCoverage(warped: Exposure) -> float:

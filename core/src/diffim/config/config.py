@@ -5,7 +5,7 @@ from typing import Any, ClassVar
 
 from ..errors import ConfigError
 from .fields import ConfigField, Field
-from .slot import Slot, slot_fields
+from .slot import Slot, SlotField, slot_fields
 from .suggest import suggest, suggestOrList
 
 

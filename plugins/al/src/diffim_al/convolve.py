@@ -9,15 +9,10 @@ caller flags them (:mod:`diffim_al.masks`).
 """
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import scipy.fft
 
 from .kernel import SpatialMatchingKernel
-
-_WORKERS = max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-               else (os.cpu_count() or 1))
 
 
 def _convolveSum(image: np.ndarray, kernels: list[np.ndarray], xWeights: list[np.ndarray],

@@ -32,8 +32,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import fft
 
-from .fourier import FFT_WORKERS, cropCentred, fftShape, gridMean, inverse, spectrum, \
-    stampSpectrum
+from .fourier import cropCentred, fftShape, gridMean, inverse, spectrum, stampSpectrum
 
 #: Floor on ``|P(k)|**2`` in the score filter, so that it never divides by zero.
 PRECONV_POWER_FLOOR = 1000.0 * np.finfo(np.float64).tiny

@@ -11,8 +11,6 @@ from __future__ import annotations
 import numpy as np
 from scipy import fft
 
-#: Threads given to scipy's FFTs (-1: all cores).
-FFT_WORKERS = -1
 
 
 def fftShape(*shapes: tuple[int, int]) -> tuple[int, int]:

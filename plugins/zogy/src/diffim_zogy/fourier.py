@@ -10,8 +10,6 @@ from __future__ import annotations
 import numpy as np
 import scipy.fft
 
-#: Use every core for the transforms.
-WORKERS = -1
 
 
 def wrapped(kernel: np.ndarray, shape: tuple[int, int], dtype=np.float32) -> np.ndarray:

@@ -1,0 +1,45 @@
+"""How many threads a run uses, and why its results do not depend on it."""
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+
+import scipy.fft
+from threadpoolctl import threadpool_limits
+
+from .errors import ConfigError
+
+
+def availableCores() -> int:
+    """CPU cores this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
+@contextlib.contextmanager
+def limitThreads(threads: int | None) -> Iterator[None]:
+    """Run the block with ``threads`` FFT worker threads and a single BLAS thread.
+
+    Every FFT in diffim and its plugins takes its worker count from
+    :func:`scipy.fft.set_workers`, and its results do not depend on it. A
+    multi-threaded BLAS splits matrix products differently for different thread
+    counts, which changes the last bits of the kernel solutions, so BLAS runs
+    on one thread: the outputs are then bit-identical for any ``threads``.
+
+    Parameters
+    ----------
+    threads : int or None
+        FFT worker threads; all available cores when None.
+
+    Raises
+    ------
+    diffim.errors.ConfigError
+        If ``threads`` is below 1.
+    """
+    if threads is not None and threads < 1:
+        raise ConfigError(f"threads must be at least 1, got {threads}")
+    workers = availableCores() if threads is None else threads
+    with scipy.fft.set_workers(workers), threadpool_limits(limits=1, user_api="blas"):
+        yield
