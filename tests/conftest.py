@@ -5,6 +5,9 @@ from pathlib import Path
 
 import pytest
 
+from diffim.fits_io import writeExposure
+from diffim.simulate import simulatePair
+
 
 @pytest.fixture
 def write_yaml(tmp_path):
@@ -16,3 +19,13 @@ def write_yaml(tmp_path):
         return path
 
     return write
+
+
+@pytest.fixture(scope="session")
+def pair(tmp_path_factory) -> dict[str, Path]:
+    """A 256 x 256 simulated science/template pair (5 transients) written as diffim FITS
+    files once per session; modules that need other images define their own ``pair``."""
+    folder = tmp_path_factory.mktemp("pair")
+    science, template, _ = simulatePair(size=256, seed=4, nTransients=5)
+    return {"science": writeExposure(science, folder / "science.fits"),
+            "template": writeExposure(template, folder / "template.fits")}

@@ -27,9 +27,7 @@ from diffim.cli import main
 from diffim.config import Config
 from diffim.config.fields import AutoField, ChoiceField, Field, ListField
 from diffim.errors import ConfigError, PluginError
-from diffim.fits_io import writeExposure
 from diffim.pipeline import RESERVED, dump_config, load_pipeline
-from diffim.simulate import simulatePair
 
 from paths import PIPELINES
 
@@ -64,15 +62,6 @@ def diffim(capsys):
         return Outcome(status, out, err)
 
     return run
-
-
-@pytest.fixture(scope="module")
-def pair(tmp_path_factory) -> dict[str, Path]:
-    """A small simulated science/template pair written as diffim FITS files."""
-    folder = tmp_path_factory.mktemp("faultPair")
-    science, template, _ = simulatePair(size=256, nTransients=3, seed=11)
-    return {"science": writeExposure(science, folder / "science.fits"),
-            "template": writeExposure(template, folder / "template.fits")}
 
 
 def runArgs(pipeline: Path, pair: dict[str, Path], out: Path, *extra: str) -> list:

@@ -23,17 +23,6 @@ ALL_OUTPUTS = sorted(OUTPUTS + ["warpedTemplate.fits", "matchedTemplate.fits"])
 INTERRUPTED = "diffim: interrupted by {}; no outputs were written"
 
 
-@pytest.fixture(scope="module")
-def pair(tmp_path_factory) -> dict[str, Path]:
-    from diffim.fits_io import writeExposure
-    from diffim.simulate import simulatePair
-
-    folder = tmp_path_factory.mktemp("pair")
-    science, template, _ = simulatePair(size=256, seed=4, nTransients=5)
-    return {"science": writeExposure(science, folder / "science.fits"),
-            "template": writeExposure(template, folder / "template.fits")}
-
-
 @pytest.fixture
 def old_outputs(tmp_path) -> Path:
     """An output directory holding an earlier run's files (placeholders) and a user's file."""
