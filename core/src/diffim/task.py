@@ -9,15 +9,15 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
-from astropy.table import Column, Table, vstack
+from astropy.table import Column, Table
 
 from . import plugins
-from .catalog import (addReferenceMatches, appendSkySources, kernelQuality, matchToSources,
-                      referenceControlReasons, splitControlSample)
+from .catalog import addReferenceMatches, appendSkySources, matchToSources
 from .config import Config
 from .errors import ConfigError, DiffimError, InputError, PluginError, RegistrationRequiredError
 from .exposure import Exposure
 from .ids import IdFactory
+from .kernel_stars import KernelStars
 from .results import DetectionResult, ImageDifferenceResult, SubtractionResult
 from .preconvolve import preConvolutionKernel, preConvolve
 from .sanitize import sanitize
@@ -27,20 +27,6 @@ from .warp import (ALIGNED_ZERO_SHIFT_RATIO, checkCoverage, measureMisalignment,
                    warpToScience)
 
 log = logging.getLogger("diffim.task")
-
-#: Radius (arcsec) within which a kernel star must have a template source (LSST's value).
-TEMPLATE_MATCH_RADIUS = 1.0
-
-#: sourceSelector config fields that would keep reference-catalog control stars out of the
-#: candidates (the catalog selector's kernel colour range and variable exclusion), by the flag
-#: whose control stars they exclude: the control search runs the selector without them.
-CONTROL_EXCLUDING_FIELDS = {"doSelectDcrCatalog": ("colorMin", "colorMax"),
-                            "doSelectVariableCatalog": ("variableField",)}
-
-#: Metadata prefix of the residual metrics of each group of stars, by ``controlReason``.
-RESIDUAL_METRIC_GROUPS = {"none": "kernelSample", "sample": "controlSample", "dcr": "dcrSample",
-                          "variable": "variableSample"}
-
 
 class ImageDifferenceTask:
     """Subtract a template from a science exposure and detect what changed.
@@ -201,7 +187,7 @@ class ImageDifferenceTask:
                                             spatiallyVarying=config.doSpatiallyVarying,
                                             preConvKernel=preConvKernel)
             if stars is not None:
-                result.kernelSources = self._kernelMetrics(difference, science, stars)
+                result.kernelSources = self._kernelStars().metrics(difference, science, stars)
             if preConvKernel is not None:
                 # AL score mode: what was subtracted is the likelihood image, not a difference.
                 result.scoreExposure, difference = difference, None
@@ -292,8 +278,8 @@ class ImageDifferenceTask:
         kernelSources, stars = None, None
         if config.doSelectSources:
             with self._step("selectSources"):
-                kernelSources, stars = self._selectKernelSources(science, selectSources,
-                                                                 templateSources)
+                kernelSources, stars = self._kernelStars().select(science, selectSources,
+                                                                  templateSources)
         convolveTemplate = self._convolveTemplate(science, warped)
         matchTo, preConvKernel = science, None
         if config.useScoreImageDetection and config.subtract.name != "zogy":
@@ -313,130 +299,9 @@ class ImageDifferenceTask:
                                                   else matchTo.psf)
         return subtraction, preConvKernel, stars
 
-    def _selectKernelSources(self, science: Exposure, selectSources: Table | None,
-                             templateSources: Table | None) -> tuple[Table, Table]:
-        """Select kernel stars and the control stars (LSST's controlStepSize and catalogs).
-
-        1. With ``kernelSourcesFromRef``, match the science sources to the
-           reference catalog (astrometer); the sourceSelector picks candidates.
-        2. With doSelectDcrCatalog / doSelectVariableCatalog, candidates of
-           extreme reference colour / flagged as variable become control
-           stars (:meth:`_referenceControls`).
-        3. Given template sources (without ``kernelSourcesFromRef``), keep only
-           stars the template also has, within ``TEMPLATE_MATCH_RADIUS`` (LSST's 1 arcsec).
-        4. Every ``controlStepSize``-th remaining candidate, after a shuffle
-           seeded with ``controlRandomSeed``, is held out as a control star.
-
-        Returns
-        -------
-        kernelSources : astropy.table.Table
-            The stars the kernel is fitted on.
-        stars : astropy.table.Table
-            Kernel and control stars, with ``isControl`` and ``controlReason``
-            ('none' for kernel stars, 'sample', 'dcr' or 'variable').
-        """
-        config = self.config
-        references = None
-        if config.kernelSourcesFromRef:
-            if selectSources is None:
-                raise InputError("kernelSourcesFromRef=True needs a science source catalog to "
-                                 "match to the reference catalog (--science-sources)")
-            references = self._call("astrometer", Table, sources=selectSources, exposure=science)
-        selected = self._call("sourceSelector", Table, sources=selectSources, exposure=science,
-                              references=references)
-        extra, reasons = selected[:0], np.empty(0, dtype="<U8")
-        if config.doSelectDcrCatalog or config.doSelectVariableCatalog:
-            selected, extra, reasons = self._referenceControls(science, selectSources,
-                                                               references, selected)
-        if templateSources is not None and not config.kernelSourcesFromRef:
-            selected = selected[self._inTemplate(selected, templateSources, science)]
-            inTemplate = self._inTemplate(extra, templateSources, science)
-            extra, reasons = extra[inTemplate], reasons[inTemplate]
-            self.metadata["nKernelSourcesInTemplate"] = len(selected)
-        kernel, control = splitControlSample(selected, config.controlStepSize,
-                                             config.controlRandomSeed)
-        self.metadata["nKernelSources"] = len(kernel)
-        self.metadata["nControlSources"] = len(control) + len(extra)
-        if config.doSelectDcrCatalog:
-            self.metadata["nControlDcr"] = int(np.sum(reasons == "dcr"))
-        if config.doSelectVariableCatalog:
-            self.metadata["nControlVariable"] = int(np.sum(reasons == "variable"))
-        stars = vstack([kernel, control, extra], metadata_conflicts="silent")
-        stars["isControl"] = np.arange(len(stars)) >= len(kernel)
-        stars["controlReason"] = Column(
-            np.concatenate([np.full(len(kernel), "none"), np.full(len(control), "sample"),
-                            reasons]).astype("<U8"),
-            description="why the star is a control star: sample (every controlStepSize-th "
-                        "candidate), dcr (extreme reference colour), variable (known "
-                        "variable); none for kernel stars")
-        return kernel, stars
-
-    def _referenceControls(self, science: Exposure, selectSources: Table | None,
-                           references: Table | None, selected: Table
-                           ) -> tuple[Table, Table, np.ndarray]:
-        """Take the candidates of extreme colour and the known variables out as control stars.
-
-        The candidates are the stars the sourceSelector accepts, so control
-        stars pass every cut a kernel star does (flags such as saturation and
-        the edge, isolation); a selector that would reject them for their
-        colour or variability (``CONTROL_EXCLUDING_FIELDS``) is run again
-        without those cuts. The candidates are matched to the reference
-        catalog (the astrometer) unless ``kernelSourcesFromRef`` already did.
-
-        Returns
-        -------
-        selected : astropy.table.Table
-            The kernel-star candidates that are not control stars.
-        controls : astropy.table.Table
-            The control stars.
-        reasons : numpy.ndarray
-            'dcr' or 'variable' for each control star.
-        """
-        config = self.config
-        candidates = selected
-        relaxed = self._relaxedSelectorConfig()
-        if relaxed is not None:
-            candidates = self._call("sourceSelector", Table, pluginConfig=relaxed,
-                                    sources=selectSources, exposure=science,
-                                    references=references)
-        if references is None:
-            references = self._call("astrometer", Table, sources=candidates, exposure=science)
-        reasons = referenceControlReasons(
-            candidates, references,
-            config.dcrColorLimits() if config.doSelectDcrCatalog else None,
-            config.variableColumn() if config.doSelectVariableCatalog else None)
-        isControl = reasons != "none"
-        controls = candidates[isControl]
-        selected = selected[~np.isin(np.asarray(selected["id"]), np.asarray(controls["id"]))]
-        log.info("%d control stars from the reference catalog (%d of extreme colour, %d "
-                 "variable) among %d candidates", int(isControl.sum()),
-                 int(np.sum(reasons == "dcr")), int(np.sum(reasons == "variable")),
-                 len(candidates))
-        return selected, controls, reasons[isControl]
-
-    def _relaxedSelectorConfig(self) -> Config | None:
-        """The sourceSelector config without the cuts that exclude this run's control stars.
-
-        None when the selector has none of ``CONTROL_EXCLUDING_FIELDS`` set.
-        """
-        selector = self.config.sourceSelector.config
-        names = [name for flag, fields in CONTROL_EXCLUDING_FIELDS.items()
-                 if getattr(self.config, flag) for name in fields
-                 if name in selector.fieldNames() and getattr(selector, name) is not None]
-        if not names:
-            return None
-        relaxed = selector.copy()
-        for name in names:
-            relaxed.set(name, None, source="control-star search")
-        relaxed.freeze()
-        return relaxed
-
-    @staticmethod
-    def _inTemplate(stars: Table, templateSources: Table, science: Exposure) -> np.ndarray:
-        """True for the stars with a template source within ``TEMPLATE_MATCH_RADIUS``."""
-        matched = matchToSources(stars, templateSources, TEMPLATE_MATCH_RADIUS,
-                                 science.pixelScale())
-        return np.asarray(matched["srcMatchId"]) >= 0
+    def _kernelStars(self) -> KernelStars:
+        """Kernel- and control-star selection for this run (writes to its metadata)."""
+        return KernelStars(self.config, self._call, self.metadata)
 
     @staticmethod
     def _dipoleLobeImages(science: Exposure, result: ImageDifferenceResult
@@ -468,23 +333,6 @@ class ImageDifferenceTask:
                 matches = self._call("astrometer", Table, sources=sources, exposure=science)
                 sources = addReferenceMatches(sources, matches, config.diaSourceMatchRadius)
         return sources
-
-    def _kernelMetrics(self, difference: Exposure, science: Exposure, stars: Table) -> Table:
-        """Residuals of the difference at kernel and control stars (kernel-quality metrics).
-
-        For each group of ``RESIDUAL_METRIC_GROUPS`` (kernel stars, the random
-        control sample, DCR and variable control stars) the metadata gets the
-        mean and the rms over its stars of their mean normalised residual.
-        """
-        measured = kernelQuality(difference, stars, radius=2.0 * science.psf.fwhm())
-        reasons = np.asarray(measured["controlReason"])
-        for reason, prefix in RESIDUAL_METRIC_GROUPS.items():
-            means = np.asarray(measured["residualMean"][reasons == reason], dtype=float)
-            means = means[np.isfinite(means)]
-            if means.size:
-                self.metadata[f"{prefix}ResidualMean"] = float(means.mean())
-                self.metadata[f"{prefix}ResidualRms"] = float(np.sqrt(np.mean(means**2)))
-        return measured
 
     def _checkMisalignment(self, science: Exposure, warped: Exposure) -> None:
         """Stop if the WCS-warped template is visibly offset from the science image."""
