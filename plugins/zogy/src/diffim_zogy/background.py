@@ -19,11 +19,12 @@ def smoothBackground(image: np.ndarray, good: np.ndarray, binSize: int,
                      nSigma: float = 3.0, nIter: int = 3) -> np.ndarray:
     """Background model of ``image``: a spline through sigma-clipped bin levels.
 
-    The image is cut into ``round(size / binSize)`` bins along each axis (at least
-    one). Each bin's level starts as the mean of its usable pixels after ``nIter``
-    rounds of ``nSigma`` clipping about the bin mean; the levels are interpolated
-    between bin centres with a spline of degree up to 3 along each axis (a
-    constant along an axis with one bin). Because masked pixels move a bin's
+    The image is cut into ``round(size / binSize)`` bins along each axis, and at
+    least two, so that a gradient across an image smaller than two bins is still
+    followed (a single bin would leave it in the image). Each bin's level starts as
+    the mean of its usable pixels after ``nIter`` rounds of ``nSigma`` clipping about
+    the bin mean; the levels are interpolated between bin centres with a spline of
+    degree up to 3 along each axis (a line through two bins, extended to the edges). Because masked pixels move a bin's
     centroid away from its centre, the levels are then corrected
     :data:`REFINE_ROUNDS` times by the mean residual of the kept pixels from the
     spline, which makes the model exact for backgrounds the spline can represent.
@@ -48,8 +49,8 @@ def smoothBackground(image: np.ndarray, good: np.ndarray, binSize: int,
         float32 background of ``image``'s shape; zeros when no pixel is usable.
     """
     height, width = image.shape
-    nY = max(1, int(round(height / binSize)))
-    nX = max(1, int(round(width / binSize)))
+    nY = max(2, int(round(height / binSize)))
+    nX = max(2, int(round(width / binSize)))
     stride = max(1, int(np.ceil(np.sqrt(image.size / MAX_BACKGROUND_SAMPLES))))
     rows = np.arange(0, height, stride)
     cols = np.arange(0, width, stride)
@@ -127,12 +128,10 @@ def _fillInvalid(levels: np.ndarray, valid: np.ndarray) -> np.ndarray:
 def _splineBasis(n: int, length: int, at: np.ndarray) -> np.ndarray:
     """``(len(at), n)`` float32 matrix taking ``n`` bin levels to the interpolating spline.
 
-    The spline (degree ``min(3, n - 1)``, a constant for one bin) passes through
-    the levels at the centres of ``n`` equal bins of ``length`` pixels; its end
-    pieces continue to the image edges.
+    The spline (degree ``min(3, n - 1)``, ``n >= 2``) passes through the levels at
+    the centres of ``n`` equal bins of ``length`` pixels; its end pieces continue to
+    the image edges.
     """
-    if n == 1:
-        return np.ones((len(at), 1), dtype=np.float32)
     centers = (np.arange(n) + 0.5) * (length / n) - 0.5
     spline = make_interp_spline(centers, np.eye(n), k=min(3, n - 1))
     return spline(np.asarray(at, dtype=np.float64)).astype(np.float32)

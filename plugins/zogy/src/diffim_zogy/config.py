@@ -45,7 +45,8 @@ class ZogyConfig(Config):
     backgroundBinSize = RangeField(
         "Bin size (pixels) of the smooth background fitted to the difference and score "
         "images with correctBackground: sigma-clipped mean per bin, cubic spline between "
-        "bin centres along each axis. An image smaller than one bin gets a constant.",
+        "bin centres along each axis, at least two bins per axis (an image smaller than "
+        "two bins gets a plane, which follows a sky gradient).",
         int, default=256, min=16)
     ignoreMaskPlanes = ListField(
         "Mask planes whose pixels are left out of every statistic (mean variances, "
