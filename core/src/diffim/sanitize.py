@@ -57,6 +57,33 @@ def checkUsable(exposure: Exposure, role: str) -> None:
                          "image with valid data)")
 
 
+def checkSubtractionPair(science: Exposure, template: Exposure, algorithm: str) -> None:
+    """Raise InputError unless a subtraction plugin can take the pair as given.
+
+    Both exposures must be on the same pixel grid and carry a PSF and a variance
+    plane (the task warps the template and sanitises both; a plugin called
+    directly checks here).
+
+    Parameters
+    ----------
+    science, template : Exposure
+        The pair (not modified).
+    algorithm : str
+        The plugin's name, for error messages.
+    """
+    if science.shape != template.shape:
+        raise InputError(f"template shape {template.shape} differs from science shape "
+                         f"{science.shape}; the {algorithm} subtraction needs the template on "
+                         f"the science pixel grid")
+    for role, exposure in (("science", science), ("template", template)):
+        if exposure.psf is None:
+            raise InputError(f"the {role} exposure has no PSF; the {algorithm} subtraction "
+                             f"needs the PSFs of both images")
+        if exposure.variance is None:
+            raise InputError(f"the {role} exposure has no variance plane; the {algorithm} "
+                             f"subtraction weights and propagates the noise with it")
+
+
 def sanitize(exposure: Exposure, role: str) -> Exposure:
     """Return a clean copy of ``exposure`` (the input is not modified).
 

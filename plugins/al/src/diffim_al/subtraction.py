@@ -24,6 +24,7 @@ from diffim.exposure import Exposure
 from diffim.hookspecs import hookimpl
 from diffim.mask import MaskPlanes, remapMask
 from diffim.results import SubtractionResult
+from diffim.sanitize import checkSubtractionPair
 
 from .basis import BasisShape, KernelBasis, basisShape, makeKernelBasis
 from .candidates import detectStars, makeCandidates, sourcePositions
@@ -75,20 +76,6 @@ class _Plane:
     def maskWithMissing(self, noDataBit: int) -> np.ndarray:
         """The mask with NO_DATA also set on non-finite pixels (a new array)."""
         return self.mask | (self.missing.astype(self.mask.dtype) * noDataBit)
-
-
-def _checkInputs(science: Exposure, template: Exposure) -> None:
-    if science.shape != template.shape:
-        raise InputError(f"template shape {template.shape} differs from science shape "
-                         f"{science.shape}; the al subtraction needs the template on the "
-                         f"science pixel grid")
-    for name, exposure in (("science", science), ("template", template)):
-        if exposure.psf is None:
-            raise InputError(f"the {name} exposure has no PSF; the al subtraction needs both "
-                             f"PSFs to size its kernel basis")
-        if exposure.variance is None:
-            raise InputError(f"the {name} exposure has no variance plane; the al subtraction "
-                             f"weights its fit and propagates noise with it")
 
 
 def _badBits(config: ImagePsfMatchConfig, planes: MaskPlanes) -> int:
@@ -152,7 +139,7 @@ class AlardLuptonSubtraction:
             If the fitted kernel sum is not positive.
         """
         config.validate()
-        _checkInputs(science, template)
+        checkSubtractionPair(science, template, "al")
         planes = science.maskPlanes.copy()
         for name in ("NO_DATA", "EDGE"):
             planes.add(name)

@@ -38,6 +38,7 @@ from diffim.hookspecs import hookimpl
 from diffim.mask import MaskPlanes, remapMask
 from diffim.psf import ImagePsf, Psf, moments
 from diffim.results import SubtractionResult
+from diffim.sanitize import checkSubtractionPair
 
 from .background import smoothBackground
 from .config import ZogyConfig
@@ -226,7 +227,7 @@ class ZogySubtraction:
             If the flux ratio must be fitted and too few stars allow it.
         """
         config.validate()
-        _checkInputs(science, template)
+        checkSubtractionPair(science, template, "zogy")
         masks = _InputMasks.of(science, template, config)
         scaling = fluxScaling(science, template, config, masks.unusableForFit)
         inputs = _prepare(science, template, masks, config.correctBackground)
@@ -277,20 +278,6 @@ class ZogySubtraction:
             variances.append(value if value > 0 else fallback)
         return makeKernels(sciencePsf, templatePsf, variances[0], variances[1], scaling.ratio,
                            config.psfFourierFloor, maxRadius)
-
-
-def _checkInputs(science: Exposure, template: Exposure) -> None:
-    if science.shape != template.shape:
-        raise InputError(f"template shape {template.shape} differs from science shape "
-                         f"{science.shape}; the zogy subtraction needs the template on the "
-                         f"science pixel grid")
-    for name, exposure in (("science", science), ("template", template)):
-        if exposure.psf is None:
-            raise InputError(f"the {name} exposure has no PSF; the zogy subtraction filters "
-                             f"each image with the other's PSF")
-        if exposure.variance is None:
-            raise InputError(f"the {name} exposure has no variance plane; the zogy "
-                             f"subtraction weights and propagates noise with it")
 
 
 def _checkSize(shape: tuple[int, int], radius: int) -> None:
