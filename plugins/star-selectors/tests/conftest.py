@@ -145,10 +145,29 @@ def judgeSelection():
     return judge
 
 
+def selectionQuality(select, fields, minStars: int) -> tuple[float, float]:
+    """Run ``select(sources, science)`` on every field and score it against the truth.
+
+    Each field must give at least ``minStars`` selections, none of them within 2 px
+    of a galaxy or a cosmic ray. Returns the fraction of selections that are true
+    isolated stars (:func:`judge`) and the fraction of the clean stars of 15000 to
+    3e5 counts (:func:`cleanStars`) that were selected.
+    """
+    verdicts, recovered = [], []
+    for science, truth, sources in fields:
+        stars = select(sources, science)
+        assert len(stars) >= minStars
+        verdict = judge(stars, truth, science)
+        assert not np.isin(verdict["kind"][verdict["distance"] < 2], ["galaxy", "cr"]).any()
+        verdicts.append(verdict["good"])
+        recovered.append(found(stars, truth, cleanStars(truth, 15000.0, 3e5, 25.0)))
+    return float(np.concatenate(verdicts).mean()), float(np.concatenate(recovered).mean())
+
+
 @pytest.fixture
-def clean():
-    """``(cleanStars, found)``."""
-    return cleanStars, found
+def quality():
+    """:func:`selectionQuality`."""
+    return selectionQuality
 
 
 @pytest.fixture
