@@ -43,10 +43,10 @@ class CentroidGauge:
             return np.where(total[:, None] > 0, (coefficients @ self.moments.T)
                             / total[:, None], np.nan)
 
-    def gradients(self, coefficients: np.ndarray) -> np.ndarray:
-        """``(n, 2, nBasis)`` derivatives of the centroids with respect to the coefficients."""
+    def gradients(self, coefficients: np.ndarray, centroid: np.ndarray) -> np.ndarray:
+        """``(n, 2, nBasis)`` derivatives of the centroids with respect to the coefficients,
+        given the ``(n, 2)`` centroids of those coefficients (:meth:`centroids`)."""
         total = coefficients @ self.total
-        centroid = self.centroids(coefficients)
         return ((self.moments[None, :, :] - centroid[:, :, None] * self.total[None, None, :])
                 / total[:, None, None])
 

@@ -156,7 +156,7 @@ class KernelSolver:
         """Kernel centroids ``(n, 2)`` and their errors from the single-stamp fits."""
         centroid = self.gauge.centroids(coefficients)
         gradient = np.zeros((len(coefficients), 2, matrix.shape[-1]))
-        gradient[:, :, :coefficients.shape[1]] = self.gauge.gradients(coefficients)
+        gradient[:, :, :coefficients.shape[1]] = self.gauge.gradients(coefficients, centroid)
         error = np.empty_like(centroid)
         for axis in range(2):
             projected = solveSymmetric(matrix, gradient[:, axis])
