@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from diffim.pipeline import load_pipeline
-from diffim.simulate import simulatePair
+from diffim.testing.simulate import simulatePair
 from diffim.task import ImageDifferenceTask
 
 REPO = Path(__file__).resolve().parents[1]

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from diffim.fits_io import writeExposure
-from diffim.simulate import simulatePair
+from diffim.testing.simulate import simulatePair
 
 
 @pytest.fixture

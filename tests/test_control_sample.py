@@ -10,7 +10,7 @@ from diffim.catalog import referenceControlReasons, splitControlSample
 from diffim.errors import ConfigError, InputError
 from diffim.pipeline import load_pipeline
 from diffim.sanitize import sanitize
-from diffim.simulate import simulatePair
+from diffim.testing.simulate import simulatePair
 from diffim.task import ImageDifferenceTask
 
 from paths import PIPELINES

@@ -13,7 +13,7 @@ from astropy.io import fits
 from astropy.table import Table
 from diffim.fits_io import writeExposure
 from diffim.threads import availableCores, limitThreads
-from diffim.simulate import simulatePair
+from diffim.testing.simulate import simulatePair
 from threadpoolctl import threadpool_info
 
 from paths import PIPELINES

@@ -25,7 +25,7 @@ from diffim.exposure import Exposure
 from diffim.fits_io import writeExposure
 from diffim.pipeline import load_pipeline
 from diffim.sanitize import sanitize
-from diffim.simulate import simulatePair
+from diffim.testing.simulate import simulatePair
 from diffim.task import ImageDifferenceTask
 from diffim_al import AlardLuptonSubtraction
 from diffim_zogy import FluxScaleError

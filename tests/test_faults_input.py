@@ -23,7 +23,7 @@ from diffim.exposure import Exposure
 from diffim.fits_io import readExposure, writeExposure
 from diffim.mask import MaskPlanes
 from diffim.psf import GaussianPsf
-from diffim.simulate import simulatePair
+from diffim.testing.simulate import simulatePair
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays

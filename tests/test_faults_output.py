@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from astropy.io import fits
 from astropy.table import Table
@@ -38,14 +39,19 @@ def _run(capsys, pair, outdir, *extra):
 
 
 def _assertComplete(outdir: Path, names=ALL_OUTPUTS) -> None:
-    """Every output is there and readable."""
+    """Every output is there and readable to its last pixel."""
     assert sorted(p.name for p in outdir.iterdir() if p.name in names) == sorted(names)
     for name in names:
         if name.endswith(".fits"):
             with fits.open(outdir / name, checksum=False) as hdus:
                 hdus.verify("exception")
                 for hdu in hdus:
-                    assert hdu.data is None or hdu.data.size >= 0
+                    declared = [hdu.header.get(f"NAXIS{i}", 0)
+                                for i in range(1, hdu.header.get("NAXIS", 0) + 1)]
+                    if isinstance(hdu, fits.BinTableHDU):
+                        assert len(hdu.data) == declared[1], (name, hdu.name)
+                    elif declared:
+                        assert hdu.data.size == np.prod(declared) > 0, (name, hdu.name)
     assert not [p for p in outdir.iterdir() if p.name.startswith(".")]
 
 
@@ -118,7 +124,8 @@ def test_overwrite_replaces_the_outputs_and_keeps_other_files(pair, old_outputs,
     assert status == 0 and stderr == ""
     _assertComplete(old_outputs)
     assert (old_outputs / "notes.txt").read_text() == "old notes.txt"
-    assert Table.read(old_outputs / "diaSources.fits") is not None
+    catalog = Table.read(old_outputs / "diaSources.fits")
+    assert "id" in catalog.colnames and f"{len(catalog)} diaSources" in stdout
     assert str(old_outputs / "difference.fits") in stdout
 
 

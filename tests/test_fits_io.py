@@ -16,9 +16,9 @@ from diffim.fits_io import readExposure, readTable, writeExposure, writeTable
 from diffim.mask import MaskPlanes
 from diffim.photocalib import PhotoCalib
 from diffim.psf import GaussianPsf, ImagePsf, SpatialPsf, gaussian_stamp
+from paths import REAL_DATA as REAL
+from paths import needs_real_data
 from scipy import special
-
-REAL = Path("/work/shared/data/real")
 
 
 def leftovers(directory: Path) -> list[str]:
@@ -363,10 +363,9 @@ def test_table_round_trip_keeps_units_and_descriptions(tmp_path):
 # the real data in shared/data/real
 # ---------------------------------------------------------------------------
 
-needs_real = pytest.mark.skipif(not REAL.is_dir(), reason="real data folder not present")
 
 
-@needs_real
+@needs_real_data
 @pytest.mark.parametrize("folder,noise,fwhm", [
     ("saao_kb13475_goodseeing", 18.7, (4.0, 9.0)),
     ("saao_kb13475_badseeing", 35.2, (8.0, 14.0)),
@@ -382,7 +381,7 @@ def test_real_saao_frames(folder, noise, fwhm):
     assert science.obsDate.startswith("2013-0")
 
 
-@needs_real
+@needs_real_data
 def test_real_toros_frames():
     for name in ("science", "template"):
         exposure = readExposure(REAL / "toros_eso085-030" / f"{name}.fits")
@@ -393,7 +392,7 @@ def test_real_toros_frames():
         assert 2.5 < exposure.psf.fwhm() < 5.0
 
 
-@needs_real
+@needs_real_data
 @pytest.mark.filterwarnings("ignore::astropy.io.fits.verify.VerifyWarning")
 def test_every_real_ztf_cutout_reads():
     files = sorted((REAL / "ztf_alert_cutouts").glob("*.fits"))

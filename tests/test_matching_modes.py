@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from diffim.pipeline import load_pipeline
-from diffim.simulate import simulatePair
+from diffim.testing.simulate import simulatePair
 from diffim.task import ImageDifferenceTask
 
 from paths import PIPELINES

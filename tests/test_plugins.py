@@ -116,7 +116,7 @@ def _config_with_scale_variance(name: str):
     ("wrongType", r"'wrongType' \(from fake-diffim-plugins\): returned str, expected float"),
 ])
 def test_misbehaving_plugin_is_named_with_its_distribution(fake_distribution, name, message):
-    from diffim.simulate import simulatePair
+    from diffim.testing.simulate import simulatePair
     from diffim.task import ImageDifferenceTask
 
     science, template, _ = simulatePair(size=256, nTransients=0, seed=3)
@@ -150,7 +150,7 @@ def test_setting_a_field_of_a_missing_plugin_names_the_slot(monkeypatch):
 def test_third_party_subtract_plugin_runs_by_name():
     """A plugin installed by pip (tests/plugins/diffim-example-subtract) is used by name."""
     from diffim.pipeline import load_pipeline
-    from diffim.simulate import simulatePair
+    from diffim.testing.simulate import simulatePair
     from diffim.task import ImageDifferenceTask
 
     from paths import PIPELINES

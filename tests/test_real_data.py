@@ -20,9 +20,9 @@ from diffim.fits_io import readExposure
 from diffim.pipeline import load_pipeline
 from diffim.task import ImageDifferenceTask
 
-from paths import PIPELINES, REAL_DATA
+from paths import PIPELINES, REAL_DATA, needs_real_data
 
-pytestmark = pytest.mark.skipif(not REAL_DATA.is_dir(), reason="shared/data/real is not present")
+pytestmark = needs_real_data
 
 
 def _run(science, template):

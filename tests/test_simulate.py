@@ -1,11 +1,11 @@
-"""The simulated science/template pair (diffim.simulate)."""
+"""The simulated science/template pair (diffim.testing.simulate)."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 from diffim.fits_io import readExposure, readTable
 from diffim.psf import SpatialPsf
-from diffim.simulate import simulatePair, writePair
+from diffim.testing.simulate import simulatePair, writePair
 from scipy import ndimage
 
 SIZE = 512

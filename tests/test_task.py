@@ -7,7 +7,7 @@ import pytest
 from diffim.errors import InputError, RegistrationRequiredError
 from diffim.fits_io import writeExposure
 from diffim.pipeline import load_pipeline
-from diffim.simulate import simulatePair
+from diffim.testing.simulate import simulatePair
 from diffim.task import ImageDifferenceTask
 
 from paths import PIPELINES

@@ -8,7 +8,7 @@ from astropy.wcs import WCS
 from diffim import Exposure, GaussianPsf
 from diffim.alignment import measureOffset
 from diffim.errors import InputError, NoOverlapError, RegistrationRequiredError
-from diffim.simulate import simulatePair
+from diffim.testing.simulate import simulatePair
 from diffim.warp import checkCoverage, pixelMapping, warpToScience
 
 

@@ -127,7 +127,7 @@ def plugins_() -> None:
 @click.option("--overwrite", is_flag=True, help="Replace existing files.")
 def simulate(outdir, size, seed, seeing_ratio, nTransients, overwrite) -> None:
     """Make a realistic science/template pair with truth, for demos and tests."""
-    from .simulate import writePair
+    from .testing.simulate import writePair
 
     paths = writePair(Path(outdir), size=size, seed=seed, seeingRatio=seeing_ratio,
                       nTransients=nTransients, overwrite=overwrite)

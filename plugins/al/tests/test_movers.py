@@ -13,7 +13,7 @@ import pytest
 from scipy.signal import fftconvolve
 
 import diffim_al.solve as solve
-from diffim.simulate import simulatePair
+from diffim.testing.simulate import simulatePair
 from diffim_al import AlardLuptonSubtraction, ImagePsfMatchConfig
 from diffim_al.kernel import CentroidGauge
 

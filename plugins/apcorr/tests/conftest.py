@@ -9,7 +9,7 @@ from astropy.table import Table
 
 from diffim import Exposure, GaussianPsf
 from diffim.psf import ImagePsf, Psf, SpatialPsf
-from diffim.simulate import simulatePair
+from diffim.testing.simulate import simulatePair
 from diffim_forced import PsfForcedMeasurement, PsfForcedMeasurementConfig
 
 #: Template PSF width (Gaussian-equivalent sigma, pixels) of the simulations; the science PSF

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from astropy.table import Table
 
-from diffim.simulate import simulatePair
+from diffim.testing.simulate import simulatePair
 from diffim_astrometry import propagate
 from diffim_astrometry.motion import julianYear
 

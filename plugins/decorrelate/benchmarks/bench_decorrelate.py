@@ -3,7 +3,7 @@
 Usage: python bench_decorrelate.py [SIZE ...]   (default 2048 4096)
 
 For each size, a pair with a PSF that varies by 30% across the field is
-simulated (``diffim.simulate.simulatePair``, template on the science grid),
+simulated (``diffim.testing.simulate.simulatePair``, template on the science grid),
 subtracted with the ``al`` plugin (template convolved), and decorrelated for
 the whole image (with and without completeVarPlanePropagation) and on the
 spatial grid (default config); then, as in score mode, the science image is
@@ -22,7 +22,7 @@ import numpy as np
 
 from diffim.preconvolve import preConvolutionKernel, preConvolve
 from diffim.sanitize import sanitize
-from diffim.simulate import simulatePair
+from diffim.testing.simulate import simulatePair
 from diffim_al import AlardLuptonSubtraction, ImagePsfMatchConfig
 from diffim_decorrelate import DecorrelateALKernel, DecorrelateALKernelConfig
 

@@ -9,7 +9,7 @@ from diffim import Exposure, plugins
 from diffim.errors import ConfigError, InputError
 from diffim.results import SubtractionResult
 from diffim.sanitize import sanitize
-from diffim.simulate import simulatePair
+from diffim.testing.simulate import simulatePair
 from diffim_al import AlardLuptonSubtraction, ImagePsfMatchConfig
 from diffim_decorrelate import DecorrelateALKernel, DecorrelateALKernelConfig
 

@@ -18,7 +18,7 @@ from diffim.errors import InputError
 from diffim.preconvolve import preConvolve
 from diffim.psf import gaussian_stamp
 from diffim.sanitize import sanitize
-from diffim.simulate import simulatePair
+from diffim.testing.simulate import simulatePair
 from diffim_al import AlardLuptonSubtraction, ImagePsfMatchConfig
 from diffim_decorrelate import DecorrelateALKernel, DecorrelateALKernelConfig
 

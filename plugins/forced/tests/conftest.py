@@ -9,7 +9,7 @@ from scipy.special import erf
 from astropy.table import Table
 
 from diffim import Exposure, GaussianPsf
-from diffim.simulate import simulatePair
+from diffim.testing.simulate import simulatePair
 
 @pytest.fixture(scope="module")
 def transients() -> SimpleNamespace:

@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from get_template_testing import writePatches  # noqa: E402
 
-from diffim.simulate import simulatePair  # noqa: E402
+from diffim.testing.simulate import simulatePair  # noqa: E402
 from diffim_get_template import GetCoaddAsTemplateConfig  # noqa: E402
 
 #: Side of the simulated images (pixels) and the science-to-template offset (pixels).

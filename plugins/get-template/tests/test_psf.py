@@ -5,7 +5,7 @@ from get_template_testing import cutout, tileBoxes, writePatches
 
 from diffim.fits_io import writeExposure
 from diffim.psf import GaussianPsf, SpatialPsf
-from diffim.simulate import simulatePair
+from diffim.testing.simulate import simulatePair
 from diffim_get_template import CoaddTemplate, GetCoaddAsTemplateConfig
 
 

@@ -4,7 +4,7 @@ import pytest
 from get_template_testing import cutout, reprojected, writePatches
 
 from diffim.fits_io import writeExposure
-from diffim.simulate import simulatePair
+from diffim.testing.simulate import simulatePair
 from diffim_get_template import CoaddTemplate, GetCoaddAsTemplateConfig, TemplateRepositoryError
 
 

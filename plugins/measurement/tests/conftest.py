@@ -6,7 +6,7 @@
   the way an Alard-Lupton subtraction builds them (the template, with its own noise,
   convolved with a matching kernel), with stars that moved between the epochs; the truth
   is exact because nothing is fitted in making the images.
-* ``simulatedRuns``: :func:`diffim.simulate.simulatePair` pairs with moving stars and
+* ``simulatedRuns``: :func:`diffim.testing.simulate.simulatePair` pairs with moving stars and
   transients run through the default pipeline with measurement switched on.
 
 The helpers are handed to tests as fixtures (the suite runs in pytest's importlib mode,
@@ -24,7 +24,7 @@ from scipy.special import erf
 
 from diffim import Exposure, GaussianPsf, ImagePsf
 from diffim.pipeline import load_pipeline
-from diffim.simulate import simulatePair
+from diffim.testing.simulate import simulatePair
 from diffim.task import ImageDifferenceTask
 from diffim_detection import ThresholdDetectionConfig, detect
 

@@ -12,7 +12,7 @@ from scipy.spatial import cKDTree
 
 from diffim import Exposure, GaussianPsf
 from diffim.sanitize import sanitize
-from diffim.simulate import simulatePair
+from diffim.testing.simulate import simulatePair
 from diffim_al.subtraction import AlardLuptonSubtraction
 
 #: simulatePair's default sub-pixel offset: science (x, y) is template (x - 0.3, y - 0.2).

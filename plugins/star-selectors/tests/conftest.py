@@ -10,7 +10,7 @@ from astropy.table import Table
 from scipy import special
 from scipy.spatial import cKDTree
 
-from diffim.simulate import simulatePair
+from diffim.testing.simulate import simulatePair
 from diffim_star_selectors import SourceMeasurementConfig, measureSources
 
 #: Size of the simulated fields (pixels).

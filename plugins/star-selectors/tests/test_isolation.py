@@ -2,7 +2,7 @@
 import pytest
 from astropy.table import Table
 
-from diffim.simulate import simulatePair
+from diffim.testing.simulate import simulatePair
 from diffim_star_selectors import (ObjectSizeStarSelector, ScienceStarSelector,
                                    SourceMeasurementConfig, measureSources)
 

@@ -4,7 +4,7 @@ Usage::
 
     python plugins/zogy/benchmarks/bench_zogy.py 2048 4096 [--grid] [--repeats 3]
 
-For each size it simulates a pair with :func:`diffim.simulate.simulatePair`
+For each size it simulates a pair with :func:`diffim.testing.simulate.simulatePair`
 (template already on the science grid), sanitises it as the task does, and runs
 ``diffim_subtract`` a few times. It prints the best wall time and the peak
 resident memory above the level before the call (sampled every 2 ms), with the
@@ -21,7 +21,7 @@ import time
 import numpy as np
 
 from diffim.sanitize import sanitize
-from diffim.simulate import simulatePair
+from diffim.testing.simulate import simulatePair
 from diffim_zogy import ZogyConfig, ZogySubtraction
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from diffim.simulate import simulatePair
+from diffim.testing.simulate import simulatePair
 from diffim.task import ImageDifferenceTask
 from diffim.task_config import ImageDifferenceConfig
 from zogy_testing import psfFlux

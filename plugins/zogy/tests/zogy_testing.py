@@ -1,6 +1,6 @@
 """Simulated pairs and measurements shared by the zogy plugin's tests.
 
-Pairs come from :func:`diffim.simulate.simulatePair` with the template already
+Pairs come from :func:`diffim.testing.simulate.simulatePair` with the template already
 on the science grid (``offset=(0, 0)``), sanitised as the task does, so the
 hook can be called directly.
 """
@@ -12,7 +12,7 @@ from scipy import ndimage
 
 from diffim.exposure import Exposure
 from diffim.sanitize import sanitize
-from diffim.simulate import simulatePair
+from diffim.testing.simulate import simulatePair
 from diffim_zogy import ZogyConfig, ZogySubtraction
 
 

@@ -26,10 +26,10 @@ from astropy.wcs import WCS
 from scipy import ndimage, special
 from scipy.spatial import cKDTree
 
-from .exposure import Exposure
-from .fits_io import writeExposure, writeTable
-from .photocalib import PhotoCalib
-from .psf import FWHM_PER_SIGMA, GaussianPsf, ImagePsf, Psf, SpatialPsf
+from ..exposure import Exposure
+from ..fits_io import writeExposure, writeTable
+from ..photocalib import PhotoCalib
+from ..psf import FWHM_PER_SIGMA, GaussianPsf, ImagePsf, Psf, SpatialPsf
 
 #: Default star density (stars per pixel), about 2100 stars on a 2048² image.
 STAR_DENSITY = 5e-4
