@@ -1,4 +1,4 @@
-"""Square cut-outs around many positions at once, and the pixel offsets they cover (shared by measurement plugins)."""
+"""Square cut-outs around many positions at once, and which of their pixels a source may use."""
 from __future__ import annotations
 
 import numpy as np
@@ -39,3 +39,43 @@ def nearestPixel(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Integer pixel containing each position (pixel centres are integers)."""
     return (np.floor(np.asarray(x) + 0.5).astype(np.int64),
             np.floor(np.asarray(y) + 0.5).astype(np.int64))
+
+
+def stampPixelMask(shape: tuple[int, int], ix: np.ndarray, iy: np.ndarray, half: int,
+                   usable: np.ndarray | None = None, labels: np.ndarray | None = None,
+                   owner: np.ndarray | None = None, ownFootprintOnly: bool = False) -> np.ndarray:
+    """``(n, s, s)`` True for the stamp pixels each source may use.
+
+    A pixel is usable when it lies on the image, is ``usable`` (when given) and,
+    with ``labels`` and ``owner``, belongs to the source's own footprint or (unless
+    ``ownFootprintOnly``) to none.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        ``(height, width)`` of the image.
+    ix, iy : numpy.ndarray
+        Integer stamp centres.
+    half : int
+        Stamp half-width.
+    usable : numpy.ndarray, optional
+        Boolean image of usable pixels.
+    labels : numpy.ndarray, optional
+        Footprint label image (0: no footprint).
+    owner : numpy.ndarray, optional
+        Footprint label of each source.
+    ownFootprintOnly : bool
+        Leave out the pixels of no footprint too.
+    """
+    offsets = np.arange(-half, half + 1)
+    rows = np.asarray(iy, dtype=np.int64)[:, None] + offsets
+    cols = np.asarray(ix, dtype=np.int64)[:, None] + offsets
+    allowed = (((rows >= 0) & (rows < shape[0]))[:, :, None]
+               & ((cols >= 0) & (cols < shape[1]))[:, None, :])
+    if usable is not None:
+        allowed &= extractStamps(usable, ix, iy, half, False)
+    if labels is not None and owner is not None:
+        stampLabels = extractStamps(labels, ix, iy, half, -1)
+        mine = stampLabels == np.asarray(owner)[:, None, None]
+        allowed &= mine if ownFootprintOnly else (mine | (stampLabels == 0))
+    return allowed

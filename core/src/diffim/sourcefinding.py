@@ -1,0 +1,236 @@
+"""Finding sources in an image: thresholded objects, the PSF matched filter, peaks, isolation.
+
+Every step that looks for stars or sources (kernel candidates, registration
+stars, aperture-correction stars, the DETECTED plane of a plain image, the
+flux-scale stars, the sky of the forced photometry) uses these functions with
+its own parameters:
+
+* :func:`extractObjects` -- connected pixels above a threshold, with
+  ``sep`` (SExtractor's detection, deblending and cleaning);
+* :func:`matchedFilter` -- the PSF matched-filter image: at each pixel the
+  S/N and flux of a point source centred there (the optimal detection image
+  for point sources);
+* :func:`localMaxima` -- the peaks of an image;
+* :func:`isolated` -- which peaks have no comparably bright neighbour.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import sep
+from scipy import ndimage, signal
+from scipy.spatial import cKDTree
+
+
+@dataclass
+class Objects:
+    """What :func:`extractObjects` found.
+
+    Attributes
+    ----------
+    catalog : numpy.ndarray
+        ``sep``'s structured array, one row per object (``x``, ``y``, ``a``, ``b``,
+        ``flux``, ``npix``, ``xpeak``, ``ypeak``, ``flag``, ...).
+    segmentation : numpy.ndarray or None
+        int32 map, object ``i`` is label ``i + 1``; None unless asked for.
+    """
+
+    catalog: np.ndarray
+    segmentation: np.ndarray | None
+
+    def __len__(self) -> int:
+        return len(self.catalog)
+
+
+def extractObjects(data: np.ndarray, threshold: float, noise: np.ndarray | float | None = None,
+                   exclude: np.ndarray | None = None, minArea: int = 5,
+                   filterKernel: np.ndarray | None | str = "default",
+                   deblendThresholds: int = 32, deblendContrast: float = 0.005,
+                   clean: bool = True, segmentation: bool = False) -> Objects:
+    """Detect the objects of a background-subtracted image.
+
+    Parameters
+    ----------
+    data : numpy.ndarray
+        Background-subtracted image (finite where not excluded).
+    threshold : float
+        Detection threshold: in units of ``noise`` when given, else in data units.
+    noise : numpy.ndarray or float, optional
+        Per-pixel (or global) 1-sigma noise.
+    exclude : numpy.ndarray, optional
+        True for pixels never part of an object.
+    minArea : int
+        Fewest connected pixels of an object.
+    filterKernel : numpy.ndarray, None or "default"
+        Convolution applied before thresholding: ``sep``'s default 3×3 kernel, a
+        given kernel, or None for none (``data`` is then already a detection image).
+    deblendThresholds, deblendContrast : int, float
+        Multi-threshold deblending levels and the contrast a branch needs to become
+        its own object (1.0: no deblending).
+    clean : bool
+        Merge objects that a neighbour's wing can explain (SExtractor's cleaning).
+    segmentation : bool
+        Also return the segmentation map.
+
+    Returns
+    -------
+    Objects
+    """
+    data = np.ascontiguousarray(data, dtype=np.float32)
+    if sep.get_extract_pixstack() < data.size:
+        sep.set_extract_pixstack(data.size)
+    kwargs = {}
+    if noise is not None:
+        kwargs["err"] = (np.ascontiguousarray(noise, dtype=np.float32)
+                         if np.ndim(noise) else float(noise))
+    if exclude is not None:
+        kwargs["mask"] = np.ascontiguousarray(exclude, dtype=bool)
+    if not (isinstance(filterKernel, str) and filterKernel == "default"):
+        kwargs["filter_kernel"] = filterKernel
+    found = sep.extract(data, threshold, minarea=minArea, deblend_nthresh=deblendThresholds,
+                        deblend_cont=deblendContrast, clean=clean,
+                        segmentation_map=segmentation, **kwargs)
+    if segmentation:
+        catalog, segmap = found
+        return Objects(catalog, segmap.astype(np.int32, copy=False))
+    return Objects(found, None)
+
+
+@dataclass
+class MatchedFilter:
+    """The PSF matched-filter image of :func:`matchedFilter`.
+
+    Attributes
+    ----------
+    significance : numpy.ndarray
+        S/N of a point source centred on each pixel (0 where nothing was usable).
+    flux : numpy.ndarray
+        Its PSF flux (0 where nothing was usable).
+    """
+
+    significance: np.ndarray
+    flux: np.ndarray
+
+
+def matchedFilter(data: np.ndarray, variance: np.ndarray, exclude: np.ndarray,
+                  psfImage: np.ndarray) -> MatchedFilter:
+    """Filter an image with its PSF, weighting every pixel by its inverse variance.
+
+    At each pixel ``p``, with the PSF ``P`` centred there, ``signal = sum(P d / V)``
+    and ``power = sum(P**2 / V)`` over the usable pixels; ``signal / power`` is the
+    least-squares PSF flux of a point source at ``p`` and ``signal / sqrt(power)``
+    its S/N. Excluded pixels carry no weight, so a source next to a masked pixel
+    is judged on the pixels that remain. Two FFT convolutions (zero outside the
+    image).
+
+    Parameters
+    ----------
+    data : numpy.ndarray
+        Background-subtracted image.
+    variance : numpy.ndarray
+        Its per-pixel variance.
+    exclude : numpy.ndarray
+        True for pixels not to use (masked, non-finite, non-positive variance).
+    psfImage : numpy.ndarray
+        The PSF stamp (odd size, centred).
+
+    Returns
+    -------
+    MatchedFilter
+    """
+    unusable = exclude | ~np.isfinite(data) | ~(variance > 0)
+    weight = np.where(unusable, 0.0, 1.0 / np.where(unusable, 1.0, variance)).astype(np.float32)
+    weighted = np.where(unusable, np.float32(0.0), data).astype(np.float32) * weight
+    psf = np.asarray(psfImage, dtype=np.float32)[::-1, ::-1]
+    signal_ = signal.fftconvolve(weighted, psf, mode="same")
+    power = signal.fftconvolve(weight, psf * psf, mode="same")
+    usable = power > 1e-12 * float(power.max()) if power.size else power > 0
+    significance = np.zeros(data.shape, dtype=np.float32)
+    flux = np.zeros(data.shape, dtype=np.float32)
+    np.divide(signal_, np.sqrt(np.where(usable, power, 1.0)), out=significance, where=usable)
+    np.divide(signal_, power, out=flux, where=usable)
+    return MatchedFilter(significance, flux)
+
+
+def localMaxima(image: np.ndarray, threshold: float = -np.inf, separation: int = 1,
+                exclude: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Pixels that are the highest within ``separation`` pixels and reach ``threshold``.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        2-D image (negate it to find minima).
+    threshold : float
+        Lowest value of a peak.
+    separation : int
+        A peak is the largest value (ties kept) of the ``(2 separation + 1)``-pixel
+        square around it; pixels beyond the image border do not count.
+    exclude : numpy.ndarray, optional
+        True for pixels that cannot be peaks.
+
+    Returns
+    -------
+    x, y : numpy.ndarray
+        int64 positions of the peaks, in row-major order.
+    """
+    size = 2 * int(separation) + 1
+    highest = ndimage.maximum_filter(image, size=size, mode="nearest")
+    peak = (image >= threshold) & (image == highest)
+    if exclude is not None:
+        peak &= ~exclude
+    y, x = np.nonzero(peak)
+    return x.astype(np.int64), y.astype(np.int64)
+
+
+def isolated(x: np.ndarray, y: np.ndarray, flux: np.ndarray, reach: float,
+             maxFluxRatio: float = 0.0, minSeparation: float = 0.0) -> np.ndarray:
+    """True for objects without a comparably bright neighbour.
+
+    An object is isolated when the summed flux of the other objects within
+    ``reach`` is at most ``maxFluxRatio`` times its own, and no other object lies
+    closer than ``minSeparation`` however faint. An object with a non-finite
+    position is never isolated.
+
+    Parameters
+    ----------
+    x, y : numpy.ndarray
+        Positions (pixels).
+    flux : numpy.ndarray
+        Brightness of each object (any unit common to all).
+    reach : float
+        Radius (pixels) within which neighbours count.
+    maxFluxRatio : float
+        Largest neighbour flux, summed, as a fraction of the object's flux
+        (0: no neighbour at all within ``reach``).
+    minSeparation : float
+        Radius within which any neighbour disqualifies.
+
+    Returns
+    -------
+    numpy.ndarray
+        Boolean, one per object.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    flux = np.asarray(flux, dtype=np.float64)
+    finite = np.isfinite(x) & np.isfinite(y)
+    result = finite.copy()
+    index = np.flatnonzero(finite)
+    if index.size < 2:
+        return result
+    tree = cKDTree(np.column_stack([x[index], y[index]]))
+    pairs = tree.query_pairs(max(reach, minSeparation), output_type="ndarray")
+    if len(pairs) == 0:
+        return result
+    i, j = index[pairs[:, 0]], index[pairs[:, 1]]
+    distance = np.hypot(x[i] - x[j], y[i] - y[j])
+    within = distance <= reach
+    neighbourFlux = (np.bincount(i[within], weights=np.abs(flux[j[within]]), minlength=len(x))
+                     + np.bincount(j[within], weights=np.abs(flux[i[within]]),
+                                   minlength=len(x)))
+    result &= neighbourFlux <= maxFluxRatio * np.abs(flux)
+    close = distance < minSeparation
+    result[i[close]] = False
+    result[j[close]] = False
+    return result

@@ -1,0 +1,55 @@
+"""The one sky estimator: sep's clipped mode on a mesh, masks and mesh size as parameters."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from diffim.background import backgroundModel, sourceMaskedBackground
+
+
+def _curvedSky(shape=(768, 1024)):
+    yy, xx = np.mgrid[:shape[0], :shape[1]]
+    return 30.0 * xx / shape[1] + 20.0 * (yy / shape[0]) ** 2 - 10.0 * (xx / shape[1]) * (
+        yy / shape[0])
+
+
+def test_background_follows_a_curved_sky_under_stars_and_masks():
+    rng = np.random.default_rng(2)
+    sky = _curvedSky()
+    image = (sky + rng.normal(0.0, 10.0, sky.shape)).astype(np.float32)
+    image.flat[rng.integers(0, image.size, 3000)] += 5000.0      # bright pixels (stars)
+    exclude = np.zeros(image.shape, dtype=bool)
+    exclude[300:500, 400:700] = True
+    image[exclude] = np.nan                                       # masked: any value
+    model = backgroundModel(image, exclude, binSize=128)
+    assert model.dtype == np.float32 and model.shape == image.shape
+    error = np.abs(model - sky)
+    # the mode of ~16000 pixels of noise 10 has an error near 0.15; the largest
+    # errors (a quarter of the pixel noise) are where bins are mostly masked
+    assert np.median(error) < 0.3 and np.max(error[~exclude]) < 3.0
+    assert np.max(error[300:500, 400:700]) < 3.0
+
+
+def test_background_of_a_small_image_has_at_least_the_requested_bins():
+    """One 256-px bin on a 256² image would leave its gradient (false detections)."""
+    yy, xx = np.mgrid[:256, :256]
+    plane = (1000.0 + 0.2 * xx + 0.1 * yy).astype(np.float32)
+    flat = backgroundModel(plane, None, binSize=256)
+    followed = backgroundModel(plane, None, binSize=256, minBinsPerAxis=2)
+    assert np.ptp(flat) < 1e-3
+    assert np.max(np.abs(followed - plane)) < 0.25 * np.max(np.abs(flat - plane))
+    nothing = backgroundModel(plane, np.ones(plane.shape, dtype=bool), binSize=64)
+    assert np.all(nothing == 0.0)
+
+
+def test_source_masked_background_is_not_raised_by_extended_sources():
+    rng = np.random.default_rng(5)
+    yy, xx = np.mgrid[:512, :512]
+    image = 100.0 + rng.normal(0.0, 5.0, (512, 512))
+    for x, y in rng.uniform(20, 492, (40, 2)):
+        image += 400.0 * np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / (2 * 6.0 ** 2))
+    variance = np.full(image.shape, 25.0)
+    exclude = np.zeros(image.shape, dtype=bool)
+    once = backgroundModel(image, exclude, binSize=64)
+    twice = sourceMaskedBackground(image, variance, exclude, binSize=64, grow=6)
+    assert np.median(twice) == pytest.approx(100.0, abs=0.3)
+    assert np.median(once) > np.median(twice)
