@@ -53,3 +53,51 @@ def test_source_masked_background_is_not_raised_by_extended_sources():
     twice = sourceMaskedBackground(image, variance, exclude, binSize=64, grow=6)
     assert np.median(twice) == pytest.approx(100.0, abs=0.3)
     assert np.median(once) > np.median(twice)
+
+
+def test_clipped_mean_is_less_noisy_than_the_mode_and_keeps_faint_source_light():
+    rng = np.random.default_rng(8)
+    sky = np.full((512, 512), 100.0)
+    faint = rng.exponential(0.5, sky.shape) * (rng.random(sky.shape) < 0.2)  # unresolved light
+    image = sky + faint + rng.normal(0.0, 5.0, sky.shape)
+    mode = backgroundModel(image, None, binSize=64)
+    mean = backgroundModel(image, None, binSize=64, statistic="mean")
+    assert np.std(mean) < 0.6 * np.std(mode)
+    assert np.mean(mean) == pytest.approx(100.0 + faint.mean(), abs=0.03)
+    with pytest.raises(ValueError, match="unknown background statistic"):
+        backgroundModel(image, None, statistic="median")
+
+
+def test_a_mostly_masked_image_is_not_given_a_zero_sky():
+    """sep drops bins with under half their pixels usable, and returns zeros when all are."""
+    rng = np.random.default_rng(9)
+    image = 600.0 + rng.normal(0.0, 18.0, (512, 512))
+    exclude = rng.random(image.shape) < 0.7
+    assert np.median(backgroundModel(image, exclude, binSize=64)) == pytest.approx(600.0, abs=1.0)
+
+
+def test_source_masked_mode_in_a_crowded_field_measures_the_sky_among_the_stars():
+    rng = np.random.default_rng(10)
+    yy, xx = np.mgrid[:256, :256]
+    image = np.full((256, 256), 600.0)
+    for x, y in rng.uniform(0, 256, (900, 2)):              # sources cover most pixels
+        image += 300.0 * np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / (2 * 2.5 ** 2))
+    image += rng.normal(0.0, 5.0, image.shape)
+    sky = sourceMaskedBackground(image, np.full(image.shape, 25.0),
+                                 np.zeros(image.shape, bool), binSize=64, grow=3)
+    assert 600.0 < np.median(sky) < 700.0
+
+
+def test_refined_mean_is_exact_for_a_smooth_sky_however_it_is_masked():
+    """Bins whose usable pixels lie off-centre do not flatten the sky once refined."""
+    sky = _curvedSky().astype(np.float32)
+    exclude = np.zeros(sky.shape, dtype=bool)
+    exclude[:48] = True
+    exclude[:, :64] = True
+    exclude[300:500, 400:700] = True
+    once = backgroundModel(sky, exclude, binSize=256, filterSize=1, statistic="mean")
+    refined = backgroundModel(sky, exclude, binSize=256, filterSize=1, statistic="mean",
+                              refineRounds=5)
+    assert np.max(np.abs(refined - sky)) < 0.05 < np.max(np.abs(once - sky))
+    with pytest.raises(ValueError, match="refineRounds needs statistic='mean'"):
+        backgroundModel(sky, exclude, refineRounds=1)

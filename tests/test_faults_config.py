@@ -20,7 +20,6 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from stevedore import ExtensionManager
 
 from diffim import plugins
 from diffim.cli import main
@@ -29,6 +28,7 @@ from diffim.config.fields import AutoField, ChoiceField, Field, ListField
 from diffim.errors import ConfigError, PluginError
 from diffim.pipeline import RESERVED, dump_config, load_pipeline
 
+from fakeplugins import installSite, writeDistribution
 from paths import PIPELINES
 
 DEFAULT = PIPELINES / "default.yaml"
@@ -155,13 +155,15 @@ OVERRIDE_FAULTS = [
     (["subtract.kernelSizeMin=41", "subtract.kernelSizeMax=31"],
      [r"^subtract \(al\): kernelSizeMin=41 exceeds kernelSizeMax=31$"]),
     # conflicting options the task refuses
-    (["subtract=zogy", "doDecorrelation=true"], [r"^subtract=zogy does not allow "
-                                                 r"doDecorrelation=True; set it to False$"]),
+    (["subtract=zogy", "doDecorrelation=true"],
+     [r"^subtract=zogy does not allow doDecorrelation=True \(its difference is not correlated "
+      r"by a kernel convolution\); set it to False$"]),
     (["doSubtract=false", "doDetection=false"], [r"nothing to do$"]),
     (["getTemplate.coaddName=goodSeeing"], [r"^getTemplate\.coaddName \('goodSeeing'\) must "
                                             r"equal coaddName \('deep'\)$"]),
     (["subtract=zogy", "doDecorrelation=false", "doWriteMatchedExp=true"],
-     [r"^subtract=zogy does not allow doWriteMatchedExp=True; set it to False$"]),
+     [r"^subtract=zogy does not allow doWriteMatchedExp=True \(it makes no PSF-matched "
+      r"image\); set it to False$"]),
     (["useGaussianForPreConvolution=true"], [r"^useGaussianForPreConvolution=True requires "
                                              r"useScoreImageDetection=True$"]),
     (["kernelSourcesFromRef=true", "doSelectSources=true"],
@@ -174,7 +176,7 @@ OVERRIDE_FAULTS = [
     (["useScoreImageDetection=true", "convolveTemplate=true"],
      [r"set doWriteSubtractedExp=False$"]),
     (["useScoreImageDetection=true", "doWriteSubtractedExp=false"],
-     [r"^useScoreImageDetection=True requires convolveTemplate=True with AL$"]),
+     [r"^useScoreImageDetection=True requires convolveTemplate=True with subtract=al$"]),
 ]
 
 
@@ -454,32 +456,19 @@ FAKE_DIST = "fake-diffim-faults"
 def fakeSite(tmp_path_factory) -> Path:
     """A folder that, on sys.path, installs the distribution fake-diffim-faults."""
     site = tmp_path_factory.mktemp("site")
-    (site / "fake_diffim_faults.py").write_text(FAKE_MODULE)
-    (site / "fake_diffim_explodes.py").write_text(
-        'raise RuntimeError("cannot start:\\n  the licence file is missing")\n')
-    info = site / "fake_diffim_faults-0.2.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {FAKE_DIST}\nVersion: 0.2\n")
-    (info / "entry_points.txt").write_text(FAKE_ENTRY_POINTS)
-    twin = site / "fake_diffim_twin-0.1.dist-info"
-    twin.mkdir()
-    (twin / "METADATA").write_text("Metadata-Version: 2.1\nName: fake-diffim-twin\n"
-                                   "Version: 0.1\n")
-    (twin / "entry_points.txt").write_text("[diffim.scaleVariance]\n"
-                                           "twin = fake_diffim_faults:WrongType\n")
+    writeDistribution(site, FAKE_DIST, "0.2", FAKE_ENTRY_POINTS, {
+        "fake_diffim_faults": FAKE_MODULE,
+        "fake_diffim_explodes": 'raise RuntimeError("cannot start:\\n  the licence file is '
+                                'missing")\n'})
+    writeDistribution(site, "fake-diffim-twin", "0.1",
+                      "[diffim.scaleVariance]\ntwin = fake_diffim_faults:WrongType\n")
     return site
 
 
 @pytest.fixture
 def installed(fakeSite, monkeypatch):
     """Put the fake distribution on sys.path for this test only."""
-    monkeypatch.syspath_prepend(str(fakeSite))
-    monkeypatch.setattr(ExtensionManager, "ENTRY_POINT_CACHE", {})
-    plugins.load.cache_clear()
-    yield
-    plugins.load.cache_clear()
-    sys.modules.pop("fake_diffim_faults", None)
-    sys.modules.pop("fake_diffim_explodes", None)
+    yield from installSite(monkeypatch, fakeSite, ("fake_diffim_faults", "fake_diffim_explodes"))
 
 
 #: Flags off so that a run reaches the scaleVariance plugin quickly.

@@ -16,9 +16,15 @@ from diffim.fits_io import readExposure, readTable, writeExposure, writeTable
 from diffim.mask import MaskPlanes
 from diffim.photocalib import PhotoCalib
 from diffim.psf import GaussianPsf, ImagePsf, SpatialPsf, gaussian_stamp
+from diffim.task import ImageDifferenceTask
 from paths import REAL_DATA as REAL
 from paths import needs_real_data
 from scipy import special
+
+
+def characterized(path) -> Exposure:
+    """The exposure of ``path`` with its PSF, as a run gets it (read, then measurePsf)."""
+    return ImageDifferenceTask().characterize(readExposure(path), "science")
 
 
 def leftovers(directory: Path) -> list[str]:
@@ -207,7 +213,7 @@ def test_plain_uint16_image_with_gain(tmp_path):
                        DATE_OBS="2013-08-03", UT="19:03:37")
     with fits.open(path) as hdus:
         assert hdus[0].header["BZERO"] == 32768           # stored as int16 + BZERO
-    exposure = readExposure(path)
+    exposure = characterized(path)
     assert exposure.image.dtype == np.float32 and exposure.image.dtype.isnative
     assert np.array_equal(exposure.image, data.astype(np.float32))
     expected = np.maximum(data, 0) / 2.0 + (5.0 / 2.0) ** 2
@@ -236,7 +242,7 @@ def test_plain_float_image_without_gain(tmp_path):
     header["SATURATE"] = 40000.0
     header["MJD-OBS"] = 56507.5
     fits.PrimaryHDU(data, header).writeto(tmp_path / "float.fits")
-    exposure = readExposure(tmp_path / "float.fits")
+    exposure = characterized(tmp_path / "float.fits")
     nodata = exposure.maskedPixels("NO_DATA")
     assert nodata[10:20, 200:230].all() and nodata[40, 40] and nodata[250:252].all()
     assert nodata.sum() == 300 + 1 + 600
@@ -270,12 +276,13 @@ def test_tiny_cutout_falls_back_to_a_gaussian(tmp_path):
     g = np.diff(special.erf(edges / (np.sqrt(2) * 1.2))) / 2
     data[23:40, 23:40] += 5e4 * np.outer(g, g)
     path = write_plain(tmp_path / "cutout.fits", data)
-    exposure = readExposure(path)
+    assert readExposure(path).psf is None
+    exposure = characterized(path)
     assert isinstance(exposure.psf, GaussianPsf)
     assert exposure.psf.fwhm() == pytest.approx(2.3548 * 1.2, rel=0.15)
     assert "most compact sources" in exposure.metadata["PSFNOTE"]
     path = write_plain(tmp_path / "seeing.fits", data, PFWHM=3.3)
-    exposure = readExposure(path)
+    exposure = characterized(path)
     assert exposure.psf.gaussianSigma * 2.3548 == pytest.approx(3.3, rel=1e-4)
     assert "header PFWHM" in exposure.metadata["PSFNOTE"]
 
@@ -287,6 +294,8 @@ def test_mef_without_variance_or_psf_gets_them_derived(tmp_path):
     hdus.writeto(tmp_path / "mef.fits")
     exposure = readExposure(tmp_path / "mef.fits")
     np.testing.assert_allclose(exposure.variance, np.maximum(noisy, 0) / 2 + 6.25, rtol=1e-5)
+    assert exposure.psf is None and "measurePsf" in exposure.metadata["PSFNOTE"]
+    exposure = characterized(tmp_path / "mef.fits")
     assert exposure.psf is not None and "measured" in exposure.metadata["PSFNOTE"]
 
 
@@ -371,7 +380,7 @@ def test_table_round_trip_keeps_units_and_descriptions(tmp_path):
     ("saao_kb13475_badseeing", 35.2, (8.0, 14.0)),
 ])
 def test_real_saao_frames(folder, noise, fwhm):
-    science = readExposure(REAL / folder / "science.fits")
+    science = characterized(REAL / folder / "science.fits")
     assert science.shape == (512, 512)
     # GAIN 1.9 / RDNOISE 5 with the sky still in: the sky noise is predicted, not measured
     assert np.sqrt(np.median(science.variance)) == pytest.approx(noise, rel=0.1)
@@ -384,7 +393,7 @@ def test_real_saao_frames(folder, noise, fwhm):
 @needs_real_data
 def test_real_toros_frames():
     for name in ("science", "template"):
-        exposure = readExposure(REAL / "toros_eso085-030" / f"{name}.fits")
+        exposure = characterized(REAL / "toros_eso085-030" / f"{name}.fits")
         assert exposure.shape == (682, 1024) and exposure.filter == "Clear"
         assert exposure.metadata["SATLEVEL"] == 65535
         assert exposure.maskedPixels("SAT").sum() > 300
@@ -399,7 +408,11 @@ def test_every_real_ztf_cutout_reads():
     assert len(files) >= 30
     with_psf = 0
     for path in files:
-        exposure = readExposure(path)
+        try:
+            exposure = characterized(path)
+        except InputError as exc:
+            assert "has no PSF model" in str(exc)
+            exposure = readExposure(path)
         assert exposure.shape == (63, 63)
         assert np.isfinite(exposure.image).all() and np.isfinite(exposure.variance).all()
         assert np.all(exposure.variance > 0)

@@ -42,3 +42,12 @@ def test_nearest_distance_to_self_and_to_others():
     peaks = np.array([[0.5, 0.0], [10.0, 0.0]])
     distance = nearestDistance(points[:3], peaks, ignoreWithin=1.0)
     assert distance == pytest.approx([10.0, np.hypot(2.5, 4), 90.0])
+
+
+def test_empty_lists_match_nothing():
+    none = np.empty((0, 2))
+    assert len(matchPixels([], [], [1.0], [2.0], 1.0)) == 0
+    assert len(matchPixels([1.0], [2.0], [], [], 1.0, "oneToOne")) == 0
+    assert len(matchSky(np.empty(0), np.empty(0), [10.0], [20.0], 1.0)) == 0
+    assert nearestDistance(none).shape == (0,)
+    assert nearestDistance(np.array([[0.0, 0.0]]), none).tolist() == [np.inf]

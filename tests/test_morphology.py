@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from diffim.morphology import growMask, structuringElement
+from diffim.morphology import growLabels, growMask, growMaskBits, structuringElement
 from scipy import ndimage
 
 
@@ -27,3 +27,24 @@ def test_ball_shapes_and_trivial_cases():
     assert stack.shape == (2, 9, 9) and stack.sum() == 10
     with pytest.raises(ValueError, match="unknown metric"):
         growMask(single, 1, "hexagonal")
+
+
+def test_bit_planes_grow_each_on_its_own():
+    mask = np.zeros((30, 30), dtype=np.int32)
+    mask[5, 5] = 0b01
+    mask[20, 20] = 0b10
+    mask[25, 5] = 0b100                                   # not asked to grow
+    grown = growMaskBits(mask, 0b011, 2)
+    assert ((grown & 0b01) != 0).sum() == 25 and ((grown & 0b10) != 0).sum() == 25
+    assert ((grown & 0b100) != 0).sum() == 1 and grown.dtype == mask.dtype
+    assert mask.sum() == 0b111 and np.array_equal(growMaskBits(mask, 0b1000, 3), mask)
+
+
+def test_grown_labels_go_to_the_nearest_region():
+    labels = np.zeros((7, 11), dtype=np.int32)
+    labels[3, 2] = 1
+    labels[3, 8] = 2
+    grown = growLabels(labels, 3)
+    assert grown[3, 4] == 1 and grown[3, 6] == 2 and grown[3, 5] in (1, 2)
+    assert grown[0, 2] == 1 and grown[0, 0] == 0          # sqrt(13) > 3
+    assert growLabels(labels, 2, "taxicab")[1, 1] == 0 and growLabels(labels, 2, "taxicab")[2, 1] == 1

@@ -1,16 +1,15 @@
 """Plugin discovery and contract: by name, clear errors, broken plugins isolated."""
 from __future__ import annotations
 
-import sys
 import textwrap
 
 import numpy as np
 import pytest
-from stevedore import ExtensionManager
 
 from diffim import plugins
 from diffim.errors import ConfigError, PluginError
 from diffim.hookspecs import SLOT_HOOKS
+from fakeplugins import installSite, writeDistribution
 
 FAKE_MODULE = '''
 from diffim.config import Config
@@ -47,30 +46,20 @@ class NoConfig:
 @pytest.fixture
 def fake_distribution(tmp_path, monkeypatch):
     """Install (on sys.path) a distribution with misbehaving scaleVariance plugins."""
-    (tmp_path / "fake_diffim_plugins.py").write_text(FAKE_MODULE)
-    info = tmp_path / "fake_diffim_plugins-0.1.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: fake-diffim-plugins\n"
-                                   "Version: 0.1\n")
-    (info / "entry_points.txt").write_text(textwrap.dedent("""\
+    writeDistribution(tmp_path, "fake-diffim-plugins", "0.1", textwrap.dedent("""\
         [diffim.scaleVariance]
         raises = fake_diffim_plugins:Raises
         wrongType = fake_diffim_plugins:WrongType
         noConfig = fake_diffim_plugins:NoConfig
         missing = fake_diffim_plugins_not_there:Nothing
-        """))
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setattr(ExtensionManager, "ENTRY_POINT_CACHE", {})  # stevedore's per-process cache
-    plugins.load.cache_clear()
-    yield
-    plugins.load.cache_clear()
-    sys.modules.pop("fake_diffim_plugins", None)
+        """), {"fake_diffim_plugins": FAKE_MODULE})
+    yield from installSite(monkeypatch, tmp_path, ("fake_diffim_plugins",))
 
 
 def test_every_slot_has_one_documented_hook():
     from diffim import hookspecs
 
-    assert len(SLOT_HOOKS) == 12
+    assert len(SLOT_HOOKS) == 13
     for slot, hook in SLOT_HOOKS.items():
         function = getattr(hookspecs, hook)
         assert function.__doc__ and len(function.__doc__) > 40, slot

@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from diffim.psf import gaussian_stamp
-from diffim.sourcefinding import extractObjects, isolated, localMaxima, matchedFilter
+from diffim.sourcefinding import (extractObjects, footprintsTouching, isolated, localMaxima,
+                                  matchedFilter)
 
 
 def _field(seed=1, n=60, size=400, sigma=2.0, noise=5.0):
@@ -68,6 +69,10 @@ def test_isolation_by_neighbour_flux_and_distance():
     assert list(isolated(x, y, flux, 10.0, maxFluxRatio=0.2, minSeparation=6.0)) == [
         False, False, False, False, False]
     assert list(isolated(x, y, flux, 1.0)) == [True, True, True, True, False]
+    # two neighbours of 15 % each: together too bright, the brightest alone not
+    x3, y3, f3 = np.array([0.0, 3.0, -3.0]), np.zeros(3), np.array([100.0, 15.0, 15.0])
+    assert isolated(x3, y3, f3, 5.0, maxFluxRatio=0.2)[0] == False  # noqa: E712
+    assert isolated(x3, y3, f3, 5.0, maxFluxRatio=0.2, combine="max")[0] == True  # noqa: E712
 
 
 def test_extract_objects_with_segmentation():
@@ -75,3 +80,27 @@ def test_extract_objects_with_segmentation():
     objects = extractObjects(image, 5.0, noise=5.0, segmentation=True)
     assert len(objects) >= 0.9 * len(x) and objects.segmentation.max() == len(objects)
     assert objects.segmentation.dtype == np.int32
+
+
+def test_footprints_touching_flagged_pixels():
+    labels = np.zeros((20, 20), dtype=np.int32)
+    labels[2:5, 2:5] = 1
+    labels[10:13, 10:13] = 2
+    labels[0:3, 15:18] = 3
+    flagged = np.zeros((20, 20), dtype=bool)
+    flagged[3, 3] = True          # inside 1
+    flagged[14, 11] = True        # two pixels below 2
+    assert list(footprintsTouching(labels, flagged, 3)) == [True, False, False]
+    assert list(footprintsTouching(labels, flagged, 3, grow=2)) == [True, True, False]
+    assert list(footprintsTouching(labels, flagged, 3, border=True)) == [True, False, True]
+
+
+def test_local_maxima_within_footprints_equal_the_whole_image_search():
+    image, *_ = _field(seed=7)
+    within = image > 60.0
+    whole = localMaxima(image, separation=1, exclude=~within)
+    inside = localMaxima(image, separation=1, within=within)
+    assert np.array_equal(whole[0], inside[0]) and np.array_equal(whole[1], inside[1])
+    edge = np.zeros((5, 5))
+    edge[0, 4] = 3.0
+    assert localMaxima(edge, 1.0, within=edge > 0) == ([4], [0])

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import fft
 
+from .statistics import madSigma
+
 #: Images are clipped to [-5, CLIP_HIGH] robust sigma so no single bright object dominates.
 CLIP_HIGH = 10.0
 #: A correlation peak below this many standard deviations of the correlation of two
@@ -59,7 +61,7 @@ def _prepare(image: np.ndarray, window: np.ndarray) -> np.ndarray:
     """The image in units of its robust sky noise, clipped and apodised."""
     data = np.where(window > 0, image, np.nan).astype(np.float64)
     median = np.nanmedian(data)
-    spread = 1.4826 * np.nanmedian(np.abs(data - median)) or 1.0
+    spread = madSigma(data, centre=median) or 1.0
     data = np.clip((data - median) / spread, -5.0, CLIP_HIGH)
     return np.nan_to_num(data, nan=0.0) * window
 

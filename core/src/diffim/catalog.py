@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 from astropy import units as u
 from astropy.table import Column, Table, vstack
-from scipy.spatial import cKDTree
 
 from .errors import InputError
+from .matching import matchPixels, matchSky
 
 
 def _blank(column: Column, n: int) -> Column:
@@ -77,28 +77,20 @@ def matchToSources(diaSources: Table, sources: Table, radiusArcsec: float,
     onSky = all(c in t.colnames for t in (diaSources, sources) for c in ("ra", "dec")) and \
         np.isfinite(diaSources["ra"]).all() and np.isfinite(sources["ra"]).all()
     if onSky:
-        def unit(t):
-            ra, dec = np.deg2rad(np.asarray(t["ra"], float)), np.deg2rad(np.asarray(t["dec"], float))
-            return np.column_stack([np.cos(dec) * np.cos(ra), np.cos(dec) * np.sin(ra),
-                                    np.sin(dec)])
-        a, b = unit(diaSources), unit(sources)
-        chord = 2 * np.sin(np.deg2rad(radiusArcsec / 3600.0) / 2)
-        scale = 3600.0 * np.rad2deg(1.0)
+        match = matchSky(diaSources["ra"], diaSources["dec"], sources["ra"], sources["dec"],
+                         radiusArcsec)
+        arcsec = match.distance
     else:
         if pixelScale is None:
             raise ValueError("matching without sky coordinates needs a pixel scale")
-        a = np.column_stack([diaSources["x"], diaSources["y"]]).astype(float)
-        b = np.column_stack([sources["x"], sources["y"]]).astype(float)
-        chord = radiusArcsec / pixelScale
-        scale = pixelScale
+        match = matchPixels(diaSources["x"], diaSources["y"], sources["x"], sources["y"],
+                            radiusArcsec / pixelScale)
+        arcsec = match.distance * pixelScale
+    ids = np.asarray(sources["id"] if "id" in sources.colnames else np.arange(len(sources)))
     matchId = np.full(len(out), -1, dtype=np.int64)
     distance = np.full(len(out), np.nan)
-    if len(out) and len(sources):
-        dist, index = cKDTree(b).query(a, distance_upper_bound=chord)
-        hit = np.isfinite(dist)
-        ids = np.asarray(sources["id"] if "id" in sources.colnames else np.arange(len(sources)))
-        matchId[hit] = ids[index[hit]]
-        distance[hit] = (2 * np.arcsin(dist[hit] / 2) if onSky else dist[hit]) * scale
+    matchId[match.index1] = ids[match.index2]
+    distance[match.index1] = arcsec
     out["srcMatchId"] = Column(matchId, description="id of the matched science source (-1: none)")
     out["srcMatchDistance"] = Column(distance, unit=u.arcsec,
                                      description="Distance to the matched science source")

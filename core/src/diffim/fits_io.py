@@ -18,12 +18,10 @@ PSF_POSITIONS  binary table ``x``, ``y`` of the spatial PSF stamps
 ==========  ===============================================================
 
 :func:`readExposure` reads that layout back exactly, and also reads a plain
-single-image FITS file (as it comes from a telescope or archive), deriving
-what the file does not hold: the mask (NO_DATA, SAT), the variance (from
-GAIN and RDNOISE or from the sky noise), the WCS (from the header, if
-celestial) and the PSF (measured from the image's stars). How each was
-obtained is noted in ``exposure.metadata`` (``VARNOTE``, ``PSFNOTE``,
-``SATLEVEL``).
+single-image FITS file (as it comes from a telescope or archive); what such a
+file does not hold (mask, variance, detections) is derived by
+:mod:`diffim.characterize`, and a missing PSF is left to the ``measurePsf``
+plugin slot, which the task calls.
 """
 from __future__ import annotations
 
@@ -34,37 +32,26 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import sep
 from astropy.io import fits
 from astropy.table import Table
 from astropy.time import Time
 from astropy.utils.exceptions import AstropyUserWarning
 from astropy.wcs import WCS, FITSFixedWarning
-from scipy import ndimage
 
 from .atomic import atomic_write, check_writable
+from .characterize import deriveMask, deriveVariance, headerNumber, markDetected
 from .errors import InputError
 from .exposure import Exposure
 from .mask import MASK_DTYPE, MaskPlanes
 from .memory import checkImageFits
 from .photocalib import PhotoCalib
-from .psf import FWHM_PER_SIGMA, GaussianPsf, ImagePsf, Psf, SpatialPsf
-from .psf_measure import estimateFwhm, measurePsf
+from .psf import GaussianPsf, ImagePsf, Psf, SpatialPsf
 
-#: Header keys giving the gain (e-/ADU), read noise (e-), saturation level,
-#: seeing FWHM in pixels and in arcsec, and zero point, in order of preference.
-GAIN_KEYS = ("GAIN", "EGAIN", "CCDGAIN", "GAINEFF")
-READNOISE_KEYS = ("RDNOISE", "READNOIS", "RON", "READNOISE", "RDNOIS", "ENOISE")
-SATURATION_KEYS = ("SATURATE", "SATLEVEL", "SATUR", "MAXLIN")
-FWHM_PIXEL_KEYS = ("PFWHM", "FWHM", "FWHM_IMG", "PSF_FWHM")
-FWHM_ARCSEC_KEYS = ("SEEING", "FWHM_WORLD")
+#: Header keys giving the zero point, in order of preference.
 ZEROPOINT_KEYS = ("MAGZERO", "MAGZP", "ZP", "PHOTZP")
 
-#: Pixel values beyond this magnitude are "blank" sentinels (e.g. -FLT_MAX), not data.
-BLANK_THRESHOLD = 1e30
-
-#: Pixels by which the SAT plane is grown around saturated pixels of a plain image.
-SATURATION_GROW = 2
+#: ``PSFNOTE`` of an exposure read without a PSF.
+PSF_NOT_IN_FILE = "not in the file: to be measured by the measurePsf plugin"
 
 #: Cards describing the file layout rather than the observation; never metadata.
 _STRUCTURAL = re.compile(
@@ -273,7 +260,7 @@ def readTable(path: str | os.PathLike) -> Table:
 # ---------------------------------------------------------------------------
 
 
-def readExposure(path: str | os.PathLike, psfSpatialOrder: int = 0) -> Exposure:
+def readExposure(path: str | os.PathLike) -> Exposure:
     """Read an exposure from a diffim (or LSST-style) MEF file or a plain FITS image.
 
     A file with an ``IMAGE`` extension is read as a multi-extension exposure
@@ -281,43 +268,27 @@ def readExposure(path: str | os.PathLike, psfSpatialOrder: int = 0) -> Exposure:
     DATE-OBS and MAGZERO as :func:`writeExposure` writes them). Otherwise the
     first HDU holding data is a plain image, and:
 
-    * pixels become float32; NaN, infinite and blank-sentinel (|value| > 1e30)
-      pixels are set to 0 and flagged NO_DATA;
-    * pixels at or above the saturation level are flagged SAT, grown by 2
-      pixels. The level is the header's SATURATE (or an alias); for integer
-      data without one, the largest value the stored type can hold, or a
-      lower clipping plateau (three or more pixels exactly at a maximum far
-      above the sky, as left by flat-fielding saturated pixels);
-    * the variance is ``max(image, 0) / gain + (readNoise / gain)**2`` from
-      the GAIN and RDNOISE keys (or aliases), which assumes the pixel values
-      still contain the sky. When that model and the measured sky noise
-      disagree by more than a factor 10 in variance (sky subtracted, or a
-      bias pedestal left in), the sky term is the measured one:
-      ``max(image - sky, 0) / gain + skyNoise**2``. Without a gain the
-      variance is the constant ``skyNoise**2``. The sky noise is 1.4826 × MAD
-      of the good pixels, or, in crowded fields where that exceeds the
-      pixel-to-pixel noise (from second differences) by more than a factor
-      2, the pixel-to-pixel noise;
+    * pixels become float32; NaN, infinite and blank-sentinel pixels are set to
+      0 and flagged NO_DATA, saturated ones SAT (:func:`diffim.characterize.deriveMask`);
+    * the variance comes from GAIN and RDNOISE or the sky noise
+      (:func:`diffim.characterize.deriveVariance`);
+    * the image's own sources are flagged DETECTED
+      (:func:`diffim.characterize.markDetected`);
     * the WCS is the header's, if celestial;
     * filter, observation date and zero point come from FILTER, DATE-OBS
       (with UT / TIME-OBS, or MJD-OBS when DATE-OBS holds no time) and
-      MAGZERO (or an alias);
-    * the PSF is measured from the image's stars. If too few usable stars
-      exist, it is a Gaussian of the FWHM in the header (PFWHM / FWHM in
-      pixels, SEEING in arcsec with a WCS), else of the FWHM of the most
-      compact sources (:func:`diffim.psf_measure.estimateFwhm`); if nothing
-      usable is found the PSF is None.
+      MAGZERO (or an alias).
 
-    Every derived choice is recorded in ``metadata`` (``VARNOTE``, ``PSFNOTE``,
-    ``SATLEVEL``) next to the header's own cards. A MEF without MASK,
-    VARIANCE or PSF extensions gets them derived the same way.
+    A MEF without MASK or VARIANCE extensions gets them derived the same way.
+    Without a PSF extension (a plain image) the PSF is None, ``PSFNOTE`` says so,
+    and :meth:`diffim.task.ImageDifferenceTask.characterize` measures it with the
+    ``measurePsf`` plugin. Every derived choice is recorded in ``metadata``
+    (``VARNOTE``, ``PSFNOTE``, ``SATLEVEL``) next to the header's own cards.
 
     Parameters
     ----------
     path : str or os.PathLike
         The FITS file.
-    psfSpatialOrder : int
-        Spatial order of a PSF measured here (0: constant).
 
     Returns
     -------
@@ -345,19 +316,19 @@ def readExposure(path: str | os.PathLike, psfSpatialOrder: int = 0) -> Exposure:
         with hdul:
             _check_memory(hdul, path)
             _check_complete(hdul, path)
-            return _read_hdul(hdul, path, psfSpatialOrder)
+            return _read_hdul(hdul, path)
 
 
-def _read_hdul(hdul: fits.HDUList, path: Path, psfSpatialOrder: int) -> Exposure:
+def _read_hdul(hdul: fits.HDUList, path: Path) -> Exposure:
     """Dispatch on the layout: diffim / LSST MEF, or a plain image."""
     names = [hdu.name for hdu in hdul]
     if "IMAGE" in names:
-        return _read_mef(hdul, path, psfSpatialOrder)
+        return _read_mef(hdul, path)
     planes = [name for name in ("MASK", "VARIANCE") if name in names]
     if planes:
         raise InputError(f"{path}: has {' and '.join(planes)} extensions but no IMAGE extension "
                          "(expected the IMAGE, MASK, VARIANCE layout, or a plain image)")
-    return _read_plain(_image_hdu(hdul, path), hdul[0].header, path, psfSpatialOrder)
+    return _read_plain(_image_hdu(hdul, path), hdul[0].header, path)
 
 
 def _one_line(exc: BaseException) -> str:
@@ -451,7 +422,7 @@ def _image_array(hdu: fits.PrimaryHDU | fits.ImageHDU | fits.CompImageHDU,
     return data
 
 
-def _read_mef(hdul: fits.HDUList, path: Path, psfSpatialOrder: int) -> Exposure:
+def _read_mef(hdul: fits.HDUList, path: Path) -> Exposure:
     """Read the IMAGE / MASK / VARIANCE / PSF layout; derive what is missing."""
     primary = hdul[0].header
     imageHdu = _image_extension(hdul, "IMAGE", path)
@@ -465,18 +436,16 @@ def _read_mef(hdul: fits.HDUList, path: Path, psfSpatialOrder: int) -> Exposure:
                                        MASK_DTYPE)
         exposure.maskPlanes = MaskPlanes.from_header(maskHdu.header)
     else:
-        _derive_mask(exposure, imageHdu.header, raw)
+        deriveMask(exposure, imageHdu.header, raw)
     if "VARIANCE" in hdul:
         varianceHdu = _image_extension(hdul, "VARIANCE", path)
         exposure.variance = _checked_plane(_image_array(varianceHdu, path), raw.shape,
                                            "VARIANCE", path, np.float32)
     else:
-        _derive_variance(exposure, primary)
-    psf = _read_psf(hdul) if "PSF" in hdul else None
-    if psf is not None:
-        exposure.psf = psf
-    else:
-        _derive_psf(exposure, primary, psfSpatialOrder)
+        deriveVariance(exposure, primary)
+    exposure.psf = _read_psf(hdul) if "PSF" in hdul else None
+    if exposure.psf is None:
+        exposure.metadata["PSFNOTE"] = PSF_NOT_IN_FILE
     return exposure
 
 
@@ -498,8 +467,8 @@ def _checked_plane(data: np.ndarray, shape: tuple[int, int], name: str, path: Pa
 
 
 def _read_plain(hdu: fits.PrimaryHDU | fits.ImageHDU | fits.CompImageHDU, primary: fits.Header,
-                path: Path, psfSpatialOrder: int) -> Exposure:
-    """Read a plain image HDU and derive mask, variance and PSF."""
+                path: Path) -> Exposure:
+    """Read a plain image HDU and derive its mask, variance and detections."""
     raw = _image_array(hdu, path)
     header = hdu.header
     if header is not primary:
@@ -509,39 +478,11 @@ def _read_plain(hdu: fits.PrimaryHDU | fits.ImageHDU | fits.CompImageHDU, primar
     exposure = Exposure(image=raw, wcs=_celestial_wcs(hdu.header, raw.shape, path),
                         metadata=_metadata(header))
     _set_attributes(exposure, header)
-    _derive_mask(exposure, header, raw)
-    _derive_variance(exposure, header)
-    _derive_psf(exposure, header, psfSpatialOrder)
-    _mark_detected(exposure)
+    deriveMask(exposure, header, raw)
+    deriveVariance(exposure, header)
+    markDetected(exposure)
+    exposure.metadata["PSFNOTE"] = PSF_NOT_IN_FILE
     return exposure
-
-
-#: Detection threshold (sky sigma) and footprint growth (pixels) for the DETECTED
-#: plane of a plain image.
-DETECTED_THRESHOLD = 3.0
-DETECTED_GROW = 2
-
-
-def _mark_detected(exposure: Exposure) -> None:
-    """Set DETECTED on the footprints of the image's own sources.
-
-    A calibrated exposure carries its detections; a plain image gets them here
-    (sep segmentation at DETECTED_THRESHOLD sigma, grown by DETECTED_GROW px),
-    so that statistics on the difference (variance rescaling, decorrelation)
-    leave the sources' residuals out, as in LSST.
-    """
-    bad = exposure.maskedPixels("NO_DATA", "SAT", "BAD")
-    data = np.where(bad, 0.0, exposure.image).astype(np.float64)
-    try:
-        background = sep.Background(data, mask=bad)
-        _, segmentation = sep.extract(data - background.back(), DETECTED_THRESHOLD,
-                                      err=np.sqrt(exposure.variance.astype(np.float64)),
-                                      mask=bad, segmentation_map=True, minarea=5)
-    except Exception as exc:  # sep refuses some degenerate images; leave the plane empty
-        exposure.metadata["DETNOTE"] = f"no DETECTED plane ({_one_line(exc)})"
-        return
-    detected = ndimage.binary_dilation(segmentation > 0, iterations=DETECTED_GROW)
-    exposure.setMask(detected, "DETECTED")
 
 
 def _metadata(header: fits.Header, exclude: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -596,7 +537,7 @@ def _set_attributes(exposure: Exposure, header: fits.Header) -> None:
     if isinstance(value, str) and value.strip():
         exposure.filter = value.strip()
     exposure.obsDate = _obs_date(header)
-    zeroPoint = _first_number(header, ZEROPOINT_KEYS)
+    zeroPoint = headerNumber(header, ZEROPOINT_KEYS)
     if zeroPoint is not None:
         exposure.photoCalib = PhotoCalib(zeroPoint)
 
@@ -611,189 +552,10 @@ def _obs_date(header: fits.Header) -> str | None:
     if date and isinstance(clock, str) and re.fullmatch(r"\d{1,2}:\d{2}:\d{2}(\.\d*)?",
                                                         clock.strip()):
         return f"{date}T{clock.strip()}"
-    mjd = _first_number(header, ("MJD-OBS",))
+    mjd = headerNumber(header, ("MJD-OBS",))
     if mjd is not None:
         return Time(mjd, format="mjd", scale="utc").isot
     return date or None
-
-
-def _first_number(header: fits.Header, keys: tuple[str, ...]) -> float | None:
-    """The first of ``keys`` whose value is a finite number."""
-    for key in keys:
-        value = header.get(key)
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value):
-            return float(value)
-    return None
-
-
-def _derive_mask(exposure: Exposure, header: fits.Header, raw: np.ndarray) -> None:
-    """Flag (and zero) non-finite and blank pixels as NO_DATA, saturated ones as SAT."""
-    image = exposure.image
-    nodata = ~np.isfinite(image) | (np.abs(image) > BLANK_THRESHOLD)
-    image[nodata] = 0.0
-    exposure.setMask(nodata, "NO_DATA")
-    level = _saturation_level(header, raw, image, nodata)
-    if level is None:
-        return
-    exposure.metadata["SATLEVEL"] = level
-    saturated = (image >= level) & ~nodata
-    if saturated.any():
-        grown = ndimage.binary_dilation(saturated, structure=np.ones((3, 3), dtype=bool),
-                                        iterations=SATURATION_GROW)
-        exposure.setMask(grown & ~nodata, "SAT")
-
-
-def _saturation_level(header: fits.Header, raw: np.ndarray, image: np.ndarray,
-                      nodata: np.ndarray) -> float | None:
-    """Saturation level from the header, the integer type's range, or a clipping plateau."""
-    level = _first_number(header, SATURATION_KEYS)
-    if level is not None:
-        return level
-    good = image[~nodata]
-    if good.size == 0:
-        return None
-    if np.issubdtype(raw.dtype, np.integer):
-        level = float(np.iinfo(raw.dtype).max)
-    peak = float(good.max())
-    if np.count_nonzero(good == peak) < 3:
-        return level
-    rows = _row_stride(image.shape)
-    sample = image[::rows][~nodata[::rows]]
-    if sample.size == 0:
-        sample = good
-    sky = float(np.median(sample))
-    plateau = peak > sky + 100.0 * max(_sky_noise(sample, sky), 1e-30)
-    if plateau and (level is None or peak < level):
-        level = peak
-    return level
-
-
-def _sky_noise(values: np.ndarray, centre: float | None = None) -> float:
-    """1.4826 × MAD of ``values`` after two 3-sigma clips (sources removed)."""
-    values = values[np.isfinite(values)]
-    centre = float(np.median(values)) if centre is None else centre
-    sigma = 1.4826 * float(np.median(np.abs(values - centre)))
-    for _ in range(2):
-        near = values[np.abs(values - centre) < 3.0 * sigma] if sigma > 0 else values
-        if near.size == 0:
-            break
-        centre = float(np.median(near))
-        sigma = 1.4826 * float(np.median(np.abs(near - centre)))
-    return sigma
-
-
-def _pixel_noise(image: np.ndarray, good: np.ndarray) -> float:
-    """Noise from second differences along rows, ``x[i] - (x[i-1] + x[i+1]) / 2``.
-
-    For white noise of standard deviation s they have standard deviation
-    ``s * sqrt(1.5)``; smooth structure (crowded stars, nebulosity) hardly
-    contributes. Only triples of good pixels are used.
-    """
-    diff = image[:, 1:-1] - 0.5 * (image[:, :-2] + image[:, 2:])
-    usable = good[:, 1:-1] & good[:, :-2] & good[:, 2:]
-    if not usable.any():
-        return 0.0
-    values = diff[usable]
-    return 1.4826 * float(np.median(np.abs(values - np.median(values)))) / np.sqrt(1.5)
-
-
-def _row_stride(shape: tuple[int, int], limit: int = 1_000_000) -> int:
-    """Row step that leaves about ``limit`` pixels: sky statistics need no more."""
-    return max(1, int(shape[0] * shape[1] // limit))
-
-
-def _noise_level(image: np.ndarray, good: np.ndarray, sky: float) -> tuple[float, str]:
-    """Sky noise: the clipped MAD of the good pixels, unless the field is crowded.
-
-    In a crowded field few pixels are pure sky and the MAD is inflated by the
-    stars; when it exceeds the pixel-to-pixel (second-difference) noise by
-    more than a factor 2, the latter is used. (It is not used always because it
-    underestimates noise that is correlated between pixels, as in resampled
-    images.)
-    """
-    rows = _row_stride(image.shape)
-    image, good = image[::rows], good[::rows]
-    pixels = image[good] if good.any() else image.ravel()
-    mad = _sky_noise(pixels, sky)
-    local = _pixel_noise(image, good)
-    if local > 0 and mad > 2.0 * local:
-        return local, f"pixel-to-pixel noise {local:.4g} (crowded: sky MAD {mad:.4g})"
-    return mad, f"sky noise 1.4826*MAD = {mad:.4g}"
-
-
-def _derive_variance(exposure: Exposure, header: fits.Header) -> None:
-    """Set the variance plane from GAIN / RDNOISE or from the sky noise; note which."""
-    image = exposure.image
-    good = exposure.mask == 0
-    rows = _row_stride(image.shape)
-    sample, sampleGood = image[::rows], good[::rows]
-    sky = float(np.median(sample[sampleGood] if sampleGood.any() else sample))
-    skyNoise, how = _noise_level(image, good, sky)
-    skyVar = skyNoise ** 2 if skyNoise > 0 else 1.0
-    gain = _first_number(header, GAIN_KEYS)
-    if gain is not None and gain <= 0:
-        gain = None
-    if gain is None:
-        variance = np.full(image.shape, skyVar, dtype=np.float32)
-        note = f"constant, from the {how}; no GAIN in header"
-    else:
-        readNoise = _first_number(header, READNOISE_KEYS) or 0.0
-        readVar = (readNoise / gain) ** 2
-        predicted = max(sky, 0.0) / gain + readVar
-        if 0.1 <= predicted / skyVar <= 10.0:
-            variance = np.maximum(image, 0.0) / gain + readVar
-            note = (f"image/GAIN + (RDNOISE/GAIN)^2 with GAIN={gain:g}, RDNOISE={readNoise:g}"
-                    f" (sky noise predicted {np.sqrt(predicted):.4g}, measured: {how})")
-        else:
-            variance = np.maximum(image - sky, 0.0) / gain + skyVar
-            note = (f"(image-sky)/GAIN + measured sky noise^2 with GAIN={gain:g}: the header "
-                    f"predicts sky noise {np.sqrt(predicted):.4g}, but measured is the {how}")
-    variance = np.asarray(variance, dtype=np.float32)
-    variance[exposure.maskedPixels("NO_DATA")] = skyVar
-    exposure.variance = variance
-    exposure.metadata["VARNOTE"] = note
-
-
-def _derive_psf(exposure: Exposure, header: fits.Header, spatialOrder: int) -> None:
-    """Measure the PSF from the stars; fall back to a Gaussian of a known FWHM; note which."""
-    try:
-        psf = measurePsf(exposure.image, exposure.variance, exposure.mask, exposure.maskPlanes,
-                         spatialOrder=spatialOrder)
-    except (InputError, ValueError) as exc:
-        reason = _one_line(exc)
-    else:
-        exposure.psf = psf
-        kind = "spatially varying" if psf.isSpatiallyVarying else "constant"
-        exposure.metadata["PSFNOTE"] = (f"measured from the image's stars ({kind}, "
-                                        f"FWHM {psf.fwhm():.3f} px)")
-        return
-    fwhm, source = _header_fwhm(header, exposure)
-    if fwhm is None:
-        fwhm = estimateFwhm(exposure.image, exposure.variance, exposure.mask,
-                            exposure.maskPlanes)
-        source = "the most compact sources"
-    if fwhm is None:
-        exposure.psf = None
-        exposure.metadata["PSFNOTE"] = f"no PSF: {reason}, and no source to size one from"
-        return
-    centre = exposure.center
-    exposure.psf = GaussianPsf(fwhm / FWHM_PER_SIGMA, averagePosition=centre)
-    exposure.metadata["PSFNOTE"] = f"Gaussian, FWHM {fwhm:.3f} px from {source} ({reason})"
-
-
-def _header_fwhm(header: fits.Header, exposure: Exposure) -> tuple[float | None, str]:
-    """Seeing FWHM in pixels from header keys, and which key gave it."""
-    for key in FWHM_PIXEL_KEYS:
-        value = _first_number(header, (key,))
-        if value is not None and value > 0:
-            return value, f"header {key}"
-    scale = exposure.pixelScale()
-    if scale:
-        for key in FWHM_ARCSEC_KEYS:
-            value = _first_number(header, (key,))
-            if value is not None and value > 0:
-                return value / scale, f"header {key} (arcsec)"
-    return None, ""
 
 
 def _read_psf(hdul: fits.HDUList) -> Psf | None:

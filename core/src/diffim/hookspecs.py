@@ -1,6 +1,7 @@
 """Hook specifications: the contract of every retargetable slot.
 
-There is one hook per slot of LSST's ``ImageDifferenceTask``; an
+There is one hook per slot of LSST's ``ImageDifferenceTask`` (and one for
+``measurePsf``, which characterises inputs that carry no PSF); an
 implementation is a class registered under the entry-point group
 ``diffim.<slot>`` whose instances implement that slot's hook (and only that
 one). The class carries its config as ``ConfigClass`` (a
@@ -28,10 +29,45 @@ if TYPE_CHECKING:  # pragma: no cover - imports for annotations only
 
     from .config import Config
     from .exposure import Exposure
-    from .results import DetectionResult, SubtractionResult
+    from .results import DetectionResult, PsfMeasurement, SubtractionResult
 
 hookspec = pluggy.HookspecMarker("diffim")
 hookimpl = pluggy.HookimplMarker("diffim")
+
+# --------------------------------------------------------------------------
+# Stage 0: characterising the inputs
+# --------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def diffim_measurePsf(exposure: "Exposure", config: "Config") -> "PsfMeasurement":
+    """Measure the PSF of an exposure that carries none (a plain FITS image).
+
+    Called by the task for the science image, the template, or both, before
+    anything else uses them. The exposure's metadata holds the header cards of
+    the file it was read from (a seeing keyword, for instance:
+    :func:`diffim.characterize.headerSeeing` reads them).
+
+    Parameters
+    ----------
+    exposure : Exposure
+        The exposure, with image, mask and variance (not modified).
+    config : Config
+        The implementation's config.
+
+    Returns
+    -------
+    PsfMeasurement
+        The PSF model (normalised stamps, ``psf.at(x, y)``) and a one-line note
+        of how it was obtained.
+
+    Raises
+    ------
+    diffim.errors.InputError
+        If no PSF can be obtained from the image (no usable stars and no seeing
+        to fall back on), saying why.
+    """
+
 
 # --------------------------------------------------------------------------
 # Stage 1: template and alignment
@@ -144,6 +180,14 @@ def diffim_subtract(science: "Exposure", template: "Exposure", config: "Config",
                     convolveTemplate: bool, kernelSources: "Table | None",
                     rng: "np.random.Generator") -> "SubtractionResult":
     """PSF-match ``template`` and ``science`` and subtract them.
+
+    The implementing class declares what it produces as the class attribute
+    ``traits`` (a :class:`~diffim.results.SubtractionTraits`: whether its
+    difference needs decorrelation, whether it makes its own score image or a
+    matched template, whether it fits a kernel on ``kernelSources``); config
+    validation and the task decide from these, never from the plugin's name, and
+    the result must keep the promise (``scoreExposure`` set when
+    ``makesScoreImage``; ``needsDecorrelation`` False when the traits say so).
 
     Parameters
     ----------
@@ -350,6 +394,7 @@ def diffim_on_step_error(step: str, error: BaseException) -> None:
 
 #: Slot name -> hook name, in the order the task runs them.
 SLOT_HOOKS: dict[str, str] = {
+    "measurePsf": "diffim_measurePsf",
     "getTemplate": "diffim_getTemplate",
     "register": "diffim_register",
     "astrometer": "diffim_astrometer",

@@ -90,8 +90,7 @@ def matchPoints(points1: np.ndarray, points2: np.ndarray, radius: float,
     """
     if method not in METHODS:
         raise ValueError(f"unknown match method {method!r}; expected one of {', '.join(METHODS)}")
-    points1 = np.asarray(points1, dtype=np.float64).reshape(len(points1), -1)
-    points2 = np.asarray(points2, dtype=np.float64).reshape(len(points2), -1)
+    points1, points2 = _asPoints(points1), _asPoints(points2)
     good1 = np.flatnonzero(np.isfinite(points1).all(axis=1))
     good2 = np.flatnonzero(np.isfinite(points2).all(axis=1))
     if len(good1) == 0 or len(good2) == 0:
@@ -109,6 +108,14 @@ def matchPoints(points1: np.ndarray, points2: np.ndarray, radius: float,
             i, j, distance = i[mutual], j[mutual], distance[mutual]
     order = np.argsort(i, kind="stable")
     return Match(good1[i[order]], good2[j[order]], np.asarray(distance[order], np.float64))
+
+
+def _asPoints(points) -> np.ndarray:
+    """``(n, d)`` float64 positions (a 1-D input is n points on a line; empty gives n = 0)."""
+    points = np.asarray(points, dtype=np.float64)
+    if points.ndim == 1:
+        points = points[:, None]
+    return points.reshape(len(points), points.shape[-1] if points.ndim > 1 else 1)
 
 
 def _greedyPairs(first: np.ndarray, second: np.ndarray,
@@ -165,12 +172,12 @@ def nearestDistance(points: np.ndarray, others: np.ndarray | None = None,
     numpy.ndarray
         Distances; inf where there is no neighbour (or the point is not finite).
     """
-    points = np.asarray(points, dtype=np.float64).reshape(len(points), -1)
+    points = _asPoints(points)
     result = np.full(len(points), np.inf)
     if others is None:
         others, ignoreWithin, skipSelf = points, 0.0, True
     else:
-        others, skipSelf = np.asarray(others, dtype=np.float64).reshape(len(others), -1), False
+        others, skipSelf = _asPoints(others), False
     finite = np.isfinite(points).all(axis=1)
     usable = others[np.isfinite(others).all(axis=1)]
     k = 2 if skipSelf else 2 if ignoreWithin > 0 else 1

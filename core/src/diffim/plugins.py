@@ -2,7 +2,9 @@
 
 An implementation of slot ``S`` named ``N`` is an entry point ``N`` in the
 group ``diffim.S`` pointing at a class. The class has a ``ConfigClass``
-attribute and implements the hook ``diffim_S`` (see :mod:`diffim.hookspecs`).
+attribute and implements the hook ``diffim_S`` (see :mod:`diffim.hookspecs`);
+a ``subtract`` class may declare its :class:`~diffim.results.SubtractionTraits`
+as the attribute ``traits``.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from . import hookspecs
 from .config.config import Config
 from .config.suggest import suggest
 from .errors import PluginError
+from .results import SubtractionTraits
 
 GROUP_PREFIX = "diffim."
 OBSERVER_GROUP = "diffim.observers"
@@ -134,6 +137,24 @@ def _check_contract(slot: str, name: str, cls, distribution: str | None) -> None
     if others:
         raise PluginError(slot, name, f"class implements hooks of other slots "
                           f"({', '.join(others)}); register one class per slot", distribution)
+    traits = getattr(cls, "traits", None)
+    if slot == "subtract" and traits is not None and not isinstance(traits, SubtractionTraits):
+        raise PluginError(slot, name, f"class attribute traits is a {type(traits).__name__}; "
+                          "expected a diffim.results.SubtractionTraits", distribution)
+
+
+def subtractionTraits(name: str) -> SubtractionTraits:
+    """What the ``subtract`` implementation ``name`` declares it produces (its ``traits``).
+
+    A class that declares nothing gets the defaults of
+    :class:`~diffim.results.SubtractionTraits`.
+
+    Raises
+    ------
+    PluginError
+        As :func:`load`.
+    """
+    return getattr(load("subtract", name), "traits", None) or SubtractionTraits()
 
 
 def distribution(slot: str, name: str) -> str | None:

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage, signal
+from scipy import signal
 
 from .exposure import Exposure
+from .morphology import growMask
 from .psf import ImagePsf, gaussian_stamp
 
 
@@ -39,8 +40,7 @@ def preConvolve(science: Exposure, kernel: np.ndarray) -> Exposure:
                                         mode="same")
     grow = science.maskedPixels("NO_DATA", "SAT", "BAD")
     if grow.any():
-        footprint = np.ones((2 * half + 1, 2 * half + 1), dtype=bool)
-        result.setMask(ndimage.binary_dilation(grow, structure=footprint) & ~grow, "NO_DATA")
+        result.setMask(growMask(grow, half, metric="chessboard") & ~grow, "NO_DATA")
     border = np.ones(science.shape, dtype=bool)
     border[half:-half or None, half:-half or None] = False
     result.setMask(border, "EDGE")

@@ -10,6 +10,8 @@ import abc
 
 import numpy as np
 
+from .polynomial import PolynomialBasis
+
 FWHM_PER_SIGMA = 2.0 * np.sqrt(2.0 * np.log(2.0))
 
 
@@ -159,12 +161,6 @@ class GaussianPsf(ImagePsf):
         return GaussianPsf(self.gaussianSigma, self.image.shape[0], self.averagePosition)
 
 
-def _poly_terms(x: np.ndarray, y: np.ndarray, order: int) -> np.ndarray:
-    """Monomials ``x**i * y**j`` with ``i + j <= order`` (columns), x and y already scaled."""
-    return np.stack([x ** i * y ** j for i in range(order + 1) for j in range(order + 1 - i)],
-                    axis=-1)
-
-
 class SpatialPsf(Psf):
     """A spatially varying PSF: each stamp pixel is a polynomial in position.
 
@@ -194,18 +190,14 @@ class SpatialPsf(Psf):
         self.y = np.asarray(y, dtype=np.float64)
         self.order = int(order)
         self.bbox = (int(bbox[0]), int(bbox[1]))
-        nterms = (self.order + 1) * (self.order + 2) // 2
-        if len(self.x) < nterms:
-            raise ValueError(f"SpatialPsf of order {order} needs at least {nterms} stamps, "
-                             f"got {len(self.x)}")
-        design = _poly_terms(*self._scale(self.x, self.y), self.order)
+        self._basis = PolynomialBasis.forImage(self.order, *self.bbox)
+        if len(self.x) < self._basis.nTerms:
+            raise ValueError(f"SpatialPsf of order {order} needs at least {self._basis.nTerms} "
+                             f"stamps, got {len(self.x)}")
+        design = self._basis.evaluate(self.x, self.y)
         flat = self.stamps.reshape(len(self.x), -1)
         self._coeffs, *_ = np.linalg.lstsq(design, flat, rcond=None)
         self.averagePosition = ((self.bbox[0] - 1) / 2.0, (self.bbox[1] - 1) / 2.0)
-
-    def _scale(self, x, y):
-        w, h = self.bbox
-        return (2.0 * np.asarray(x) / max(w - 1, 1) - 1.0, 2.0 * np.asarray(y) / max(h - 1, 1) - 1.0)
 
     @property
     def isSpatiallyVarying(self) -> bool:
@@ -217,8 +209,7 @@ class SpatialPsf(Psf):
         Pixels are not clipped at zero: a PSF may have negative wings (e.g. a
         decorrelated difference PSF), and clipping would bias fluxes.
         """
-        terms = _poly_terms(*self._scale(np.array([x]), np.array([y])), self.order)
-        stamp = (terms @ self._coeffs).reshape(self.stamps.shape[1:])
+        stamp = (self._basis.evaluate(x, y) @ self._coeffs).reshape(self.stamps.shape[1:])
         return _normalised(stamp)
 
     def copy(self) -> "SpatialPsf":

@@ -8,6 +8,7 @@ import numpy as np
 from astropy.table import Table
 
 from .exposure import Exposure
+from .psf import Psf
 
 
 @runtime_checkable
@@ -20,6 +21,57 @@ class MatchingKernel(Protocol):
     @property
     def kernelSum(self) -> float:
         """Sum of the kernel (ratio of the flux scales of the two images)."""
+
+
+@dataclass(frozen=True)
+class PsfMeasurement:
+    """What a ``measurePsf`` implementation returns.
+
+    Attributes
+    ----------
+    psf : Psf
+        The PSF model of the exposure.
+    note : str
+        How it was obtained (recorded as the exposure's ``PSFNOTE``), e.g.
+        ``measured from 212 stars (constant, FWHM 3.41 px)``.
+    """
+
+    psf: Psf
+    note: str
+
+
+@dataclass(frozen=True)
+class SubtractionTraits:
+    """What a ``subtract`` implementation produces, declared before it runs.
+
+    A subtraction plugin class states its traits as the class attribute
+    ``traits``; config validation and the task read them (never the plugin's
+    name), and the task checks each :class:`SubtractionResult` against them.
+    A class without ``traits`` gets these defaults, which describe a classic
+    kernel-matching (Alard-Lupton-like) algorithm.
+
+    Attributes
+    ----------
+    needsDecorrelation : bool
+        The difference's noise is correlated by the kernel convolution and the
+        ``decorrelate`` step should whiten it (``doDecorrelation``). False for an
+        algorithm whose difference is white already (ZOGY).
+    makesScoreImage : bool
+        The algorithm makes its own detection (score) image, which
+        ``useScoreImageDetection`` detects on. False: the task makes a score
+        image by pre-convolving the science image with its PSF before the
+        subtraction (the AL likelihood image).
+    makesMatchedExposure : bool
+        The algorithm returns the PSF-matched image (``doWriteMatchedExp``).
+    usesKernelSources : bool
+        The algorithm fits a kernel on stars and accepts ``kernelSources``
+        (``doSelectSources``, the control-star metrics of ``doAddMetrics``).
+    """
+
+    needsDecorrelation: bool = True
+    makesScoreImage: bool = False
+    makesMatchedExposure: bool = True
+    usesKernelSources: bool = True
 
 
 @dataclass
@@ -38,9 +90,13 @@ class SubtractionResult:
     psfMatchingKernel : MatchingKernel, optional
         The matching kernel, if the algorithm fits one.
     scoreExposure : Exposure, optional
-        A detection (likelihood / score) image, if the algorithm makes one.
+        A detection (likelihood / score) image, if the algorithm makes one
+        (required when its traits say ``makesScoreImage``).
     convolvedScience : bool
         True when the science image (not the template) was convolved.
+    needsDecorrelation : bool
+        The difference's noise is still correlated by a kernel convolution, for
+        the ``decorrelate`` step to whiten.
     metadata : dict
         Diagnostics to record in the run metadata.
     """
@@ -51,6 +107,7 @@ class SubtractionResult:
     psfMatchingKernel: MatchingKernel | None = None
     scoreExposure: Exposure | None = None
     convolvedScience: bool = False
+    needsDecorrelation: bool = True
     metadata: dict[str, Any] = field(default_factory=dict)
 
 

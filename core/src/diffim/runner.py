@@ -33,8 +33,10 @@ from .errors import InputError, OutputError
 from .exposure import Exposure
 from .fits_io import readExposure, readTable, writeExposure, writeTable
 from .sanitize import checkUsable
+from .statistics import madSigma
 from .task import ImageDifferenceTask
 from .task_config import ImageDifferenceConfig
+from .threads import limitThreads
 
 log = logging.getLogger(__name__)
 
@@ -161,7 +163,7 @@ def _noiseRatio(difference) -> float:
     z = z[np.isfinite(z)]
     if z.size < 2:
         return float("nan")
-    return float(1.4826 * np.median(np.abs(z - np.median(z))))
+    return madSigma(z)
 
 
 def _jsonable(value):
@@ -203,13 +205,13 @@ class _LogFile(logging.FileHandler):
         return self.error
 
 
-def _readInputs(science: str | Path, template: str | Path | None,
-                scienceSources: str | Path | None
+def _readInputs(task: ImageDifferenceTask, science: str | Path, template: str | Path | None,
+                scienceSources: str | Path | None, threads: int | None
                 ) -> tuple[Exposure, Exposure | None, Table | None]:
-    """Read the input files and check that each exposure can be processed at all.
+    """Read the input files, measure a PSF they lack, and check each can be processed at all.
 
     A check failing names the file, so problems are reported before anything
-    is computed or written.
+    is written.
     """
     exposures = []
     for role, path in (("science", science), ("template", template)):
@@ -218,6 +220,8 @@ def _readInputs(science: str | Path, template: str | Path | None,
             continue
         exposure = readExposure(path)
         try:
+            with limitThreads(threads):
+                exposure = task.characterize(exposure, role)
             checkUsable(exposure, role)
         except InputError as exc:
             raise InputError(f"{path}: {exc}") from None
@@ -313,7 +317,8 @@ def runFiles(config: ImageDifferenceConfig, science: str | Path, template: str |
     if config.doSubtract and template is None and templateRepo is None:
         raise InputError("no template given: pass a template file (--template) or a coadd "
                          "repository (--template-repo)")
-    scienceExp, templateExp, selectSources = _readInputs(science, template, scienceSources)
+    scienceExp, templateExp, selectSources = _readInputs(task, science, template, scienceSources,
+                                                         threads)
     staging, created = _prepareOutdir(outdir, planned, overwrite)
     handler = None
     published = False

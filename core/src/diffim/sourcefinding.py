@@ -11,7 +11,8 @@ its own parameters:
   S/N and flux of a point source centred there (the optimal detection image
   for point sources);
 * :func:`localMaxima` -- the peaks of an image;
-* :func:`isolated` -- which peaks have no comparably bright neighbour.
+* :func:`isolated` -- which peaks have no comparably bright neighbour;
+* :func:`footprintsTouching` -- which footprints hold (or come near) flagged pixels.
 """
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ import numpy as np
 import sep
 from scipy import ndimage, signal
 from scipy.spatial import cKDTree
+
+from .morphology import growMask
 
 
 @dataclass
@@ -154,7 +157,8 @@ def matchedFilter(data: np.ndarray, variance: np.ndarray, exclude: np.ndarray,
 
 
 def localMaxima(image: np.ndarray, threshold: float = -np.inf, separation: int = 1,
-                exclude: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+                exclude: np.ndarray | None = None,
+                within: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Pixels that are the highest within ``separation`` pixels and reach ``threshold``.
 
     Parameters
@@ -168,29 +172,47 @@ def localMaxima(image: np.ndarray, threshold: float = -np.inf, separation: int =
         square around it; pixels beyond the image border do not count.
     exclude : numpy.ndarray, optional
         True for pixels that cannot be peaks.
+    within : numpy.ndarray, optional
+        Look only at these pixels (footprints, say): the cost then grows with their
+        number, not with the image's.
 
     Returns
     -------
     x, y : numpy.ndarray
         int64 positions of the peaks, in row-major order.
     """
-    size = 2 * int(separation) + 1
-    highest = ndimage.maximum_filter(image, size=size, mode="nearest")
-    peak = (image >= threshold) & (image == highest)
+    if within is None:
+        highest = ndimage.maximum_filter(image, size=2 * int(separation) + 1, mode="nearest")
+        peak = (image >= threshold) & (image == highest)
+        if exclude is not None:
+            peak &= ~exclude
+        y, x = np.nonzero(peak)
+        return x.astype(np.int64), y.astype(np.int64)
+    candidate = within & (image >= threshold)
     if exclude is not None:
-        peak &= ~exclude
-    y, x = np.nonzero(peak)
-    return x.astype(np.int64), y.astype(np.int64)
+        candidate &= ~exclude
+    y, x = np.nonzero(candidate)
+    value = image[y, x]
+    height, width = image.shape
+    keep = np.ones(len(y), dtype=bool)
+    reach = int(separation)
+    for dy in range(-reach, reach + 1):
+        for dx in range(-reach, reach + 1):
+            if dy or dx:
+                keep &= value >= image[np.clip(y + dy, 0, height - 1),
+                                       np.clip(x + dx, 0, width - 1)]
+    return x[keep].astype(np.int64), y[keep].astype(np.int64)
 
 
 def isolated(x: np.ndarray, y: np.ndarray, flux: np.ndarray, reach: float,
-             maxFluxRatio: float = 0.0, minSeparation: float = 0.0) -> np.ndarray:
+             maxFluxRatio: float = 0.0, minSeparation: float = 0.0,
+             combine: str = "sum") -> np.ndarray:
     """True for objects without a comparably bright neighbour.
 
-    An object is isolated when the summed flux of the other objects within
-    ``reach`` is at most ``maxFluxRatio`` times its own, and no other object lies
-    closer than ``minSeparation`` however faint. An object with a non-finite
-    position is never isolated.
+    An object is isolated when the flux of the other objects within ``reach``
+    (their sum, or the brightest one's) is at most ``maxFluxRatio`` times its own,
+    and no other object lies closer than ``minSeparation`` however faint. An
+    object with a non-finite position is never isolated.
 
     Parameters
     ----------
@@ -205,6 +227,9 @@ def isolated(x: np.ndarray, y: np.ndarray, flux: np.ndarray, reach: float,
         (0: no neighbour at all within ``reach``).
     minSeparation : float
         Radius within which any neighbour disqualifies.
+    combine : str
+        ``sum``: the neighbours' fluxes add up (light that enters an aperture);
+        ``max``: only the brightest neighbour counts (stars to blank around).
 
     Returns
     -------
@@ -226,11 +251,53 @@ def isolated(x: np.ndarray, y: np.ndarray, flux: np.ndarray, reach: float,
     i, j = index[pairs[:, 0]], index[pairs[:, 1]]
     distance = np.hypot(x[i] - x[j], y[i] - y[j])
     within = distance <= reach
-    neighbourFlux = (np.bincount(i[within], weights=np.abs(flux[j[within]]), minlength=len(x))
-                     + np.bincount(j[within], weights=np.abs(flux[i[within]]),
-                                   minlength=len(x)))
+    owners = np.concatenate([i[within], j[within]])
+    neighbours = np.abs(np.concatenate([flux[j[within]], flux[i[within]]]))
+    if combine == "sum":
+        neighbourFlux = np.bincount(owners, weights=neighbours, minlength=len(x))
+    elif combine == "max":
+        neighbourFlux = np.zeros(len(x))
+        np.maximum.at(neighbourFlux, owners, neighbours)
+    else:
+        raise ValueError(f"unknown combine {combine!r}; expected 'sum' or 'max'")
     result &= neighbourFlux <= maxFluxRatio * np.abs(flux)
     close = distance < minSeparation
     result[i[close]] = False
     result[j[close]] = False
     return result
+
+
+def footprintsTouching(labels: np.ndarray, flagged: np.ndarray, count: int, grow: float = 0,
+                       metric: str = "chessboard", border: bool = False) -> np.ndarray:
+    """True for each footprint that holds a flagged pixel, or one within ``grow`` pixels.
+
+    A footprint grown by ``r`` touches a flagged pixel exactly when it holds a
+    pixel of the flagged set grown by ``r``, so the set is grown once for all.
+
+    Parameters
+    ----------
+    labels : numpy.ndarray
+        Footprint label image (footprint ``k`` is label ``k``, 1-based; 0 is none).
+    flagged : numpy.ndarray
+        Boolean image of the flagged pixels (a mask plane, say).
+    count : int
+        Number of footprints (labels 1 .. count).
+    grow : float
+        Distance (pixels) within which a flagged pixel counts as touching.
+    metric : str
+        How ``grow`` is measured (:func:`diffim.morphology.growMask`).
+    border : bool
+        Also count the footprints that hold a pixel of the image's outermost rows
+        or columns.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(count,)`` booleans.
+    """
+    flagged = growMask(flagged, grow, metric) if grow > 0 else np.array(flagged, dtype=bool)
+    if border:
+        flagged[[0, -1], :] = True
+        flagged[:, [0, -1]] = True
+    hits = labels[flagged & (labels > 0)]
+    return np.bincount(hits, minlength=count + 1)[1:count + 1] > 0

@@ -96,15 +96,24 @@ def iqrSigma(values: np.ndarray) -> float:
 
     NaN when no value is finite.
     """
-    values = np.asarray(values, dtype=np.float64).ravel()
-    values = values[np.isfinite(values)]
+    values = _finite(values)
     if values.size == 0:
         return float("nan")
     q25, q75 = np.percentile(values, [25.0, 75.0])
     return float(SIGMA_PER_IQR * (q75 - q25))
 
 
-def madSigma(values: np.ndarray, centre: float | None = None) -> float:
+def _finite(values: np.ndarray) -> np.ndarray:
+    """The finite values, flattened (no copy when all are finite and float)."""
+    values = np.ravel(np.asarray(values))
+    if values.dtype.kind != "f":
+        values = values.astype(np.float64)
+    finite = np.isfinite(values)
+    return values if finite.all() else values[finite]
+
+
+def madSigma(values: np.ndarray, centre: float | None = None, nSigma: float = 3.0,
+             nIter: int = 0) -> float:
     """Gaussian-equivalent standard deviation from the median absolute deviation.
 
     Parameters
@@ -113,6 +122,11 @@ def madSigma(values: np.ndarray, centre: float | None = None) -> float:
         Sample; non-finite values are ignored.
     centre : float, optional
         The point deviations are measured from; the median when omitted.
+    nSigma : float
+        With ``nIter``: the clipping half-width in current sigmas.
+    nIter : int
+        Passes that keep only the values within ``nSigma`` of the centre (the
+        median of those kept, unless ``centre`` is given) and measure again.
 
     Returns
     -------
@@ -123,8 +137,17 @@ def madSigma(values: np.ndarray, centre: float | None = None) -> float:
     values = values[np.isfinite(values)]
     if values.size == 0:
         return float("nan")
-    centre = float(np.median(values)) if centre is None else centre
-    return float(SIGMA_PER_MAD * np.median(np.abs(values - centre)))
+    middle = float(np.median(values)) if centre is None else float(centre)
+    sigma = float(SIGMA_PER_MAD * np.median(np.abs(values - middle)))
+    for _ in range(nIter):
+        if not sigma > 0:
+            break
+        kept = values[np.abs(values - middle) < nSigma * sigma]
+        if kept.size == 0:
+            break
+        middle = float(np.median(kept)) if centre is None else middle
+        sigma = float(SIGMA_PER_MAD * np.median(np.abs(kept - middle)))
+    return sigma
 
 
 def sampleGood(array: np.ndarray, good: np.ndarray, maxSamples: int = MAX_SAMPLES) -> np.ndarray:

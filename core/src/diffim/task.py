@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import time
@@ -18,7 +19,8 @@ from .errors import ConfigError, DiffimError, InputError, PluginError, Registrat
 from .exposure import Exposure
 from .ids import IdFactory
 from .kernel_stars import KernelStars
-from .results import DetectionResult, ImageDifferenceResult, SubtractionResult
+from .results import (DetectionResult, ImageDifferenceResult, PsfMeasurement,
+                      SubtractionResult, SubtractionTraits)
 from .preconvolve import preConvolutionKernel, preConvolve
 from .sanitize import sanitize
 from .task_config import ImageDifferenceConfig
@@ -52,6 +54,10 @@ class ImageDifferenceTask:
             config.freeze()
         self.config = config
         self.metadata: dict[str, Any] = {}
+        #: Input characterisation done before run() (by a caller of characterize),
+        #: carried into the next run's metadata.
+        self._characterization: dict[str, Any] = {}
+        self._running = False
         self._pm = plugins.new_manager()
         self._implementations: dict[str, tuple[str, str | None]] = {}
         for slot_name, slot in config.slots().items():
@@ -65,7 +71,12 @@ class ImageDifferenceTask:
 
     # ------------------------------------------------------------------
     @contextlib.contextmanager
-    def _step(self, name: str) -> Iterator[None]:
+    def _step(self, name: str, record: dict[str, Any] | None = None) -> Iterator[None]:
+        """Time a step, tell the observers, and record its seconds in ``record["timing"]``.
+
+        ``record`` is the run metadata unless given.
+        """
+        record = self.metadata if record is None else record
         hook = self._pm.hook
         hook.diffim_before_step(step=name)
         log.info("%s ...", name)
@@ -76,7 +87,7 @@ class ImageDifferenceTask:
             hook.diffim_on_step_error(step=name, error=exc)
             raise
         seconds = time.perf_counter() - start
-        self.metadata.setdefault("timing", {})[name] = round(seconds, 3)
+        record.setdefault("timing", {})[name] = round(seconds, 3)
         log.info("%s done in %.2f s", name, seconds)
         hook.diffim_after_step(step=name, seconds=seconds)
 
@@ -149,9 +160,13 @@ class ImageDifferenceTask:
         ImageDifferenceResult
         """
         with limitThreads(threads):
-            return self._run(exposure, selectSources, templateExposure, templateSources,
-                             idFactory, calexpBackgroundExposure, subtractedExposure,
-                             templateSource)
+            self._running = True
+            try:
+                return self._run(exposure, selectSources, templateExposure, templateSources,
+                                 idFactory, calexpBackgroundExposure, subtractedExposure,
+                                 templateSource)
+            finally:
+                self._running = False
 
     def _run(self, exposure, selectSources, templateExposure, templateSources, idFactory,
              calexpBackgroundExposure, subtractedExposure,
@@ -159,11 +174,13 @@ class ImageDifferenceTask:
         """The body of :meth:`run` (same arguments)."""
         config = self.config
         self.metadata = {"psfMatchingAlgorithm": config.subtract.name}
+        self._merge(self._characterization)
+        self._characterization = {}
         if exposure is None:
             raise InputError("run() needs the science exposure")
         rng = np.random.default_rng(config.controlRandomSeed)
         result = ImageDifferenceResult(selectSources=selectSources)
-        science = sanitize(exposure, "science")
+        science = sanitize(self.characterize(exposure, "science"), "science")
         if config.doAddCalexpBackground:
             science = self._addBackground(science, calexpBackgroundExposure)
 
@@ -179,7 +196,7 @@ class ImageDifferenceTask:
             result.matchedExposure = subtraction.matchedExposure
             result.scoreExposure = subtraction.scoreExposure
             difference = subtraction.subtractedExposure
-            if config.doDecorrelation and config.subtract.name != "zogy":
+            if config.doDecorrelation and subtraction.needsDecorrelation:
                 with self._step("decorrelate"):
                     difference = self._call("decorrelate", Exposure, science=science,
                                             template=subtraction.warpedExposure,
@@ -208,6 +225,51 @@ class ImageDifferenceTask:
         return result
 
     # ------------------------------------------------------------------
+    def characterize(self, exposure: Exposure, role: str) -> Exposure:
+        """``exposure`` with a PSF: its own, or one the ``measurePsf`` plugin measures.
+
+        An exposure read from a plain FITS image carries no PSF; it is measured
+        here (step ``measurePsf.<role>``) and the way it was obtained recorded as
+        ``PSFNOTE`` in its metadata and as ``<role>PsfNote`` in the run metadata
+        (of the run in progress, or else of the next run). The input is not
+        modified: the result shares its pixel arrays.
+
+        Parameters
+        ----------
+        exposure : Exposure
+            The science image or the template.
+        role : str
+            ``"science"`` or ``"template"``, for step names and messages.
+
+        Raises
+        ------
+        InputError
+            If the exposure has no PSF and none can be measured, saying why.
+        """
+        if exposure is None or exposure.psf is not None:
+            return exposure
+        if "measurePsf" not in self._implementations:
+            raise InputError(f"{role} exposure has no PSF model and no measurePsf plugin named "
+                             f"{self.config.measurePsf.name!r} is installed to measure one")
+        record = self.metadata if self._running else self._characterization
+        try:
+            with self._step(f"measurePsf.{role}", record):
+                measured = self._call("measurePsf", PsfMeasurement, exposure=exposure)
+        except InputError as exc:
+            raise InputError(f"{role} exposure has no PSF model ({exc})") from None
+        log.info("%s PSF: %s", role, measured.note)
+        record[f"{role}PsfNote"] = measured.note
+        return dataclasses.replace(exposure, psf=measured.psf,
+                                   metadata={**exposure.metadata, "PSFNOTE": measured.note})
+
+    def _merge(self, record: dict[str, Any]) -> None:
+        """Add ``record`` (notes and step timings) to the run metadata."""
+        for key, value in record.items():
+            if key == "timing":
+                self.metadata.setdefault("timing", {}).update(value)
+            else:
+                self.metadata[key] = value
+
     def _getTemplate(self, science: Exposure,
                      templateSource: str | os.PathLike | None) -> Exposure:
         """The template the ``getTemplate`` plugin builds from ``templateSource``."""
@@ -248,6 +310,7 @@ class ImageDifferenceTask:
         doSelectSources).
         """
         config = self.config
+        templateExposure = self.characterize(templateExposure, "template")
         with self._step("warpTemplate"):
             template = sanitize(templateExposure, "template")
             if science.filter and template.filter and science.filter != template.filter:
@@ -282,10 +345,13 @@ class ImageDifferenceTask:
                                                                   templateSources)
         convolveTemplate = self._convolveTemplate(science, warped)
         matchTo, preConvKernel = science, None
-        if config.useScoreImageDetection and config.subtract.name != "zogy":
+        traits = config.subtractTraits()
+        if config.useScoreImageDetection and not traits.makesScoreImage:
             if not convolveTemplate:
-                raise InputError("useScoreImageDetection with AL needs the template convolved, "
-                                 "but the template PSF is the wider one: set convolveTemplate=True")
+                raise InputError(f"useScoreImageDetection with subtract={config.subtract.name} "
+                                 "pre-convolves the science image and needs the template "
+                                 "convolved, but the template PSF is the wider one: set "
+                                 "convolveTemplate=True")
             with self._step("preConvolve"):
                 preConvKernel = preConvolutionKernel(science, config.useGaussianForPreConvolution)
                 matchTo = preConvolve(science, preConvKernel)
@@ -293,11 +359,22 @@ class ImageDifferenceTask:
             subtraction = self._call("subtract", SubtractionResult, science=matchTo,
                                      template=warped, convolveTemplate=convolveTemplate,
                                      kernelSources=kernelSources, rng=rng)
+        self._checkTraits(subtraction, traits)
         self.metadata.update(subtraction.metadata)
         if subtraction.subtractedExposure.psf is None:
             subtraction.subtractedExposure.psf = (warped.psf if subtraction.convolvedScience
                                                   else matchTo.psf)
         return subtraction, preConvKernel, stars
+
+    def _checkTraits(self, subtraction: SubtractionResult, traits: SubtractionTraits) -> None:
+        """The subtraction made what its plugin's traits promised."""
+        name, dist = self._implementations["subtract"]
+        if traits.makesScoreImage and subtraction.scoreExposure is None:
+            raise PluginError("subtract", name, "declares makesScoreImage but returned no "
+                              "scoreExposure", dist)
+        if not traits.needsDecorrelation and subtraction.needsDecorrelation:
+            raise PluginError("subtract", name, "declares needsDecorrelation=False but returned "
+                              "a result with needsDecorrelation=True", dist)
 
     def _kernelStars(self) -> KernelStars:
         """Kernel- and control-star selection for this run (writes to its metadata)."""

@@ -8,11 +8,24 @@ from __future__ import annotations
 
 import logging
 
+from . import plugins
 from .config import AutoField, Config, ConfigField, Field, RangeField, SlotField
 from .connections import ImageDifferenceConnections
 from .errors import ConfigError
+from .results import SubtractionTraits
 
 log = logging.getLogger("diffim.config")
+
+#: Why a flag is refused when the subtract plugin's traits lack what it needs.
+_TRAIT_REASONS: dict[str, str] = {
+    "doDecorrelation": "its difference is not correlated by a kernel convolution",
+    "doWriteMatchedExp": "it makes no PSF-matched image",
+    "doSelectSources": "it fits no kernel on stars",
+    "doSelectDcrCatalog": "it fits no kernel on stars",
+    "doSelectVariableCatalog": "it fits no kernel on stars",
+    "doAddMetrics": "it fits no kernel on stars",
+    "useGaussianForPreConvolution": "it makes its own score image without pre-convolution",
+}
 
 #: Flags that need an installed implementation of a slot when they are True.
 FLAG_SLOTS: dict[str, str] = {
@@ -54,6 +67,9 @@ class ImageDifferenceConfig(Config):
                             "getTemplate", "coadd")
     measurement = SlotField("Measure diaSources on the difference image (dipole fitting).",
                             "measurement", "dipole")
+    measurePsf = SlotField("Measure the PSF of an input that carries none (a plain FITS image) "
+                           "from its stars, before anything uses it (beyond LSST, whose inputs "
+                           "are calibrated exposures).", "measurePsf", "stars")
     register = SlotField("Image-to-image registration of the template to the science image.",
                          "register", "sip")
     scaleVariance = SlotField("Rescale a variance plane to the noise measured in the image.",
@@ -247,13 +263,23 @@ class ImageDifferenceConfig(Config):
             value = getattr(self.sourceSelector.config, selectorName, None)
         return value
 
+    def subtractTraits(self) -> SubtractionTraits:
+        """What the selected ``subtract`` plugin declares it produces.
+
+        The defaults of :class:`~diffim.results.SubtractionTraits` when the plugin is
+        not installed (validation then reports that first).
+        """
+        if not self.subtract.available:
+            return SubtractionTraits()
+        return plugins.subtractionTraits(self.subtract.name)
+
     def _checkAvailability(self) -> None:
-        isZogy = self.subtract.name == "zogy"
+        whiteDifference = not self.subtractTraits().needsDecorrelation
         slots = self.slots()
         if self.kernelSourcesFromRef and self.doSelectSources:
             slots["astrometer"].require("kernelSourcesFromRef=True")
         for flag, slot in FLAG_SLOTS.items():
-            if not getattr(self, flag) or (flag == "doDecorrelation" and isZogy):
+            if not getattr(self, flag) or (flag == "doDecorrelation" and whiteDifference):
                 continue
             if flag in ("doDecorrelation", "doScaleTemplateVariance", "doSelectSources",
                         "doUseRegister") and not self.doSubtract:
@@ -281,24 +307,39 @@ class ImageDifferenceConfig(Config):
                 and template.coaddName != self.coaddName:
             fail(f"getTemplate.coaddName ({template.coaddName!r}) must equal coaddName "
                  f"({self.coaddName!r})")
-        if self.subtract.name == "zogy":
-            for flag in ("doWriteMatchedExp", "doAddMetrics", "doDecorrelation",
-                         "doSelectSources", "doSelectDcrCatalog", "doSelectVariableCatalog",
-                         "useGaussianForPreConvolution"):
-                if getattr(self, flag):
-                    fail(f"subtract=zogy does not allow {flag}=True; set it to False")
-        else:
-            if self.useScoreImageDetection and self.convolveTemplate is not True:
-                fail("useScoreImageDetection=True requires convolveTemplate=True with AL")
-            if self.doWriteSubtractedExp and self.useScoreImageDetection:
-                fail("with AL, useScoreImageDetection=True produces a score image, not a "
-                     "difference: set doWriteSubtractedExp=False")
-            if self.doWriteScoreExp and not self.useScoreImageDetection:
-                fail("doWriteScoreExp=True requires useScoreImageDetection=True")
-            if self.doAddMetrics and not self.doSubtract:
-                fail("doAddMetrics=True requires doSubtract=True")
-            if self.useGaussianForPreConvolution and not self.useScoreImageDetection:
-                fail("useGaussianForPreConvolution=True requires useScoreImageDetection=True")
+        self._checkSubtractTraits(fail)
+
+    def _checkSubtractTraits(self, fail) -> None:
+        """Flags that the selected subtract plugin's traits cannot honour."""
+        traits = self.subtractTraits()
+        refused = []
+        if not traits.needsDecorrelation:
+            refused.append("doDecorrelation")
+        if not traits.makesMatchedExposure:
+            refused.append("doWriteMatchedExp")
+        if not traits.usesKernelSources:
+            refused += ["doSelectSources", "doSelectDcrCatalog", "doSelectVariableCatalog",
+                        "doAddMetrics"]
+        if traits.makesScoreImage:
+            refused.append("useGaussianForPreConvolution")
+        for flag in refused:
+            if getattr(self, flag):
+                fail(f"subtract={self.subtract.name} does not allow {flag}=True "
+                     f"({_TRAIT_REASONS[flag]}); set it to False")
+        if traits.makesScoreImage:
+            return
+        if self.useScoreImageDetection and self.convolveTemplate is not True:
+            fail(f"useScoreImageDetection=True requires convolveTemplate=True with "
+                 f"subtract={self.subtract.name}")
+        if self.doWriteSubtractedExp and self.useScoreImageDetection:
+            fail(f"with subtract={self.subtract.name}, useScoreImageDetection=True produces a "
+                 "score image, not a difference: set doWriteSubtractedExp=False")
+        if self.doWriteScoreExp and not self.useScoreImageDetection:
+            fail("doWriteScoreExp=True requires useScoreImageDetection=True")
+        if self.doAddMetrics and not self.doSubtract:
+            fail("doAddMetrics=True requires doSubtract=True")
+        if self.useGaussianForPreConvolution and not self.useScoreImageDetection:
+            fail("useGaussianForPreConvolution=True requires useScoreImageDetection=True")
 
     def _checkReferenceControls(self) -> None:
         """doSelectDcrCatalog / doSelectVariableCatalog: kernel-star selection and a catalog."""

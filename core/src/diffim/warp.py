@@ -11,6 +11,7 @@ from scipy import fft, interpolate, ndimage
 from .alignment import Offset, measureOffset
 from .errors import InputError, NoOverlapError, RegistrationRequiredError
 from .exposure import Exposure
+from .morphology import growMask
 from .psf import Psf
 
 log = logging.getLogger(__name__)
@@ -174,7 +175,7 @@ def warpWithMapping(template: Exposure, science: Exposure, toTemplate: Mapping,
     mask = _resample(template.mask, tx, ty, 0)
     nodata = ~inside | ((mask & template.bitmask("NO_DATA")) != 0)
     if nodata.any():
-        nodata = ndimage.binary_dilation(nodata, iterations=NO_DATA_GROW)
+        nodata = growMask(nodata, NO_DATA_GROW, metric="taxicab")
     image = _resample(template.image, tx, ty, 3) * area
     variance = _resample(template.variance, tx, ty, 1) * area * area
     centre = science.center
@@ -269,7 +270,7 @@ def shiftToScience(template: Exposure, science: Exposure, dx: float, dy: float,
     image = _placed(image.astype(np.float32), ix, iy, science.shape, np.nan)
     nodata = ((mask & nodataBit) != 0) | ~np.isfinite(image) | ~np.isfinite(variance)
     if nodata.any():
-        nodata = ndimage.binary_dilation(nodata, iterations=NO_DATA_GROW)
+        nodata = growMask(nodata, NO_DATA_GROW, metric="taxicab")
     return _onScienceGrid(template, image, mask, variance, nodata, science.wcs, np.eye(2),
                           toTemplate, science.center)
 

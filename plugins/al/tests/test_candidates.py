@@ -1,12 +1,10 @@
-"""Candidate detection, stamps, cells and clipping statistics."""
+"""Candidate detection, stamps and cells."""
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from diffim_al import ImagePsfMatchConfig
 from diffim_al.candidates import BAD, UNFIT, KernelCandidates, detectStars, makeCandidates
-from diffim_al.solve import clippedMeanStd
 
 
 def test_detection_finds_the_stars(pair):
@@ -66,9 +64,3 @@ def test_cells_use_the_best_candidates_and_replace_rejected_ones():
     np.testing.assert_array_equal(candidates.active(), [0, 5])
     assert candidates.nBad == 4 and candidates.status[1] == BAD
 
-
-def test_clipped_statistics_ignore_outliers():
-    values = np.r_[np.random.default_rng(2).normal(1.2, 0.01, 50), 2.4, 0.1]
-    mean, std = clippedMeanStd(values)
-    assert mean == pytest.approx(1.2, abs=0.005)
-    assert std == pytest.approx(0.01, rel=0.3)

@@ -6,26 +6,23 @@ import pytest
 from al_testing import subtract
 
 from diffim.psf import determinant_radius
-from diffim_al.spatial import SpatialFunctions, nTerms
 
 
-def test_chebyshev_terms():
-    functions = SpatialFunctions("chebyshev1", 2, 101, 51)
-    assert functions.nTerms == nTerms(2) == 6
-    assert functions.powers == [(0, 0), (1, 0), (0, 1), (2, 0), (1, 1), (0, 2)]
-    values = functions.evaluate([0, 100, 50], [0, 50, 25])
-    np.testing.assert_allclose(values[0], [1, -1, -1, 1, 1, 1])
-    np.testing.assert_allclose(values[1], [1, 1, 1, 1, 1, 1])
-    np.testing.assert_allclose(values[2], [1, 0, 0, -1, 0, -1], atol=1e-12)
-
-
-def test_image_matches_evaluate():
-    for modelType in ("chebyshev1", "polynomial"):
-        functions = SpatialFunctions(modelType, 2, 40, 30)
-        coefficients = np.array([1.0, 0.5, -0.3, 0.2, 0.1, -0.4])
-        yy, xx = np.mgrid[:30, :40]
-        expected = (functions.evaluate(xx.ravel(), yy.ravel()) @ coefficients).reshape(30, 40)
-        np.testing.assert_allclose(functions.image(coefficients), expected, rtol=1e-5, atol=1e-6)
+def test_spatial_terms_span_the_image_and_draw_the_background(pair, result):
+    """``spatialModelType`` chebyshev1 gives Chebyshev terms over the image mapped onto
+    [-1, 1]; the background image is the model evaluated at every pixel."""
+    science, _, _ = pair
+    height, width = science.shape
+    kernel = result.psfMatchingKernel
+    assert kernel.functions.kind == "chebyshev" and kernel.functions.order == 1
+    np.testing.assert_allclose(kernel.functions.evaluate([0, width - 1], [0, height - 1]),
+                               [[1, -1, -1], [1, 1, 1]])
+    background = kernel.background
+    assert background.functions.kind == "chebyshev" and background.functions.nTerms == 6
+    image = background.image()
+    assert image.shape == (height, width) and image.dtype == np.float32
+    for x, y in [(0, 0), (width - 1, 0), (200, 300), (width - 1, height - 1)]:
+        assert image[y, x] == pytest.approx(background.at(x, y), rel=1e-5, abs=1e-6)
 
 
 def _brightStarChi2(result, truth):
@@ -62,6 +59,7 @@ def test_spatially_varying_psf_needs_a_varying_kernel(varyingPair):
 def test_polynomial_and_chebyshev_models_agree(pair, result):
     science, template, _ = pair
     polynomial = subtract(science, template, spatialModelType="polynomial")
+    assert polynomial.psfMatchingKernel.functions.kind == "polynomial"
     for x, y in [(10, 20), (256, 256), (500, 480)]:
         np.testing.assert_allclose(polynomial.psfMatchingKernel.at(x, y),
                                    result.psfMatchingKernel.at(x, y), atol=1e-7)

@@ -9,17 +9,18 @@ from al_testing import apertureSum, makePair, sourceFree, subtract
 from diffim import plugins
 from diffim.errors import InputError, InsufficientKernelSourcesError
 from diffim.results import MatchingKernel
+from diffim.statistics import madSigma
 from diffim_al import AlardLuptonSubtraction, SpatialMatchingKernel
 
 APERTURE = 8.0
 
 
 def robustNoise(exposure, truth, sigma):
-    """1.4826 MAD of difference/sqrt(variance) over source-free, valid pixels."""
+    """MAD sigma of difference/sqrt(variance) over source-free, valid pixels, and its median."""
     z = exposure.image / np.sqrt(exposure.variance)
     use = sourceFree(exposure.shape, truth, 6.0 * sigma) & np.isfinite(z)
-    values = z[use]
-    return 1.4826 * np.median(np.abs(values - np.median(values))), np.median(values)
+    centre = float(np.median(z[use]))
+    return madSigma(z[use], centre), centre
 
 
 def brightStars(truth, shape, margin, minFlux):

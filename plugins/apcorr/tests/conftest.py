@@ -8,9 +8,10 @@ import pytest
 from astropy.table import Table
 
 from diffim import Exposure, GaussianPsf
+from diffim.background import sourceMaskedBackground
+from diffim.photometry import PsfPhotometry, measurePsfFlux
 from diffim.psf import ImagePsf, Psf, SpatialPsf
 from diffim.testing.simulate import simulatePair
-from diffim_forced import PsfForcedMeasurement, PsfForcedMeasurementConfig
 
 #: Template PSF width (Gaussian-equivalent sigma, pixels) of the simulations; the science PSF
 #: is 1.3 times wider (FWHM 3.1 pixels), so a few dozen stars per 1024² image are isolated.
@@ -49,22 +50,35 @@ def isolatedStars(truth: Table, shape: tuple[int, int], margin: float = 40.0) ->
     return (contamination < 3e-4) & inside & ~np.asarray(truth["saturated"])
 
 
+def skySubtractedPsfFlux(science: Exposure, x: np.ndarray, y: np.ndarray) -> PsfPhotometry:
+    """PSF fluxes at ``(x, y)`` after the sky is removed, as the forced plugin measures them.
+
+    The sky is :func:`diffim.background.sourceMaskedBackground` in 64-pixel cells with the
+    sources grown by one PSF FWHM; NO_DATA and non-finite pixels are left out.
+    """
+    valid = (~science.maskedPixels("NO_DATA") & np.isfinite(science.image)
+             & np.isfinite(science.variance))
+    sky = sourceMaskedBackground(science.image, science.variance, ~valid, 64,
+                                 int(np.ceil(science.psf.fwhm())), dtype=np.float64)
+    return measurePsfFlux(science.image - sky, science.variance, valid, science.psf, x, y)
+
+
 def moffatField(psfVariation: float, seed: int) -> SimpleNamespace:
     """A 1024² Moffat science image with a truncated PSF model, and its bright isolated stars.
 
     ``stars`` holds the truth rows of the isolated stars with PSF S/N above 100 and their
-    PSF fluxes measured by the forced plugin, as ``base_PsfFlux_instFlux`` /
+    PSF fluxes (:func:`skySubtractedPsfFlux`), as ``base_PsfFlux_instFlux`` /
     ``base_PsfFlux_instFluxErr`` / ``base_PsfFlux_flag``.
     """
     science, _, truth = simulatePair(size=1024, profile="moffat", nTransients=0, seed=seed,
                                      psfVariation=psfVariation, templateSigma=TEMPLATE_SIGMA)
     science.psf = truncated(science.psf, MODEL_HALF_WIDTH)
     stars = truth[isolatedStars(truth, science.shape)]
-    forced = PsfForcedMeasurement().diffim_forcedMeasurement(stars, science,
-                                                             PsfForcedMeasurementConfig())
-    stars["base_PsfFlux_instFlux"] = forced["ip_diffim_forced_PsfFlux_instFlux"]
-    stars["base_PsfFlux_instFluxErr"] = forced["ip_diffim_forced_PsfFlux_instFluxErr"]
-    stars["base_PsfFlux_flag"] = forced["ip_diffim_forced_PsfFlux_flag"]
+    fit = skySubtractedPsfFlux(science, np.asarray(stars["x"], dtype=np.float64),
+                               np.asarray(stars["y"], dtype=np.float64))
+    stars["base_PsfFlux_instFlux"] = fit.flux
+    stars["base_PsfFlux_instFluxErr"] = fit.fluxErr
+    stars["base_PsfFlux_flag"] = fit.noGoodPixels | ~np.isfinite(fit.flux)
     bright = stars["base_PsfFlux_instFlux"] > 100.0 * stars["base_PsfFlux_instFluxErr"]
     return SimpleNamespace(science=science, stars=stars[bright])
 

@@ -8,8 +8,7 @@ from astropy.time import Time
 
 from diffim import plugins
 from diffim.errors import ConfigError, DiffimError, InputError
-from diffim_astrometry import ReferenceMatcher, ReferenceMatcherConfig, matchOneToOne, propagate
-from diffim_astrometry.sphere import unitVectors
+from diffim_astrometry import ReferenceMatcher, ReferenceMatcherConfig, propagate
 
 
 def match(sources, exposure, **overrides):
@@ -77,14 +76,17 @@ def test_no_match_beyond_the_radius(field, catalogFile):
     np.testing.assert_allclose(matches["distance"], offsets[inside], atol=0.005)
 
 
-def test_each_reference_star_is_used_once():
-    refs = unitVectors(np.array([10.0, 10.0 + 3 / 3600]), np.array([0.0, 0.0]))
-    sources = unitVectors(np.array([10.0 + 0.2 / 3600, 10.0 + 0.1 / 3600, 10.0 + 2.9 / 3600]),
-                          np.array([0.0, 0.0, 0.0]))
-    sourceRows, refRows, distance = matchOneToOne(sources, refs, 1.0)
-    np.testing.assert_array_equal(sourceRows, [1, 2])      # source 0 loses star 0 to source 1
-    np.testing.assert_array_equal(refRows, [0, 1])
-    np.testing.assert_allclose(distance, [0.1, 0.1], atol=1e-6)
+def test_each_reference_star_is_used_once(field, tmp_path):
+    science = field[0]
+    path = tmp_path / "two.fits"
+    Table({"id": [7, 8], "ra": [10.0, 10.0 + 3 / 3600], "dec": [0.0, 0.0]}).write(path)
+    sources = Table({"id": [0, 1, 2],
+                     "ra": [10.0 + 0.2 / 3600, 10.0 + 0.1 / 3600, 10.0 + 2.9 / 3600],
+                     "dec": [0.0, 0.0, 0.0]})
+    matches = match(sources, science, refCatalog=str(path))
+    np.testing.assert_array_equal(matches["id"], [1, 2])    # source 0 loses star 7 to source 1
+    np.testing.assert_array_equal(matches["refId"], [7, 8])
+    np.testing.assert_allclose(matches["distance"], [0.1, 0.1], atol=1e-6)
 
 
 def test_propagation_agrees_with_astropy_space_motion_near_the_pole():

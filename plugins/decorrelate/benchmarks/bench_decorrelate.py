@@ -23,8 +23,12 @@ import numpy as np
 from diffim.preconvolve import preConvolutionKernel, preConvolve
 from diffim.sanitize import sanitize
 from diffim.testing.simulate import simulatePair
-from diffim_al import AlardLuptonSubtraction, ImagePsfMatchConfig
+from diffim import plugins
+
 from diffim_decorrelate import DecorrelateALKernel, DecorrelateALKernelConfig
+
+AlardLuptonSubtraction = plugins.load("subtract", "al")
+ImagePsfMatchConfig = AlardLuptonSubtraction.ConfigClass
 
 
 def measure(call):

@@ -17,6 +17,7 @@ from diffim import Exposure, GaussianPsf, ImagePsf
 from diffim.preconvolve import preConvolutionKernel, preConvolve
 from diffim.psf import gaussian_stamp
 from diffim.results import SubtractionResult
+from diffim.statistics import iqrSigma
 
 #: Wider and narrower PSF sigmas (pixels) and the kernel stamp width of LSST's tests.
 WIDE_SIGMA = 3.3
@@ -286,13 +287,6 @@ def autocorrelation(image: np.ndarray, lag: int) -> float:
     return float(np.mean(values))
 
 
-def robustStd(values: np.ndarray) -> float:
-    """Standard deviation from the inter-quartile range of the finite values."""
-    values = np.asarray(values)[np.isfinite(values)]
-    q25, q75 = np.percentile(values, [25.0, 75.0])
-    return float(0.741301 * (q75 - q25))
-
-
 #: Variance of a unit Gaussian truncated at +-3 sigma.
 TRUNCATED_VARIANCE_3SIGMA = 0.973336
 
@@ -304,7 +298,7 @@ def clippedVariance(values: np.ndarray) -> float:
     """
     values = np.asarray(values, dtype=np.float64)
     values = values[np.isfinite(values)]
-    kept = values[np.abs(values - np.median(values)) <= 3.0 * robustStd(values)]
+    kept = values[np.abs(values - np.median(values)) <= 3.0 * iqrSigma(values)]
     return float(kept.var() / TRUNCATED_VARIANCE_3SIGMA)
 
 

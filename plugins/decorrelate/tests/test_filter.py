@@ -9,7 +9,7 @@ from diffim.psf import gaussian_stamp
 from diffim_decorrelate.filter import DecorrelationFilter
 from diffim_decorrelate.fourier import cropCentred, fftShape, gridMean, padCentred
 from diffim_decorrelate.grid import AxisNodes
-from diffim_decorrelate.statistics import clippedMean, meanVariance
+from diffim_decorrelate.statistics import meanVariance
 
 
 @pytest.fixture
@@ -152,14 +152,6 @@ def test_filter_without_template_noise_is_the_identity(kernel):
     image = np.random.default_rng(0).normal(size=(50, 60))
     decorrelation = DecorrelationFilter(kernel, 0.04, 0.0, fftShape(image.shape, kernel.shape))
     np.testing.assert_allclose(decorrelation.apply(image, 0.0), image, atol=1e-5)
-
-
-def test_clipped_mean_rejects_outliers_and_ignores_nan():
-    values = np.random.default_rng(1).normal(10.0, 1.0, 10000)
-    values[:500] = 1000.0
-    values[500:600] = np.nan
-    assert clippedMean(values) == pytest.approx(10.0, abs=0.05)
-    assert np.isnan(clippedMean(np.full(5, np.nan)))
 
 
 def test_mean_variance_skips_masked_pixels():

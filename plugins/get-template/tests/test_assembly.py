@@ -2,12 +2,14 @@
 from pathlib import Path
 
 import numpy as np
+import pytest
 from astropy.io import fits
 from get_template_testing import cutout, tileBoxes, writePatches
 
 from diffim import plugins
 from diffim.fits_io import writeExposure
 from diffim.mask import MaskPlanes, remapMask
+from diffim.task import ImageDifferenceTask
 from diffim_get_template import CoaddTemplate, GetCoaddAsTemplateConfig
 
 
@@ -147,7 +149,11 @@ def test_plain_fits_patches_with_a_wcs_are_read_too(pair, tmp_path):
     x0, y0 = _origin(assembled, template)
     np.testing.assert_array_equal(assembled.image[y0 + 80:y0 + 420, x0 + 80:x0 + 420],
                                   template.image[80:420, 80:420])
-    assert assembled.psf is not None and assembled.metadata["TEMPLATE_PATCHES"].count(",") == 3
+    assert assembled.metadata["TEMPLATE_PATCHES"].count(",") == 3
+    # plain patches carry no PSF: the task measures the assembled template's
+    assert assembled.psf is None and assembled.metadata["TEMPLATE_PSF"] == "no patch has a PSF"
+    measured = ImageDifferenceTask().characterize(assembled, "template")
+    assert measured.psf.fwhm() == pytest.approx(template.psf.fwhm(), rel=0.1)
 
 
 def test_hook_does_not_modify_the_science_exposure(pair, repository):

@@ -16,7 +16,7 @@ import numpy as np
 from scipy import ndimage
 
 from diffim import Exposure, GaussianPsf
-from diffim_detection import ThresholdDetectionConfig, detect
+from diffim.testing.plugins import detectSources
 from diffim_measurement import (DipoleMeasurement, DipoleMeasurementConfig, PsfMeasurement,
                                 PsfMeasurementConfig)
 
@@ -73,7 +73,7 @@ def main() -> None:
     args = parser.parse_args()
     science, matched, difference = makeField(args.size, args.transients, args.movers)
     start = time.perf_counter()
-    detection = detect(difference, ThresholdDetectionConfig(), True, True, 2)
+    detection = detectSources(difference)
     detected = time.perf_counter()
     sources, footprints = detection.diaSources, detection.footprints
     PsfMeasurement().diffim_measurement(sources, footprints, difference, science, matched,

@@ -26,7 +26,7 @@ from diffim import Exposure, GaussianPsf, ImagePsf
 from diffim.pipeline import load_pipeline
 from diffim.testing.simulate import simulatePair
 from diffim.task import ImageDifferenceTask
-from diffim_detection import ThresholdDetectionConfig, detect
+from diffim.testing.plugins import detectSources
 
 #: The default pipeline of the repository this plugin lives in.
 PIPELINE = Path(__file__).resolve().parents[3] / "pipelines" / "default.yaml"
@@ -131,7 +131,7 @@ def exactDipoles(seed: int, size: int = 512, n: int = 8, templateSigma: float = 
         edge[:16, :] = edge[-16:, :] = edge[:, :16] = edge[:, -16:] = True
         exposure.setMask(edge, "NO_DATA")
     scienceExp, matchedExp, difference = exposures
-    detection = detect(difference, ThresholdDetectionConfig(), True, True, 2)
+    detection = detectSources(difference)
     return SimpleNamespace(science=scienceExp, matched=matchedExp, difference=difference,
                            diaSources=detection.diaSources, footprints=detection.footprints,
                            xPos=xPos, yPos=yPos, xNeg=xNeg, yNeg=yNeg, fluxPos=fluxPos,

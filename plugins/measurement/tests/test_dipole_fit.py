@@ -129,8 +129,8 @@ def test_isolated_sources_are_not_dipoles_even_when_fitted(sim):
     matched.image = (np.random.default_rng(3).normal(0.0, 3.0, matched.shape)
                      + 300.0).astype(np.float32)
     matched.variance[:] = 9.0
-    from diffim_detection import ThresholdDetectionConfig, detect
-    detection = detect(field.exposure, ThresholdDetectionConfig(), True, True, 2)
+    from diffim.testing.plugins import detectSources
+    detection = detectSources(field.exposure)
     config = DipoleMeasurementConfig(fitAllDiaSources=True, fitSeparateNegParams=True)
     out = DipoleMeasurement().diffim_measurement(detection.diaSources, detection.footprints,
                                                  field.exposure, science, matched, config, True)

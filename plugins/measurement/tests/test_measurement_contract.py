@@ -13,7 +13,7 @@ from diffim_measurement import (DIPOLE_SCHEMA, DipoleMeasurement, DipoleMeasurem
 
 @pytest.fixture(scope="module")
 def field():
-    from diffim_detection import ThresholdDetectionConfig, detect
+    from diffim.testing.plugins import detectSources
     rng = np.random.default_rng(5)
     image = rng.normal(0.0, 10.0, (128, 128))
     yy, xx = np.mgrid[:128, :128]
@@ -21,7 +21,7 @@ def field():
                     (63.0, 100.0, -2000.0)):
         image += f * np.exp(-0.5 * ((xx - x) ** 2 + (yy - y) ** 2) / 4.0) / (8.0 * np.pi)
     exposure = Exposure(image=image, variance=np.full(image.shape, 100.0), psf=GaussianPsf(2.0))
-    result = detect(exposure, ThresholdDetectionConfig(), True, True, 2)
+    result = detectSources(exposure)
     return exposure, result
 
 

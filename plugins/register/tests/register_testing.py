@@ -13,7 +13,10 @@ from scipy.spatial import cKDTree
 from diffim import Exposure, GaussianPsf
 from diffim.sanitize import sanitize
 from diffim.testing.simulate import simulatePair
-from diffim_al.subtraction import AlardLuptonSubtraction
+from diffim import plugins
+
+AlardLuptonSubtraction = plugins.load("subtract", "al")
+
 
 #: simulatePair's default sub-pixel offset: science (x, y) is template (x - 0.3, y - 0.2).
 SIM_OFFSET = (0.3, 0.2)

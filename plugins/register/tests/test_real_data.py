@@ -8,12 +8,15 @@ from scipy import ndimage
 
 from diffim.fits_io import readExposure
 from diffim.sanitize import sanitize
+from diffim.task import ImageDifferenceTask
 from diffim_register import SipRegister
 
 
 def readPair(folder):
-    return (sanitize(readExposure(folder / "science.fits"), "science"),
-            sanitize(readExposure(folder / "template.fits"), "template"))
+    """The pair as a run gets it: read, PSF measured (measurePsf), sanitised."""
+    task = ImageDifferenceTask()
+    return tuple(sanitize(task.characterize(readExposure(folder / f"{role}.fits"), role), role)
+                 for role in ("science", "template"))
 
 
 @pytest.fixture(scope="module")

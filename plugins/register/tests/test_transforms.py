@@ -1,4 +1,4 @@
-"""The fits behind the registration: TAN-SIP, polynomial, order selection, matching."""
+"""The fits behind the registration: TAN-SIP, polynomial, order selection."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,8 +6,7 @@ import pytest
 from astropy.wcs import WCS, Sip
 
 from diffim_register.fit import fittableOrder
-from diffim_register.matching import matchNearest
-from diffim_register.transforms import fitPolynomial, fitTanSip, nTerms
+from diffim_register.transforms import fitPolynomial, fitTanSip
 
 
 def distortedWcs(crval: tuple[float, float]) -> WCS:
@@ -61,16 +60,8 @@ def test_polynomial_fit_goes_both_ways():
 
 
 def test_order_is_lowered_to_two_matches_per_coefficient():
-    assert nTerms(1) == 3 and nTerms(2) == 6 and nTerms(4) == 15
     assert fittableOrder(30, 4) == 4
     assert fittableOrder(29, 4) == 3
     assert fittableOrder(12, 4) == 2
     assert fittableOrder(5, 3) == 1
 
-
-def test_matches_are_mutual_nearest_neighbours_within_the_radius():
-    x1, y1 = np.array([0.0, 10.0, 20.0, 50.0]), np.zeros(4)
-    x2, y2 = np.array([0.5, 10.8, 11.0, 60.0]), np.zeros(4)
-    i1, i2 = matchNearest(x1, y1, x2, y2, 2.0)
-    # 10 -> 10.8 mutual; 11.0's nearest is 10 too but 10 is taken by 10.8; 50 has none.
-    assert i1.tolist() == [0, 1] and i2.tolist() == [0, 1]

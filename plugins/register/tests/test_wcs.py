@@ -19,6 +19,8 @@ def test_damaged_wcs_is_matched_on_the_sky(registration):
     method, fit = registration
     assert method == "wcs"
     assert fit.nMatches >= 100
+    # mutual nearest neighbours: each star in at most one match
+    assert len(set(fit.templateIndex)) == len(set(fit.scienceIndex)) == len(fit.kept)
 
 
 def test_damaged_wcs_aligns_to_a_twentieth_of_a_pixel(pair, registration):

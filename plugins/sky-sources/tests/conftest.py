@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy import ndimage
 
 from diffim import Exposure, GaussianPsf
+from diffim.morphology import growMask
 
 #: PSF sigma and noise rms of the test exposure.
 SIGMA, NOISE = 2.0, 10.0
@@ -33,12 +33,10 @@ def detectionExposure(size: int = 1024, nSources: int = 150, seed: int = 0) -> E
         flux = sign * rng.uniform(2e4, 1e5)
         image[y - half:y + half + 1, x - half:x + half + 1] += flux * psf.image
         centres[sign][y, x] = True
-    dy, dx = np.mgrid[-MASK_RADIUS:MASK_RADIUS + 1, -MASK_RADIUS:MASK_RADIUS + 1]
-    disc = dx * dx + dy * dy <= MASK_RADIUS ** 2
     image[size - 100:, :] = 0.0
     exposure = Exposure(image=image, variance=np.full((size, size), NOISE ** 2), psf=psf)
-    exposure.setMask(ndimage.binary_dilation(centres[1.0], structure=disc), "DETECTED")
-    exposure.setMask(ndimage.binary_dilation(centres[-1.0], structure=disc), "DETECTED_NEGATIVE")
+    exposure.setMask(growMask(centres[1.0], MASK_RADIUS, "euclidean"), "DETECTED")
+    exposure.setMask(growMask(centres[-1.0], MASK_RADIUS, "euclidean"), "DETECTED_NEGATIVE")
     noData = np.zeros((size, size), bool)
     noData[size - 100:, :] = True
     exposure.setMask(noData, "NO_DATA")

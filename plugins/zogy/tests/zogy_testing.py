@@ -31,12 +31,6 @@ def subtract(science: Exposure, template: Exposure, **overrides):
                                              np.random.default_rng(0))
 
 
-def robustStd(values: np.ndarray) -> float:
-    """Interquartile range / 1.349: the standard deviation of a Gaussian sample."""
-    low, high = np.percentile(values, [25, 75])
-    return float((high - low) / 1.349)
-
-
 def sourceFree(shape: tuple[int, int], truth: Table, radius: int) -> np.ndarray:
     """True farther than ``radius`` pixels (square) from every object of the truth table."""
     centres = np.zeros(shape, dtype=bool)

@@ -23,11 +23,12 @@ from pathlib import Path
 import numpy as np
 from astropy.table import Table
 from astropy.wcs import WCS
-from scipy import ndimage, special
+from scipy import special
 from scipy.spatial import cKDTree
 
 from ..exposure import Exposure
 from ..fits_io import writeExposure, writeTable
+from ..morphology import growMask
 from ..photocalib import PhotoCalib
 from ..psf import FWHM_PER_SIGMA, GaussianPsf, ImagePsf, Psf, SpatialPsf
 
@@ -549,7 +550,7 @@ def _exposure(model: np.ndarray, gain: float, readVar: float, saturation: float,
     exposure = Exposure(image=image, variance=model / gain + readVar, psf=psf, wcs=wcs,
                         photoCalib=PhotoCalib(float(zeroPoint)), filter=filterName,
                         obsDate=obsDate, metadata=dict(metadata))
-    exposure.setMask(ndimage.binary_dilation(saturated, iterations=1), "SAT")
+    exposure.setMask(growMask(saturated, 1, metric="taxicab"), "SAT")
     return exposure
 
 

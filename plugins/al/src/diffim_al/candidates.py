@@ -9,30 +9,35 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import sep
 from astropy.table import Table
 
+from diffim.background import backgroundModel
 from diffim.errors import InputError
+from diffim.sourcefinding import extractObjects, matchedFilter
 
 from .config import ImagePsfMatchConfig
-from .convolve import convolveSame
 from .masks import borderPixels
 
 UNFIT = 0
 GOOD = 1
 BAD = 2
 
+#: Bin size (pixels) of the sky removed before detecting candidate stars.
+DETECTION_BIN_SIZE = 64
+
 
 def detectStars(image: np.ndarray, variance: np.ndarray, bad: np.ndarray, psfImage: np.ndarray,
                 config: ImagePsfMatchConfig) -> tuple[np.ndarray, np.ndarray]:
     """Detect candidate stars on a background-subtracted copy of ``image``.
 
-    The copy has its sky (``sep``'s mesh background) removed and is PSF-filtered
-    into a signal-to-noise image (the matched filter
-    ``sum(psf * d / var) / sqrt(sum(psf**2 / var))``, by FFT); ``sep`` then finds
-    the objects above ``detThreshold`` with ``fpNpixMin <= npix <= fpNpixMax``,
-    without deblending, and each object's position is its significance peak (the
-    brightest star of a blend). The PSF half-width border is not searched.
+    The copy has its sky (:func:`diffim.background.backgroundModel`, 64-pixel
+    bins) removed and is PSF-filtered into a signal-to-noise image
+    (:func:`diffim.sourcefinding.matchedFilter`); the objects of that image above
+    ``detThreshold`` with ``fpNpixMin <= npix <= fpNpixMax`` are found without
+    filtering, deblending or cleaning
+    (:func:`diffim.sourcefinding.extractObjects`), and each object's position is
+    its significance peak (the brightest star of a blend). The PSF half-width
+    border is not searched.
 
     Parameters
     ----------
@@ -50,22 +55,13 @@ def detectStars(image: np.ndarray, variance: np.ndarray, bad: np.ndarray, psfIma
     x, y : numpy.ndarray
         Object peak pixels (0-based).
     """
-    data = np.where(bad, 0.0, image).astype(np.float32)
-    background = sep.Background(data, mask=bad)
-    background.subfrom(data)
-    unusable = bad | ~(variance > 0)
-    weight = np.where(unusable, 0.0, 1.0 / np.where(unusable, 1.0, variance)).astype(np.float32)
-    data *= weight
-    psf = np.asarray(psfImage, dtype=np.float64)[::-1, ::-1]
-    signal = convolveSame(data, psf)
-    noise = convolveSame(weight, psf ** 2)
-    significance = np.zeros_like(signal)
-    np.divide(signal, np.sqrt(np.maximum(noise, 0.0)), out=significance, where=noise > 0)
-    significance[borderPixels(significance.shape, psf.shape[0] // 2)] = 0.0
-    if sep.get_extract_pixstack() < data.size:
-        sep.set_extract_pixstack(data.size)
-    objects = sep.extract(significance, config.detThreshold, mask=bad, minarea=config.fpNpixMin,
-                          filter_kernel=None, deblend_cont=1.0, clean=False)
+    data = np.where(bad, np.float32(0.0), image).astype(np.float32)
+    data -= backgroundModel(data, bad, binSize=DETECTION_BIN_SIZE)
+    significance = matchedFilter(data, variance, bad, psfImage).significance
+    significance[borderPixels(significance.shape, psfImage.shape[0] // 2)] = 0.0
+    objects = extractObjects(significance, config.detThreshold, exclude=bad,
+                             minArea=config.fpNpixMin, filterKernel=None, deblendContrast=1.0,
+                             clean=False).catalog
     keep = objects["npix"] <= config.fpNpixMax
     return objects["xpeak"][keep].astype(np.float64), objects["ypeak"][keep].astype(np.float64)
 

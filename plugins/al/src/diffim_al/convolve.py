@@ -52,20 +52,6 @@ def _kernelTransform(kernel: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return scipy.fft.fft(grid, axis=0, overwrite_x=True)
 
 
-def convolveSame(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
-    """Convolve ``image`` (finite everywhere) with one odd-sized ``kernel``.
-
-    Returns
-    -------
-    numpy.ndarray
-        float32 image of the same shape; the kernel half-width border is not valid.
-    """
-    height, width = image.shape
-    ones = (np.ones(width, dtype=np.float32), np.ones(height, dtype=np.float32))
-    return _convolveSum(np.asarray(image, dtype=np.float32), [kernel.astype(np.float32)],
-                        [ones[0]], [ones[1]])
-
-
 def _axisFactors(kernel: SpatialMatchingKernel, height: int,
                  width: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Per spatial term, its x factor over the columns and y factor over the rows."""

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .spatial import SpatialFunctions
+from diffim.polynomial import PolynomialBasis
 
 
 class CentroidGauge:
@@ -58,13 +58,17 @@ class SpatialBackground:
     ----------
     coefficients : numpy.ndarray
         ``(nTerms,)`` coefficients of ``functions``.
-    functions : SpatialFunctions
+    functions : diffim.polynomial.PolynomialBasis
         The spatial terms.
+    shape : tuple of int
+        ``(height, width)`` of the image the model covers.
     """
 
-    def __init__(self, coefficients: np.ndarray, functions: SpatialFunctions) -> None:
+    def __init__(self, coefficients: np.ndarray, functions: PolynomialBasis,
+                 shape: tuple[int, int]) -> None:
         self.coefficients = np.asarray(coefficients, dtype=np.float64)
         self.functions = functions
+        self.shape = (int(shape[0]), int(shape[1]))
 
     def at(self, x: float, y: float) -> float:
         """Background value at pixel ``(x, y)``."""
@@ -72,7 +76,7 @@ class SpatialBackground:
 
     def image(self) -> np.ndarray:
         """The background on every pixel of the image (float32)."""
-        return self.functions.image(self.coefficients)
+        return self.functions.image(self.coefficients, self.shape)
 
 
 class SpatialMatchingKernel:
@@ -86,13 +90,13 @@ class SpatialMatchingKernel:
     ----------
     components : numpy.ndarray
         ``(nTerms, size, size)`` kernel images ``K_s`` ``[v, u]``, one per spatial term.
-    functions : SpatialFunctions
+    functions : diffim.polynomial.PolynomialBasis
         The spatial terms (term 0 is the constant).
     background : SpatialBackground, optional
         The differential background fitted with the kernel.
     """
 
-    def __init__(self, components: np.ndarray, functions: SpatialFunctions,
+    def __init__(self, components: np.ndarray, functions: PolynomialBasis,
                  background: SpatialBackground | None = None) -> None:
         self.components = np.asarray(components, dtype=np.float64)
         self.functions = functions

@@ -12,17 +12,20 @@ from dataclasses import dataclass
 import numpy as np
 
 from diffim.errors import InsufficientKernelSourcesError
+from diffim.polynomial import PolynomialBasis, nTerms
+from diffim.statistics import clippedStats
 
 from .candidates import BAD, GOOD, KernelCandidates
 from .config import ImagePsfMatchConfig
 from .kernel import CentroidGauge, SpatialBackground, SpatialMatchingKernel
-from .spatial import SpatialFunctions, nTerms
 from .stampfit import StampFitter, conditionNumbers, isSingular, solveSymmetric
 
 #: Sigma-clipping iterations of the kernel-sum statistics.
 _KSUM_CLIP_ITERATIONS = 3
 #: Sigma-clipping threshold of the kernel-sum statistics.
 _KSUM_CLIP_SIGMA = 3.0
+#: The kind of :class:`diffim.polynomial.PolynomialBasis` of each ``spatialModelType``.
+SPATIAL_KINDS = {"chebyshev1": "chebyshev", "polynomial": "polynomial"}
 #: Added in quadrature to each single-stamp kernel centroid's error (pixels): what the
 #: single-stamp errors leave out (star photon noise under constantVarianceWeighting,
 #: the template's noise in the design) and real small-scale variation of the kernel.
@@ -62,27 +65,6 @@ class KernelSolution:
     spatialBgOrder: int
     spatialFallback: bool
     iterations: int
-
-
-def clippedMeanStd(values: np.ndarray) -> tuple[float, float]:
-    """Sigma-clipped mean and standard deviation (3 sigma, 3 iterations).
-
-    The first pass clips around the median with a width from the interquartile
-    range; later passes clip around the mean with the standard deviation.
-    """
-    values = np.asarray(values, dtype=np.float64)
-    if len(values) < 2:
-        return float(values.mean()), 0.0
-    q25, median, q75 = np.percentile(values, [25, 50, 75])
-    centre, width = median, 0.7413 * (q75 - q25)
-    keep = np.ones(len(values), dtype=bool)
-    for _ in range(_KSUM_CLIP_ITERATIONS):
-        if width > 0:
-            trial = np.abs(values - centre) <= _KSUM_CLIP_SIGMA * width
-            if trial.sum() >= 2:
-                keep = trial
-        centre, width = values[keep].mean(), values[keep].std(ddof=1)
-    return float(centre), float(width)
 
 
 class KernelSolver:
@@ -182,8 +164,9 @@ class KernelSolver:
         active = self._usable()
         if len(active) < 2:
             return False
-        mean, std = clippedMeanStd(self.kernelSum[active])
-        outliers = active[np.abs(self.kernelSum[active] - mean) > self.config.maxKsumSigma * std]
+        stats = clippedStats(self.kernelSum[active], _KSUM_CLIP_SIGMA, _KSUM_CLIP_ITERATIONS)
+        outliers = active[np.abs(self.kernelSum[active] - stats.mean)
+                          > self.config.maxKsumSigma * stats.stdev]
         self.candidates.reject(outliers)
         return len(outliers) > 0
 
@@ -220,9 +203,8 @@ class KernelSolver:
         order = self.config.spatialKernelOrder
         while order > 0 and nTerms(order) > np.count_nonzero(fit):
             order -= 1
-        functions = SpatialFunctions(self.config.spatialModelType, order, self.width,
-                                     self.height)
-        terms = functions.evaluate(self.candidates.x[active], self.candidates.y[active])
+        terms = self._spatialBasis(order).evaluate(self.candidates.x[active],
+                                                   self.candidates.y[active])
         expected = np.empty_like(centroid)
         for axis in range(2):
             weight = 1.0 / error[fit, axis]
@@ -237,6 +219,11 @@ class KernelSolver:
         return active[self.fitted[active] & (self.candidates.status[active] == GOOD)]
 
     # --- spatial fit ----------------------------------------------------------
+    def _spatialBasis(self, order: int) -> PolynomialBasis:
+        """The terms of a spatial model of ``order`` over the image (``spatialModelType``)."""
+        return PolynomialBasis.forImage(order, self.width, self.height,
+                                        SPATIAL_KINDS[self.config.spatialModelType])
+
     def _orders(self, nCandidates: int) -> tuple[int, int, bool]:
         """Spatial orders to fit with ``nCandidates`` (constant model if too few)."""
         kernelOrder = self.config.spatialKernelOrder
@@ -257,9 +244,8 @@ class KernelSolver:
         so the normal equations are ``sum_c A_c^T M_c A_c theta = sum_c A_c^T B_c`` with
         ``M_c``, ``B_c`` the candidate's single-stamp normal equations.
         """
-        modelType = self.config.spatialModelType
-        kernelFunctions = SpatialFunctions(modelType, kernelOrder, self.width, self.height)
-        bgFunctions = SpatialFunctions(modelType, bgOrder, self.width, self.height)
+        kernelFunctions = self._spatialBasis(kernelOrder)
+        bgFunctions = self._spatialBasis(bgOrder)
         expansion = self._expansion(index, kernelFunctions, bgFunctions)
         weighted = self.matrix[index] @ expansion
         matrix = np.einsum("cji,cjk->ik", expansion, weighted, optimize=True)
@@ -273,11 +259,12 @@ class KernelSolver:
         components = np.tensordot(coefficients.T, self.fitter.basis.images, axes=1)
         background = None
         if self.fitter.fitBackground:
-            background = SpatialBackground(theta[1 + (nBasis - 1) * nk:], bgFunctions)
+            background = SpatialBackground(theta[1 + (nBasis - 1) * nk:], bgFunctions,
+                                           (self.height, self.width))
         return SpatialMatchingKernel(components, kernelFunctions, background)
 
-    def _expansion(self, index: np.ndarray, kernelFunctions: SpatialFunctions,
-                   bgFunctions: SpatialFunctions) -> np.ndarray:
+    def _expansion(self, index: np.ndarray, kernelFunctions: PolynomialBasis,
+                   bgFunctions: PolynomialBasis) -> np.ndarray:
         """``(n, nColumns, nUnknowns)`` matrices ``A_c`` taking the spatial unknowns to
         each candidate's basis coefficients and background (models evaluated at the
         candidate)."""

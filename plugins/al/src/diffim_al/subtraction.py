@@ -23,7 +23,8 @@ from diffim.errors import ConfigError, DiffimError, InputError
 from diffim.exposure import Exposure
 from diffim.hookspecs import hookimpl
 from diffim.mask import MaskPlanes, remapMask
-from diffim.results import SubtractionResult
+from diffim.morphology import growMaskBits
+from diffim.results import SubtractionResult, SubtractionTraits
 from diffim.sanitize import checkSubtractionPair
 
 from .basis import BasisShape, KernelBasis, basisShape, makeKernelBasis
@@ -31,9 +32,12 @@ from .candidates import detectStars, makeCandidates, sourcePositions
 from .config import ImagePsfMatchConfig
 from .convolve import convolveImage, convolveVariance
 from .kernel import SpatialMatchingKernel
-from .masks import borderPixels, dilateMask
+from .masks import borderPixels
 from .solve import KernelSolution, KernelSolver
 from .stampfit import StampFitter
+
+#: The mask planes grown by the kernel footprint where the image is convolved: all of them.
+ALL_PLANES = -1
 
 
 class KernelFitError(DiffimError):
@@ -97,6 +101,8 @@ class AlardLuptonSubtraction:
     """
 
     ConfigClass = ImagePsfMatchConfig
+    traits = SubtractionTraits(needsDecorrelation=True, makesScoreImage=False,
+                               makesMatchedExposure=True, usesKernelSources=True)
 
     @hookimpl
     def diffim_subtract(self, science: Exposure, template: Exposure,
@@ -228,7 +234,8 @@ class AlardLuptonSubtraction:
         image = convolveImage(np.where(missing, np.float32(0.0), toConvolve.image), kernel)
         variance = convolveVariance(np.where(missing, np.float32(0.0), toConvolve.variance),
                                     kernel)
-        mask = dilateMask(toConvolve.maskWithMissing(noDataBit), kernel.kernelSize // 2)
+        mask = growMaskBits(toConvolve.maskWithMissing(noDataBit), ALL_PLANES,
+                            kernel.kernelSize // 2)
         mask[borderPixels(mask.shape, kernel.kernelSize // 2)] |= planes.bitmask(
             ["NO_DATA", "EDGE"])
         _blank(image, variance, mask, noDataBit)

@@ -4,28 +4,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from astropy.stats import mad_std
-from numpy.polynomial import chebyshev
 from scipy import optimize
+
+from diffim.polynomial import PolynomialBasis, nTerms
+from diffim.statistics import madSigma
 
 from .errors import InsufficientApCorrStarsError
 
 
-def chebyshevTerms(x: np.ndarray, y: np.ndarray, order: int,
-                   shape: tuple[int, int]) -> np.ndarray:
-    """Design matrix of ``T_i(u) T_j(v)``, ``i + j <= order``, with ``(u, v)`` the position
-    scaled to [-1, 1] over an image of ``shape`` (height, width)."""
+def chebyshevBasis(order: int, shape: tuple[int, int]) -> PolynomialBasis:
+    """Terms ``T_i(u) T_j(v)``, ``i + j <= order``, over the pixels of an image of ``shape``."""
     height, width = shape
-    u = 2.0 * np.asarray(x, dtype=np.float64) / max(width - 1, 1) - 1.0
-    v = 2.0 * np.asarray(y, dtype=np.float64) / max(height - 1, 1) - 1.0
-    tu, tv = chebyshev.chebvander(u, order), chebyshev.chebvander(v, order)
-    return np.stack([tu[:, i] * tv[:, j] for i in range(order + 1)
-                     for j in range(order + 1 - i)], axis=-1)
-
-
-def termCount(order: int) -> int:
-    """Number of terms of a triangular 2-D polynomial of ``order``."""
-    return (order + 1) * (order + 2) // 2
+    return PolynomialBasis.forImage(order, width, height, kind="chebyshev")
 
 
 @dataclass
@@ -35,7 +25,8 @@ class ApCorrField:
     Attributes
     ----------
     coefficients : numpy.ndarray
-        Chebyshev coefficients, in the column order of :func:`chebyshevTerms`.
+        Chebyshev coefficients, in the term order of :func:`chebyshevBasis`
+        (:func:`diffim.polynomial.termPowers`).
     covariance : numpy.ndarray
         Their covariance, scaled by the reduced chi-square of the fit.
     order : int
@@ -57,7 +48,7 @@ class ApCorrField:
 
     def evaluate(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Correction and its 1-sigma fit uncertainty at positions ``(x, y)``."""
-        terms = chebyshevTerms(x, y, self.order, self.shape)
+        terms = chebyshevBasis(self.order, self.shape).evaluate(x, y)
         value = terms @ self.coefficients
         error = np.sqrt(np.maximum(np.einsum("ni,ij,nj->n", terms, self.covariance, terms), 0.0))
         return value, error
@@ -93,7 +84,7 @@ def _robustCoefficients(terms: np.ndarray, ratio: np.ndarray, ratioErr: np.ndarr
     """
     start = _solve(terms, ratio, ratioErr, used)[0]
     design, target, error = terms[used], ratio[used], ratioErr[used]
-    spread = max(float(mad_std((target - design @ start) / error)), 1.0)
+    spread = max(madSigma((target - design @ start) / error), 1.0)
     result = optimize.least_squares(lambda c: (design @ c - target) / error, start,
                                     loss="cauchy", f_scale=spread)
     return result.x
@@ -110,7 +101,7 @@ def _clippedFit(terms: np.ndarray, ratio: np.ndarray, ratioErr: np.ndarray, usab
     used = usable
     for _ in range(numIter):
         pull = (ratio - terms @ coefficients) / ratioErr
-        spread = max(float(mad_std(pull[used])), 1.0)
+        spread = max(madSigma(pull[used]), 1.0)
         kept = usable & (np.abs(pull) <= numSigmaClip * spread)
         if kept.sum() < required:
             break
@@ -147,15 +138,16 @@ def chooseOrder(x: np.ndarray, y: np.ndarray, ratio: np.ndarray, ratioErr: np.nd
                 minDegreesOfFreedom: int) -> int:
     """The lowest order up to ``maxOrder`` that predicts left-out stars about as well as the best.
 
-    Each order with at least ``termCount(order) + minDegreesOfFreedom`` stars is scored
+    Each order with at least ``nTerms(order) + minDegreesOfFreedom`` stars is scored
     by its mean :func:`crossValidationLosses` on ``used``; the lowest order whose score is
     within one standard error of the best score wins (the "one-standard-error rule").
     For 30 stars with 0.5% errors, the minimum alone picks order 1 or 2 for a constant
     field 20 times in 100 and order 2 for a linear one 10 times; with the rule, 3 and 0.
     """
     n = int(used.sum())
-    losses = [crossValidationLosses(chebyshevTerms(x, y, order, shape), ratio, ratioErr, used)
-              for order in range(maxOrder + 1) if n >= termCount(order) + minDegreesOfFreedom]
+    losses = [crossValidationLosses(chebyshevBasis(order, shape).evaluate(x, y), ratio,
+                                    ratioErr, used)
+              for order in range(maxOrder + 1) if n >= nTerms(order) + minDegreesOfFreedom]
     scores = np.array([loss.mean() for loss in losses])
     best = int(np.argmin(scores))
     tolerance = losses[best].std() / np.sqrt(n) if np.isfinite(scores[best]) else 0.0
@@ -188,13 +180,13 @@ def fitApCorrField(x: np.ndarray, y: np.ndarray, ratio: np.ndarray, ratioErr: np
     ratio = np.asarray(ratio, dtype=np.float64)
     ratioErr = np.asarray(ratioErr, dtype=np.float64)
     usable = np.isfinite(ratio) & np.isfinite(ratioErr) & (ratioErr > 0)
-    while order > 0 and usable.sum() < termCount(order) + minDegreesOfFreedom:
+    while order > 0 and usable.sum() < nTerms(order) + minDegreesOfFreedom:
         order -= 1
-    if usable.sum() < termCount(order) + minDegreesOfFreedom:
-        raise InsufficientApCorrStarsError(int(usable.sum()), termCount(0) + minDegreesOfFreedom)
+    if usable.sum() < nTerms(order) + minDegreesOfFreedom:
+        raise InsufficientApCorrStarsError(int(usable.sum()), nTerms(0) + minDegreesOfFreedom)
     if selectOrder:
         order = chooseOrder(x, y, ratio, ratioErr, usable, shape, order, minDegreesOfFreedom)
-    fit, used = _clippedFit(chebyshevTerms(x, y, order, shape), ratio, ratioErr, usable,
-                            numIter, numSigmaClip, termCount(order) + minDegreesOfFreedom)
+    fit, used = _clippedFit(chebyshevBasis(order, shape).evaluate(x, y), ratio, ratioErr,
+                            usable, numIter, numSigmaClip, nTerms(order) + minDegreesOfFreedom)
     coefficients, covariance, _, rms = fit
     return ApCorrField(coefficients, covariance, order, shape, used, rms)

@@ -5,13 +5,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import sep
-from scipy import ndimage, signal
-from scipy.spatial import cKDTree
 
+from diffim.background import sourceMaskedBackground
+from diffim.centroids import windowedCentroids
 from diffim.exposure import Exposure
 from diffim.photometry import measurePsfFlux
 from diffim.psf import FWHM_PER_SIGMA
-from diffim_forced.sky import skySubtracted
+from diffim.sourcefinding import isolated, localMaxima, matchedFilter
 
 from .config import ApplyApCorrConfig
 
@@ -51,45 +51,6 @@ def apertureRadiusPixels(exposure: Exposure, config: ApplyApCorrConfig) -> float
     if config.apertureRadiusUnit == "fwhm":
         return config.apertureRadius * exposure.psf.fwhm()
     return config.apertureRadius
-
-
-def psfPeaks(data: np.ndarray, variance: np.ndarray, bad: np.ndarray, psfImage: np.ndarray,
-             threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Local maxima of the PSF-matched-filter S/N image above ``threshold``.
-
-    The image is cross-correlated with the PSF (``F = P ⋆ I``, the PSF-flux numerator
-    at every pixel) and its variance with ``P**2``; a peak is a pixel whose
-    ``F / sqrt(Var F)`` is the largest of its 3×3 neighbourhood and at least
-    ``threshold``. Matched filtering finds faint stars in a bright star's wings that an
-    isophotal detection merges into it.
-
-    Returns
-    -------
-    x, y : numpy.ndarray
-        Peak pixels (int64).
-    flux : numpy.ndarray
-        ``F / sum(P**2)``: the PSF flux of a point source alone at the peak.
-    """
-    kernel = np.asarray(psfImage, dtype=np.float64)[::-1, ::-1]
-    filtered = signal.fftconvolve(np.where(bad, 0.0, data), kernel, mode="same")
-    filteredVar = signal.fftconvolve(np.where(bad, 0.0, variance), kernel ** 2, mode="same")
-    with np.errstate(invalid="ignore", divide="ignore"):
-        snr = np.where(filteredVar > 0, filtered / np.sqrt(np.abs(filteredVar)), 0.0)
-    peak = (snr >= threshold) & (snr == ndimage.maximum_filter(snr, size=3)) & ~bad
-    y, x = np.nonzero(peak)
-    return x, y, filtered[y, x] / float(np.sum(psfImage ** 2))
-
-
-def _isolated(x: np.ndarray, y: np.ndarray, flux: np.ndarray, reach: float,
-              maxRatio: float) -> np.ndarray:
-    """True for peaks whose other peaks within ``reach`` have at most ``maxRatio`` times
-    their flux, summed."""
-    tree = cKDTree(np.column_stack([x, y]))
-    isolated = np.ones(len(x), dtype=bool)
-    for k, near in enumerate(tree.query_ball_point(np.column_stack([x, y]), reach)):
-        others = [j for j in near if j != k]
-        isolated[k] = flux[others].sum() <= maxRatio * flux[k]
-    return isolated
 
 
 def sectorExcess(data: np.ndarray, variance: np.ndarray, x: np.ndarray, y: np.ndarray,
@@ -134,13 +95,19 @@ def sectorExcess(data: np.ndarray, variance: np.ndarray, x: np.ndarray, y: np.nd
 def measureStars(exposure: Exposure, config: ApplyApCorrConfig) -> StarFluxes:
     """Find bright, isolated, unmasked stars and measure their aperture and PSF fluxes.
 
-    1. On a copy, subtract the sky (:func:`diffim_forced.sky.skySubtracted`: sep's
-       clipped mode, sources left out), leaving out ``badMaskPlanes`` and non-finite pixels.
-    2. Find the peaks of the PSF-matched-filter S/N image above ``detectionThreshold``
-       (:func:`psfPeaks`): every star, and every neighbour that could enter an aperture.
-    3. Keep isolated peaks: the other peaks within the aperture radius plus one FWHM
-       have at most ``maxNeighbourFluxRatio`` of the peak's flux together.
-    4. Refine the positions with sep's Gaussian-windowed centroids (sigma = FWHM / 2.355).
+    1. On a copy, subtract the sky (:func:`diffim.background.sourceMaskedBackground`:
+       sep's clipped mode, sources grown by one FWHM left out), leaving out
+       ``badMaskPlanes`` and non-finite pixels.
+    2. Find the peaks of the PSF matched-filter S/N image
+       (:func:`diffim.sourcefinding.matchedFilter`, inverse-variance weighted) above
+       ``detectionThreshold`` (:func:`diffim.sourcefinding.localMaxima`, 3×3): every star,
+       and every neighbour that could enter an aperture.
+    3. Keep isolated peaks (:func:`diffim.sourcefinding.isolated`): the other peaks within
+       the aperture radius plus one FWHM have at most ``maxNeighbourFluxRatio`` of the
+       peak's matched-filter flux together.
+    4. Refine the positions with Gaussian-windowed centroids
+       (:func:`diffim.centroids.windowedCentroids`, sigma = FWHM / 2.355); a centroid
+       that fails or moves more than one FWHM keeps the peak.
     5. Keep stars whose aperture lies inside the image with no masked pixel and whose
        aperture flux (sep, exact pixel overlap) has S/N of at least ``minSignalToNoise``.
     6. Reject stars with a neighbour inside the aperture that made no peak of its own
@@ -161,19 +128,21 @@ def measureStars(exposure: Exposure, config: ApplyApCorrConfig) -> StarFluxes:
     psf = exposure.psf
     fwhm = psf.fwhm()
     radius = apertureRadiusPixels(exposure, config)
-    data = np.where(bad, 0.0, skySubtracted(image, variance, bad, config.backgroundBinSize,
-                                            int(np.ceil(fwhm))))
+    sky = sourceMaskedBackground(image, variance, bad, config.backgroundBinSize,
+                                 int(np.ceil(fwhm)), dtype=np.float64)
+    data = np.where(bad, 0.0, image - sky)
     variance = np.where(bad, np.median(variance[~bad]), variance)
-    px, py, peakFlux = psfPeaks(data, variance, bad, psf.at(*psf.averagePosition),
-                                config.detectionThreshold)
-    keep = (peakFlux > 0) & _isolated(px, py, peakFlux, radius + ISOLATION_MARGIN_FWHM * fwhm,
-                                      config.maxNeighbourFluxRatio)
+    filtered = matchedFilter(data, variance, bad, psf.at(*psf.averagePosition))
+    px, py = localMaxima(filtered.significance, config.detectionThreshold, separation=1,
+                         exclude=bad)
+    peakFlux = filtered.flux[py, px].astype(np.float64)
+    keep = (peakFlux > 0) & isolated(px, py, peakFlux, radius + ISOLATION_MARGIN_FWHM * fwhm,
+                                     config.maxNeighbourFluxRatio)
     if not keep.any():
         return empty
-    x0, y0 = px[keep].astype(np.float64), py[keep].astype(np.float64)
-    x, y, _ = sep.winpos(data, x0, y0, np.full(len(x0), fwhm / FWHM_PER_SIGMA), mask=bad)
-    moved = ~(np.hypot(x - x0, y - y0) <= fwhm)
-    x, y = np.where(moved, x0, x), np.where(moved, y0, y)
+    centroids = windowedCentroids(data, px[keep], py[keep], fwhm / FWHM_PER_SIGMA,
+                                  usable=~bad, maxShift=fwhm)
+    x, y = centroids.x, centroids.y
     apFlux, apFluxErr, apFlag = sep.sum_circle(data, x, y, radius, err=np.sqrt(variance),
                                                mask=bad, subpix=0)
     height, width = data.shape

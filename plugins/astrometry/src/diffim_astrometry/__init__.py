@@ -1,7 +1,6 @@
 """diffim's ``matcher`` astrometer: sources matched to a reference catalog at the exposure epoch."""
 from .config import ReferenceMatcherConfig
-from .match import matchOneToOne
 from .matcher import ReferenceMatcher
 from .motion import propagate
 
-__all__ = ["ReferenceMatcher", "ReferenceMatcherConfig", "matchOneToOne", "propagate"]
+__all__ = ["ReferenceMatcher", "ReferenceMatcherConfig", "propagate"]

@@ -10,11 +10,10 @@ from astropy.table import Column, Table
 from diffim.errors import InputError
 from diffim.exposure import Exposure
 from diffim.hookspecs import hookimpl
+from diffim.matching import Match, matchSky
 
 from .config import ReferenceMatcherConfig
-from .match import matchOneToOne
 from .refcat import ReferenceStars, loadReferences
-from .sphere import unitVectors
 
 log = logging.getLogger("diffim.astrometer.matcher")
 
@@ -60,9 +59,9 @@ def sourcePositions(sources: Table, exposure: Exposure) -> tuple[np.ndarray, np.
     return ra, dec
 
 
-def _matchTable(sources: Table, references: ReferenceStars, sourceRows: np.ndarray,
-                refRows: np.ndarray, distance: np.ndarray) -> Table:
+def _matchTable(sources: Table, references: ReferenceStars, found: Match) -> Table:
     """The matches: source id, refId, distance, reference position and copied columns."""
+    sourceRows, refRows, distance = found.index1, found.index2, found.distance
     out = Table()
     out["id"] = np.asarray(sources["id"])[sourceRows]
     out["refId"] = references.refId[refRows]
@@ -95,9 +94,9 @@ class ReferenceMatcher:
            the exposure's ``obsDate``.
         3. Place the sources on the sky (their ``ra``, ``dec``, or ``x``, ``y``
            through ``exposure.wcs``).
-        4. Find every source-star pair closer than ``matchRadius`` with KD-trees
-           on unit vectors and keep pairs closest first, each source and each
-           star used once.
+        4. Find every source-star pair closer than ``matchRadius`` and keep
+           pairs closest first, each source and each star used once
+           (:func:`diffim.matching.matchSky`, ``oneToOne``).
 
         Parameters
         ----------
@@ -132,9 +131,10 @@ class ReferenceMatcher:
                              f"have: {', '.join(sources.colnames)}")
         references = loadReferences(config, exposure.obsDate)
         ra, dec = sourcePositions(sources, exposure)
-        sourceRows, refRows, distance = matchOneToOne(
-            unitVectors(ra, dec), unitVectors(references.ra, references.dec),
-            config.matchRadius)
+        found = Match.empty()
+        if len(ra) and len(references.ra):          # matchSky does not take an empty list
+            found = matchSky(ra, dec, references.ra, references.dec, config.matchRadius,
+                             method="oneToOne")
         log.info("matcher: %d of %d sources matched within %.2f arcsec (%d reference stars)",
-                 len(sourceRows), len(sources), config.matchRadius, len(references.refId))
-        return _matchTable(sources, references, sourceRows, refRows, distance)
+                 len(found), len(sources), config.matchRadius, len(references.refId))
+        return _matchTable(sources, references, found)

@@ -5,8 +5,7 @@ import numpy as np
 from astropy.time import Time
 
 from diffim.errors import InputError
-
-from .sphere import ARCSEC_PER_RADIAN, raDec, unitVectors
+from diffim.matching import ARCSEC_PER_RADIAN, raDec, unitVectors
 
 
 def julianYear(isoDate: str) -> float:

@@ -6,11 +6,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from .threshold import EIGHT_CONNECTED
+from diffim.morphology import growLabels, growMask
+from diffim.sourcefinding import localMaxima
 
-_CROSS = ndimage.generate_binary_structure(2, 1)
-#: Offsets of the 8 neighbours of a pixel.
-_NEIGHBOURS = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dy, dx) != (0, 0)]
+from .threshold import EIGHT_CONNECTED
 
 
 @dataclass
@@ -80,8 +79,10 @@ class FootprintSet:
 def findPeaks(image: np.ndarray, labels: np.ndarray, count: int, sign: int) -> Peaks:
     """Pixels of the footprints that no 8-neighbour exceeds (in ``sign * image``).
 
-    A footprint without such a pixel (possible where the noise level varies, since
-    the threshold is on significance but peaks are on value) gets its extreme pixel.
+    The peaks are :func:`diffim.sourcefinding.localMaxima` (``separation=1``) of
+    ``sign * image`` inside the footprints. A footprint without such a pixel (possible
+    where the noise level varies, since the threshold is on significance but peaks are
+    on value) gets its extreme pixel.
 
     Parameters
     ----------
@@ -94,35 +95,15 @@ def findPeaks(image: np.ndarray, labels: np.ndarray, count: int, sign: int) -> P
     sign : int
         +1 for maxima, -1 for minima.
     """
-    height, width = image.shape
-    ys, xs = np.nonzero(labels)
-    centre = sign * image[ys, xs]
-    isPeak = np.ones(ys.size, dtype=bool)
-    for dy, dx in _NEIGHBOURS:
-        # Off-image neighbours are clipped onto the pixel itself, which never beats it.
-        neighbour = image[np.clip(ys + dy, 0, height - 1), np.clip(xs + dx, 0, width - 1)]
-        isPeak &= centre >= sign * neighbour
-    ys, xs = ys[isPeak], xs[isPeak]
+    xs, ys = localMaxima(sign * image, separation=1, within=labels > 0)
     lacking = np.flatnonzero(np.bincount(labels[ys, xs], minlength=count + 1)[1:] == 0) + 1
     if lacking.size:
         extreme = np.array(ndimage.maximum_position(sign * image, labels, lacking),
                            dtype=np.int64).reshape(-1, 2)
         ys = np.concatenate([ys, extreme[:, 0]])
         xs = np.concatenate([xs, extreme[:, 1]])
-    ys, xs = ys.astype(np.int64), xs.astype(np.int64)
     return Peaks(xs, ys, image[ys, xs].astype(np.float64), np.full(ys.size, sign, dtype=np.int8),
                  labels[ys, xs].astype(np.int64))
-
-
-def growMask(mask: np.ndarray, radius: int, isotropic: bool) -> np.ndarray:
-    """Dilate a boolean mask by ``radius`` pixels (a disc, or a Manhattan diamond)."""
-    if radius <= 0:
-        return mask.copy()
-    if isotropic:
-        offsets = np.arange(-radius, radius + 1)
-        disc = offsets[:, None] ** 2 + offsets[None, :] ** 2 <= radius ** 2
-        return ndimage.binary_dilation(mask, structure=disc)
-    return ndimage.binary_dilation(mask, structure=_CROSS, iterations=radius)
 
 
 def growFootprints(footprints: FootprintSet, radius: int, isotropic: bool,
@@ -139,22 +120,17 @@ def growFootprints(footprints: FootprintSet, radius: int, isotropic: bool,
         Disc (True) or Manhattan (False) growth.
     combined : bool
         Grow the set as a whole and join footprints that touch afterwards (True),
-        or keep each footprint, giving a pixel reached by several to the nearest.
+        or keep each footprint, giving a pixel reached by several to the nearest
+        (:func:`diffim.morphology.growLabels`).
     """
     if radius <= 0 or footprints.count == 0:
         return footprints
     if combined:
-        grown = growMask(footprints.labels > 0, radius, isotropic)
+        grown = growMask(footprints.labels > 0, radius, "euclidean" if isotropic else "taxicab")
         labels, count = ndimage.label(grown, structure=EIGHT_CONNECTED)
         labels = labels.astype(np.int32, copy=False)
         return FootprintSet(labels, count, footprints.peaks.relabelled(labels))
-    outside = footprints.labels == 0
-    if isotropic:
-        distance, (iy, ix) = ndimage.distance_transform_edt(outside, return_indices=True)
-    else:
-        distance, (iy, ix) = ndimage.distance_transform_cdt(outside, metric="taxicab",
-                                                            return_indices=True)
-    labels = np.where(distance <= radius, footprints.labels[iy, ix], 0).astype(np.int32)
+    labels = growLabels(footprints.labels, radius, "euclidean" if isotropic else "taxicab")
     return FootprintSet(labels, footprints.count, footprints.peaks)
 
 
@@ -163,8 +139,8 @@ def mergePolarities(positive: FootprintSet, negative: FootprintSet, grow: int) -
 
     Each merged footprint keeps the peaks of every footprint it absorbed, of both signs.
     """
-    union = (growMask(positive.labels > 0, grow, isotropic=False)
-             | growMask(negative.labels > 0, grow, isotropic=False))
+    union = (growMask(positive.labels > 0, grow, metric="taxicab")
+             | growMask(negative.labels > 0, grow, metric="taxicab"))
     labels, count = ndimage.label(union, structure=EIGHT_CONNECTED)
     labels = labels.astype(np.int32, copy=False)
     peaks = Peaks.concatenate([positive.peaks, negative.peaks]).relabelled(labels)

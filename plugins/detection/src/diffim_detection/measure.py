@@ -4,11 +4,12 @@ from __future__ import annotations
 import numpy as np
 from astropy.wcs import WCS
 
+from diffim.centroids import windowedCentroids
 from diffim.exposure import Exposure
-
-from .centroid import windowedCentroids
-from .footprints import FootprintSet, Peaks, growMask
+from diffim.morphology import growMask
 from diffim.photometry import measurePsfFlux
+
+from .footprints import FootprintSet, Peaks
 from .schema import PIXEL_FLAG_PLANES, emptyColumns
 from .smoothing import DetectionImage
 
@@ -84,11 +85,12 @@ def centroidColumns(columns: dict[str, np.ndarray], labels: np.ndarray, image: n
     lobes = {}
     for prefix, flag, sign in (("posPeak", "isPositive", 1), ("negPeak", "isNegative", -1)):
         which = np.flatnonzero(columns[flag])
-        x, y, failed = windowedCentroids(
-            image, which + 1, labels, columns[f"{prefix}_x"][which].astype(np.int64),
-            columns[f"{prefix}_y"][which].astype(np.int64), np.full(which.size, sign), sigma)
+        found = windowedCentroids(image, columns[f"{prefix}_x"][which],
+                                  columns[f"{prefix}_y"][which], sigma, labels=labels,
+                                  owner=which + 1, sign=np.full(which.size, sign),
+                                  ownFootprintOnly=True, clipNegative=True)
         lobeX, lobeY, lobeFailed = np.zeros(count), np.zeros(count), np.zeros(count, dtype=bool)
-        lobeX[which], lobeY[which], lobeFailed[which] = x, y, failed
+        lobeX[which], lobeY[which], lobeFailed[which] = found.x, found.y, found.failed
         lobes[sign] = (lobeX, lobeY, lobeFailed)
     pos, neg = columns["isPositive"], columns["isNegative"]
     both = pos & neg
@@ -115,7 +117,7 @@ def pixelFlagColumns(exposure: Exposure, labels: np.ndarray, count: int,
         if plane in exposure.maskPlanes and count:
             planeMask = exposure.maskedPixels(plane)
             if planeMask.any():
-                near = growMask(planeMask, radius, isotropic=False).ravel()[inside]
+                near = growMask(planeMask, radius, metric="taxicab").ravel()[inside]
                 flagged = np.bincount(owner[near], minlength=count + 1)[1:] > 0
         columns[name] = flagged
     return columns

@@ -5,39 +5,12 @@ import numpy as np
 from scipy import ndimage
 
 from diffim.errors import InputError
+from diffim.statistics import clippedStdev
 
 from .smoothing import DetectionImage
 
 #: 8-connectivity: afw joins a pixel to its left neighbour and to the three above it.
 EIGHT_CONNECTED = np.ones((3, 3), dtype=bool)
-
-
-def clippedStdev(values: np.ndarray, nSigma: float = 3.0, nIter: int = 3) -> float:
-    """Standard deviation after iterative ``nSigma`` clipping about the mean.
-
-    The first pass clips about the median with a width from the interquartile
-    range, so that bright sources do not inflate the starting estimate.
-
-    Parameters
-    ----------
-    values : numpy.ndarray
-        Finite sample (any shape).
-    nSigma : float
-        Clipping half-width in standard deviations.
-    nIter : int
-        Number of clipping passes.
-    """
-    values = np.asarray(values, dtype=np.float64).ravel()
-    if values.size < 2:
-        return float("nan")
-    q25, centre, q75 = np.percentile(values, [25.0, 50.0, 75.0])
-    width = 0.7413 * (q75 - q25)
-    for _ in range(nIter):
-        kept = values[np.abs(values - centre) <= nSigma * width]
-        if kept.size < 2:
-            break
-        centre, width = kept.mean(), kept.std()
-    return float(width)
 
 
 def noiseLevel(detection: DetectionImage, thresholdType: str,

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 from astropy.table import Column, Table
 
+from diffim.background import sourceMaskedBackground
 from diffim.errors import ConfigError, InputError
 from diffim.exposure import Exposure
 from diffim.hookspecs import hookimpl
@@ -12,7 +13,6 @@ from diffim.psf import Psf
 
 from .config import PsfForcedMeasurementConfig
 from .schema import FORCED_SCHEMA, PREFIX
-from .sky import skySubtracted
 
 
 def _checkInputs(diaSources: Table, science: Exposure,
@@ -72,8 +72,10 @@ def forcedPsfFlux(diaSources: Table, science: Exposure,
     valid = usablePixels(science, config.badMaskPlanes)
     image = science.image
     if config.doSubtractBackground and valid.any():
-        image = skySubtracted(image, science.variance, ~valid, config.backgroundBinSize,
-                              int(np.ceil(science.psf.fwhm())))
+        image = image - sourceMaskedBackground(image, science.variance, ~valid,
+                                               config.backgroundBinSize,
+                                               int(np.ceil(science.psf.fwhm())),
+                                               dtype=np.float64)
     photometry = measurePsfFlux(image, science.variance, valid, science.psf,
                                 x[placed], y[placed])
     columns = {spec.name: np.full(n, np.nan) if spec.dtype == "float64"
@@ -109,7 +111,9 @@ class PsfForcedMeasurement:
         difference image is made on it), so they are used as they are (LSST's
         ``base_TransformedCentroid`` reduces to the identity there). With
         ``doSubtractBackground`` a smooth sky is first removed from a copy of the
-        science image (:func:`diffim_forced.sky.skySubtracted`). At each position the
+        science image: :func:`diffim.background.sourceMaskedBackground`, the clipped
+        mode in ``backgroundBinSize`` cells estimated again without the detected
+        sources, grown by one PSF FWHM. At each position the
         unit-sum science PSF model, moved to the sub-pixel position, is fitted to the
         science pixels with uniform weights by :func:`diffim.photometry.measurePsfFlux`,
         leaving out non-finite pixels and those with a ``badMaskPlanes`` bit.

@@ -10,8 +10,8 @@ Repository layout (what a user puts where)::
 Each patch file is either a diffim exposure written by
 :func:`diffim.fits_io.writeExposure` (IMAGE, MASK, VARIANCE, PSF extensions,
 WCS, FILTER and MAGZERO cards) or a plain single-HDU FITS image with a
-celestial WCS (:func:`diffim.fits_io.readExposure` derives its mask, variance
-and PSF). The patches of one tract share a tangent projection: the same
+celestial WCS (:func:`diffim.fits_io.readExposure` derives its mask and
+variance; without patch PSFs the task measures the assembled template's). The patches of one tract share a tangent projection: the same
 projection type, CRVAL and CD matrix, differing only by whole-pixel CRPIX
 shifts. Patches of different tracts have different tangent points. Patches
 of one band must share their photometric zero point.

@@ -273,8 +273,8 @@ def spansPlane(x: np.ndarray, y: np.ndarray, shape: tuple[int, int]) -> bool:
 def _inTemplateFrame(contribution: Contribution, shape: tuple[int, int]) -> Psf:
     """The contribution's PSF expressed in template pixel coordinates.
 
-    :func:`diffim.fits_io.readExposure` gives a constant PSF (Gaussian or
-    image), kept as it is and summarised at the template centre, or a
+    A patch file holds a constant PSF (Gaussian or image), kept as it is and
+    summarised at the template centre, or a
     :class:`~diffim.psf.SpatialPsf`, refitted to the same stamps at positions
     moved into the template: a polynomial of the same order, so the same model.
     """

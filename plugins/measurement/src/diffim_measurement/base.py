@@ -1,26 +1,30 @@
 """Base measurements of every diaSource: centroid, shape, PSF and aperture fluxes, pixel flags."""
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 from astropy.table import Table
 
+from diffim.background import backgroundModel
+from diffim.centroids import windowedCentroids
 from diffim.errors import ConfigError, InputError
 from diffim.exposure import Exposure
+from diffim.moments import adaptiveMoments
 from diffim.photometry import measurePsfFlux
+from diffim.stamps import nearestPixel
 
 from .apertures import apertureFluxes
-from .centroid import windowedCentroids
 from .config import PsfMeasurementConfig
-from .pixelflags import pixelFlags
 from .noise import NoiseCorrelation
+from .pixelflags import pixelFlags
 from .schema import CENTROID, PSF_FLUX, SHAPE, apertureName
-from .shape import adaptiveMoments
 
 #: Cell size (pixels) of the sky-variance estimate.
 SKY_BLOCK = 64
+
+#: The sky variance is estimated from every ``SKY_STRIDE``-th pixel in each direction.
+SKY_STRIDE = 4
 
 
 @dataclass
@@ -131,9 +135,10 @@ def centroidColumns(diaSources: Table, lobes: Lobes, footprints: np.ndarray,
     for sign, has, startX, startY in ((1.0, lobes.positive, lobes.posX, lobes.posY),
                                       (-1.0, lobes.negative, lobes.negX, lobes.negY)):
         which = np.flatnonzero(has & np.isfinite(startX) & np.isfinite(startY))
-        found = windowedCentroids(difference.image, difference.variance, usable, footprints,
-                                  owner[which], startX[which], startY[which],
-                                  np.full(which.size, sign), sigma)
+        found = windowedCentroids(difference.image, startX[which], startY[which], sigma,
+                                  variance=difference.variance, usable=usable,
+                                  labels=footprints, owner=owner[which],
+                                  sign=np.full(which.size, sign))
         lobeFailed = has.copy()
         lobeFailed[which] = found.failed
         failed |= lobeFailed
@@ -164,27 +169,24 @@ def skyVariance(variance: np.ndarray, quiet: np.ndarray, x: np.ndarray, y: np.nd
                 block: int = SKY_BLOCK) -> np.ndarray:
     """Variance of the sky noise at each position, without the sources' own photon noise.
 
-    The median variance of the quiet pixels (every fourth in each direction) of the
-    ``block``-pixel cell holding the position; the image-wide median for a cell with
-    none, and for positions off the image.
+    The background of the variance plane's quiet pixels, every fourth in each direction
+    (:func:`diffim.background.backgroundModel`: the clipped mode in ``block``-pixel
+    cells, not median filtered across cells, spline interpolated), at the sampled pixel
+    nearest the position; the median of the sampled quiet pixels for positions off the
+    image, NaN everywhere when none is quiet.
     """
+    sample, usable = variance[::SKY_STRIDE, ::SKY_STRIDE], quiet[::SKY_STRIDE, ::SKY_STRIDE]
+    if not usable.any():
+        return np.full(len(x), np.nan)
+    model = backgroundModel(sample, exclude=~usable, binSize=max(1, block // SKY_STRIDE),
+                            filterSize=1, dtype=np.float64)
     height, width = variance.shape
-    sample = np.where(quiet, variance, np.nan)[::4, ::4].astype(np.float64)
-    step = block // 4
-    ny, nx = -(-sample.shape[0] // step), -(-sample.shape[1] // step)
-    padded = np.full((ny * step, nx * step), np.nan)
-    padded[:sample.shape[0], :sample.shape[1]] = sample
-    cells = padded.reshape(ny, step, nx, step)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        medians = np.nanmedian(cells, axis=(1, 3))
-        overall = np.nanmedian(sample)
-    medians = np.where(np.isfinite(medians), medians, overall)
     finite = np.isfinite(x) & np.isfinite(y)
-    cx = np.clip(np.where(finite, x, 0.0) // block, 0, nx - 1).astype(np.int64)
-    cy = np.clip(np.where(finite, y, 0.0) // block, 0, ny - 1).astype(np.int64)
-    inside = finite & (x >= -0.5) & (x < width - 0.5) & (y >= -0.5) & (y < height - 0.5)
-    return np.where(inside, medians[cy, cx], overall)
+    ix, iy = nearestPixel(np.where(finite, x, -1.0), np.where(finite, y, -1.0))
+    inside = finite & (ix >= 0) & (ix < width) & (iy >= 0) & (iy < height)
+    rows = np.clip(np.floor(iy / SKY_STRIDE + 0.5).astype(np.int64), 0, model.shape[0] - 1)
+    cols = np.clip(np.floor(ix / SKY_STRIDE + 0.5).astype(np.int64), 0, model.shape[1] - 1)
+    return np.where(inside, model[rows, cols], float(np.median(sample[usable])))
 
 
 def centroidWeights(sigma: float) -> np.ndarray:
@@ -238,10 +240,10 @@ def measureBase(diaSources: Table, footprints: np.ndarray, difference: Exposure,
     columns = centroidColumns(diaSources, lobes, footprints, difference, usable, sigma,
                               excess * sky)
     cx, cy = columns[f"{CENTROID}_x"], columns[f"{CENTROID}_y"]
-    shapes = adaptiveMoments(difference.image, usable, footprints, np.arange(1, n + 1), cx, cy,
-                             lobes.sign, sigma)
-    columns.update({f"{SHAPE}_xx": shapes.xx, f"{SHAPE}_yy": shapes.yy,
-                    f"{SHAPE}_xy": shapes.xy, f"{SHAPE}_flag": shapes.failed})
+    shapes = adaptiveMoments(difference.image, cx, cy, sigma, usable=usable, labels=footprints,
+                             owner=np.arange(1, n + 1), sign=lobes.sign)
+    columns.update({f"{SHAPE}_xx": shapes.ixx, f"{SHAPE}_yy": shapes.iyy,
+                    f"{SHAPE}_xy": shapes.ixy, f"{SHAPE}_flag": shapes.failed})
     placed = np.isfinite(cx) & np.isfinite(cy)
     flux, fluxErr = np.full(n, np.nan), np.full(n, np.nan)
     noGoodPixels, edge = ~placed, np.zeros(n, dtype=bool)

@@ -15,6 +15,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
+from diffim.morphology import growMask
+from diffim.statistics import iqrSigma
+
 #: Side of the square tiles the correlations are measured on (pixels).
 TILE = 64
 
@@ -91,11 +94,6 @@ def _tileOrigins(shape: tuple[int, int], tile: int, maxTiles: int) -> list[tuple
     return [(iy * tile, ix * tile) for iy in range(0, ny, step) for ix in range(0, nx, step)]
 
 
-def _robustStd(values: np.ndarray) -> float:
-    q25, q75 = np.percentile(values, [25.0, 75.0])
-    return float(0.7413 * (q75 - q25))
-
-
 def measureNoiseCorrelation(images: list[np.ndarray], variances: list[np.ndarray],
                             exclude: np.ndarray, radius: int, smoothing: float,
                             tile: int = TILE, maxTiles: int = MAX_TILES) -> NoiseCorrelation:
@@ -155,10 +153,9 @@ def measureNoiseCorrelation(images: list[np.ndarray], variances: list[np.ndarray
         sky[anyGood] = np.nanmedian(masked[anyGood], axis=1)
         smooth = ndimage.gaussian_filter(np.where(good, zi - sky[:, None, None], 0.0),
                                          (0, smoothing, smoothing))
-        level = _robustStd(smooth[good]) if good.any() else 0.0
+        level = iqrSigma(smooth[good]) if good.any() else 0.0
         source |= smooth > SOURCE_LEVEL * level
-    source = ndimage.binary_dilation(source, structure=np.ones((1, 3, 3), dtype=bool),
-                                     iterations=grow)
+    source = growMask(source, grow, metric="chessboard")
     quiet = good & ~source
     nPixels = int(quiet.sum())
     if nPixels < tile * tile:

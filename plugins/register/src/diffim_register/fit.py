@@ -14,9 +14,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .matching import matchNearest
+from diffim.matching import matchPixels
+from diffim.polynomial import nTerms
+
 from .stars import Stars
-from .transforms import Transform, nTerms
+from .transforms import Transform
 
 #: rms / median of the residual length of 2-D Gaussian errors (sqrt(2) / sqrt(2 ln 2)).
 RMS_PER_MEDIAN = 1.0 / np.sqrt(np.log(2.0))
@@ -97,6 +99,16 @@ def _fit(fitter: Fitter, template: Stars, science: Stars, it, js, kept,
                   fittableOrder(len(it), order))
 
 
+def _match(x: np.ndarray, y: np.ndarray, science: Stars,
+           radius: float) -> tuple[np.ndarray, np.ndarray]:
+    """Mutual nearest neighbours within ``radius`` of positions ``(x, y)`` and the science stars.
+
+    Returns the matched indices into ``(x, y)`` and into ``science``.
+    """
+    found = matchPixels(x, y, science.x, science.y, radius, method="mutual")
+    return found.index1, found.index2
+
+
 def _reject(residual: np.ndarray, sipRej: float) -> np.ndarray:
     """True for the matches within ``sipRej`` times the (median-estimated) residual rms."""
     length = np.hypot(residual[:, 0], residual[:, 1])
@@ -108,7 +120,8 @@ def fitWithRejection(template: Stars, science: Stars, start: Callable, fitter: F
                      ) -> Registration | None:
     """Match, fit and reject outliers, starting from a rough transformation.
 
-    1. Acquire: match the stars through ``start``; fit an affine transformation,
+    1. Acquire: match the stars through ``start`` (mutual nearest neighbours,
+       :func:`diffim.matching.matchPixels`); fit an affine transformation,
        reject outliers, refit.
     2. Re-match all stars through that fit.
     3. ``sipIter`` times: fit at ``order`` (lowered when the matches are too few,
@@ -137,7 +150,9 @@ def fitWithRejection(template: Stars, science: Stars, start: Callable, fitter: F
     Registration or None
         None when fewer than three stars match.
     """
-    it, js = matchNearest(*start(template.x, template.y), science.x, science.y, radius)
+    if len(template) < 3 or len(science) < 3:
+        return None
+    it, js = _match(*start(template.x, template.y), science, radius)
     if len(it) < 3:
         return None
     everything = np.ones(len(it), dtype=bool)
@@ -146,8 +161,7 @@ def fitWithRejection(template: Stars, science: Stars, start: Callable, fitter: F
     if kept.sum() < 3:
         return None
     acquired = _fit(fitter, template, science, it, js, kept, 1)
-    it, js = matchNearest(*acquired.toScience(template.x, template.y), science.x, science.y,
-                          radius)
+    it, js = _match(*acquired.toScience(template.x, template.y), science, radius)
     if len(it) < 3:
         return None
     kept = np.ones(len(it), dtype=bool)

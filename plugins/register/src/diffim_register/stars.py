@@ -1,10 +1,13 @@
 """Find the stars of an exposure that can anchor a registration.
 
-Stars are detected with ``sep`` on a background-subtracted copy, centred with
-windowed (``XWIN``-style) centroids and ranked by flux. Each star is flagged
-``usable`` for the fit when it is point-like, unsaturated and bright enough;
-pattern matching also uses the brightest saturated stars, whose centroids are
-good enough to find the match but not to fit it.
+Stars are detected (:func:`diffim.sourcefinding.extractObjects`) on a copy
+with the background (:func:`diffim.background.backgroundModel`) subtracted,
+centred with Gaussian-windowed centroids (:func:`diffim.centroids.windowedCentroids`,
+SExtractor's ``XWIN``) and ranked by
+``sep``'s aperture flux. Each star is flagged ``usable`` for the fit when it is
+point-like, unsaturated and bright enough; pattern matching also uses the
+brightest saturated stars, whose centroids are good enough to find the match
+but not to fit it.
 """
 from __future__ import annotations
 
@@ -13,9 +16,12 @@ from dataclasses import dataclass
 import numpy as np
 import sep
 
+from diffim.background import backgroundModel
+from diffim.centroids import windowedCentroids
 from diffim.config import Config
 from diffim.errors import ConfigError
 from diffim.exposure import Exposure
+from diffim.sourcefinding import extractObjects, footprintsTouching
 
 #: Objects whose isophotal size sqrt(a*b) is below this fraction of the PSF sigma are
 #: cosmic rays or hot pixels, not stars.
@@ -80,13 +86,6 @@ def _badPixels(exposure: Exposure, planes: tuple[str, ...]) -> np.ndarray:
         | ~(exposure.variance > 0)
 
 
-def _saturatedLabels(segmentation: np.ndarray, saturated: np.ndarray, nObjects: int) -> np.ndarray:
-    """True for each object whose footprint holds a saturated pixel."""
-    flags = np.zeros(nObjects + 1, dtype=bool)
-    flags[np.unique(segmentation[saturated])] = True
-    return flags[1:]
-
-
 def detectStars(exposure: Exposure, config: Config) -> Stars:
     """Detect, centroid and rank the stars of ``exposure`` (which is not modified).
 
@@ -104,21 +103,20 @@ def detectStars(exposure: Exposure, config: Config) -> Stars:
     """
     bad = _badPixels(exposure, tuple(config.badMaskPlanes))
     data = np.where(bad, 0.0, exposure.image).astype(np.float32)
-    background = sep.Background(data, mask=bad, bw=BACKGROUND_MESH, bh=BACKGROUND_MESH)
-    background.subfrom(data)
+    data -= backgroundModel(data, bad, BACKGROUND_MESH)
     variance = np.where(bad, np.median(exposure.variance[~bad]), exposure.variance)
     noise = np.sqrt(variance).astype(np.float32)
-    if sep.get_extract_pixstack() < data.size:
-        sep.set_extract_pixstack(data.size)
-    objects, segmentation = sep.extract(data, config.detectionThreshold, err=noise, mask=bad,
-                                        segmentation_map=True)
+    found = extractObjects(data, config.detectionThreshold, noise=noise, exclude=bad,
+                           segmentation=True)
+    objects, segmentation = found.catalog, found.segmentation
     psfSigma = exposure.psf.sigma()
     size = np.sqrt(objects["a"] * objects["b"])
     keep = size >= MIN_SIZE_RATIO * psfSigma
-    saturated = _saturatedLabels(segmentation, exposure.maskedPixels("SAT"), len(objects))
-    x, y, flag = sep.winpos(data, objects["x"], objects["y"], CENTROID_WINDOW * psfSigma,
-                           mask=bad)
-    keep &= (flag == 0) & np.isfinite(x) & np.isfinite(y)
+    saturated = footprintsTouching(segmentation, exposure.maskedPixels("SAT"), len(objects))
+    centroids = windowedCentroids(data, objects["x"], objects["y"], CENTROID_WINDOW * psfSigma,
+                                  usable=~bad)
+    x, y = centroids.x, centroids.y
+    keep &= ~centroids.failed
     radius = APERTURE_FWHM * exposure.psf.fwhm()
     flux, fluxErr, _ = sep.sum_circle(data, x, y, radius, err=noise, mask=bad)
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -10,8 +10,9 @@ Two models, both with the same interface (:class:`Transform`):
   to the sky positions of the matched science stars), composed with the science
   WCS; the model of LSST's RegisterTask.
 
-Both are fitted by linear least squares: the SIP fit works in the tangent plane
-of a reference point that is iterated onto the template centre.
+Both are fitted by linear least squares on the polynomial terms of
+:class:`diffim.polynomial.PolynomialBasis`; the SIP fit works in the tangent
+plane of a reference point that is iterated onto the template centre.
 """
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ from typing import Protocol
 
 import numpy as np
 from astropy.wcs import WCS, Sip
+
+from diffim.polynomial import PolynomialBasis, termPowers
 
 
 class Transform(Protocol):
@@ -34,45 +37,34 @@ class Transform(Protocol):
         """Template pixel position of science pixel ``(x, y)``."""
 
 
-def nTerms(order: int) -> int:
-    """Number of coefficients of a 2-D polynomial of total ``order`` (per output axis)."""
-    return (order + 1) * (order + 2) // 2
-
-
-def _design(u: np.ndarray, v: np.ndarray, order: int) -> np.ndarray:
-    """Columns ``u**i * v**j`` for ``i + j <= order``, ordered by total degree."""
-    columns = [u ** (degree - j) * v ** j for degree in range(order + 1)
-               for j in range(degree + 1)]
-    return np.stack(columns, axis=-1)
-
-
-def _powers(order: int) -> list[tuple[int, int]]:
-    """``(i, j)`` exponents of :func:`_design`'s columns, in the same order."""
-    return [(degree - j, j) for degree in range(order + 1) for j in range(degree + 1)]
+def _basis(order: int, centre: tuple[float, float], scale: float) -> PolynomialBasis:
+    """Powers of ``(x - centre[0]) / scale`` and ``(y - centre[1]) / scale`` up to ``order``."""
+    return PolynomialBasis(order, (centre[0] - scale, centre[0] + scale),
+                           (centre[1] - scale, centre[1] + scale))
 
 
 @dataclass(frozen=True)
 class _Polynomial:
     """``(x, y) -> (X, Y)`` as polynomials of coordinates normalised to about [-1, 1]."""
 
-    order: int
-    centre: tuple[float, float]
-    scale: float
+    basis: PolynomialBasis
     coeffs: np.ndarray  # (nTerms, 2)
 
     def __call__(self, x, y) -> tuple[np.ndarray, np.ndarray]:
-        u = (np.asarray(x, dtype=np.float64) - self.centre[0]) / self.scale
-        v = (np.asarray(y, dtype=np.float64) - self.centre[1]) / self.scale
-        out = _design(u, v, self.order) @ self.coeffs
-        return out[..., 0], out[..., 1]
+        x, y = np.broadcast_arrays(np.asarray(x, dtype=np.float64),
+                                   np.asarray(y, dtype=np.float64))
+        out = self.basis.evaluate(x, y) @ self.coeffs
+        return out[:, 0].reshape(x.shape), out[:, 1].reshape(x.shape)
 
     @classmethod
     def fit(cls, x, y, X, Y, order: int) -> "_Polynomial":
+        """Least-squares fit over the matches' bounding square (centre their mean)."""
         centre = (float(np.mean(x)), float(np.mean(y)))
         scale = float(max(np.ptp(x), np.ptp(y), 1.0)) / 2.0
-        design = _design((x - centre[0]) / scale, (y - centre[1]) / scale, order)
-        coeffs, *_ = np.linalg.lstsq(design, np.stack([X, Y], axis=-1), rcond=None)
-        return cls(order, centre, scale, coeffs)
+        basis = _basis(order, centre, scale)
+        coeffs, *_ = np.linalg.lstsq(basis.evaluate(x, y), np.stack([X, Y], axis=-1),
+                                     rcond=None)
+        return cls(basis, coeffs)
 
 
 @dataclass(frozen=True)
@@ -168,7 +160,7 @@ def fitTanSip(x, y, ra, dec, order: int, crpix: tuple[float, float]) -> WCS:
     """
     u = np.asarray(x, dtype=np.float64) + 1.0 - crpix[0]
     v = np.asarray(y, dtype=np.float64) + 1.0 - crpix[1]
-    design = _design(u, v, order)
+    design = _basis(order, (crpix[0] - 1.0, crpix[1] - 1.0), 1.0).evaluate(x, y)  # u**i v**j
     nearest = int(np.argmin(u * u + v * v))
     crval = (float(ra[nearest]), float(dec[nearest]))
     for _ in range(TANGENT_POINT_ITERATIONS):
@@ -187,7 +179,7 @@ def fitTanSip(x, y, ra, dec, order: int, crpix: tuple[float, float]) -> WCS:
     if order >= 2:
         sip = np.linalg.solve(cd, coeffs[2:].T)
         a, b = np.zeros((order + 1, order + 1)), np.zeros((order + 1, order + 1))
-        for (i, j), ca, cb in zip(_powers(order)[3:], sip[0], sip[1]):
+        for (i, j), ca, cb in zip(termPowers(order)[3:], sip[0], sip[1]):
             a[i, j], b[i, j] = ca, cb
         wcs.wcs.ctype = ["RA---TAN-SIP", "DEC--TAN-SIP"]
         wcs.sip = Sip(a, b, None, None, wcs.wcs.crpix)

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from diffim.background import backgroundModel
 from diffim.errors import ConfigError, InputError
 from diffim.exposure import Exposure
 from diffim.hookspecs import hookimpl
 
-from .background import subtractBackground
 from .config import IqrScaleVarianceConfig
 from .statistics import imageBasedFactor, pixelBasedFactor
 
@@ -33,7 +33,8 @@ def varianceScaleFactor(exposure: Exposure, config: IqrScaleVarianceConfig) -> f
     good = _goodPixels(exposure, config)
     if np.count_nonzero(good) < 2:
         return 1.0
-    residual = subtractBackground(exposure.image, ~good, config.binSize)[good]
+    background = backgroundModel(exposure.image, ~good, config.binSize, filterSize=1)
+    residual = (exposure.image - background)[good]
     variance = exposure.variance[good].astype(np.float64)
     factor = pixelBasedFactor(residual, variance)
     if factor > config.limit:
@@ -61,9 +62,11 @@ class IqrScaleVariance:
 
         1. Good pixels: none of ``maskPlanes`` set, finite image and variance, variance > 0;
            with fewer than two the factor is 1.
-        2. Subtract (from a copy) a background in ``binSize`` bins fitted to the good pixels.
-        3. Pixel-based factor: ``(0.74 * IQR(image / sqrt(variance)))**2``.
-        4. Above ``limit``: image-based factor ``(0.74 * IQR(image))**2 / median(variance)``;
+        2. Subtract (from a copy) a background in ``binSize`` bins fitted to the good pixels
+           (:func:`diffim.background.backgroundModel`, bins not median filtered, as LSST).
+        3. Pixel-based factor: ``iqrSigma(image / sqrt(variance))**2``
+           (:func:`diffim.statistics.iqrSigma`: ``IQR / 1.349``).
+        4. Above ``limit``: image-based factor ``iqrSigma(image)**2 / median(variance)``;
            still above ``limit``: raise.
 
         Parameters

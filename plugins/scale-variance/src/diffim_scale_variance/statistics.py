@@ -3,14 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-#: Interquartile range to Gaussian sigma, as LSST's ScaleVarianceTask rounds it (1/1.349 = 0.7413).
-IQR_TO_SIGMA = 0.74
-
-
-def iqrSigma(values: np.ndarray) -> float:
-    """Gaussian-equivalent standard deviation from the interquartile range."""
-    q25, q75 = np.percentile(values, [25.0, 75.0])
-    return float(IQR_TO_SIGMA * (q75 - q25))
+from diffim.statistics import iqrSigma
 
 
 def pixelBasedFactor(image: np.ndarray, variance: np.ndarray) -> float:

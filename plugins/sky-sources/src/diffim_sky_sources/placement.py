@@ -2,25 +2,8 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
 
-
-def diskOffsets(radius: float) -> tuple[np.ndarray, np.ndarray]:
-    """``(dy, dx)`` integer offsets of the pixels whose centres lie within ``radius`` of (0, 0)."""
-    reach = int(radius)
-    dy, dx = np.mgrid[-reach:reach + 1, -reach:reach + 1]
-    inside = dx * dx + dy * dy <= radius * radius
-    return dy[inside], dx[inside]
-
-
-def growRegion(region: np.ndarray, grow: int) -> np.ndarray:
-    """``region`` grown by ``grow`` pixels with a disc (isotropic) structuring element."""
-    if grow <= 0:
-        return region.copy()
-    dy, dx = diskOffsets(float(grow))
-    disc = np.zeros((2 * grow + 1, 2 * grow + 1), dtype=bool)
-    disc[dy + grow, dx + grow] = True
-    return ndimage.binary_dilation(region, structure=disc)
+from diffim.morphology import structuringElement
 
 
 def placeCircles(avoid: np.ndarray, radius: float, nSources: int, nTrials: int,
@@ -60,7 +43,9 @@ def placeCircles(avoid: np.ndarray, radius: float, nSources: int, nTrials: int,
     if np.any(high < low):
         return np.empty(0), np.empty(0), trials
     blocked = avoid.copy()
-    dy, dx = diskOffsets(radius)
+    disc = structuringElement(radius, "euclidean")
+    dy, dx = np.nonzero(disc)
+    dy, dx = dy - disc.shape[0] // 2, dx - disc.shape[1] // 2
     while len(accepted) < nSources and trials < nTrials:
         trials += 1
         x, y = (int(v) for v in rng.integers(low, high + 1))

@@ -8,18 +8,19 @@ from astropy.table import Column, Table
 from diffim.errors import ConfigError
 from diffim.exposure import Exposure
 from diffim.hookspecs import hookimpl
+from diffim.morphology import growMask
 
 from .config import SkyObjectsConfig
-from .placement import growRegion, placeCircles
+from .placement import placeCircles
 
 
 def avoidedPixels(exposure: Exposure, config: SkyObjectsConfig) -> np.ndarray:
-    """Pixels with an ``avoidMask`` plane set, grown by ``growMask``."""
+    """Pixels with an ``avoidMask`` plane set, grown by ``growMask`` pixels (a disc)."""
     unknown = [name for name in config.avoidMask if name not in exposure.maskPlanes]
     if unknown:
         raise ConfigError(f"skySources.avoidMask names mask planes the exposure lacks: "
                           f"{', '.join(unknown)}; known planes: {', '.join(exposure.maskPlanes)}")
-    return growRegion(exposure.maskedPixels(*config.avoidMask), config.growMask)
+    return growMask(exposure.maskedPixels(*config.avoidMask), config.growMask, "euclidean")
 
 
 def skyObjects(exposure: Exposure, config: SkyObjectsConfig, rng: np.random.Generator) -> Table:

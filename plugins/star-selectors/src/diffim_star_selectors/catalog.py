@@ -5,11 +5,11 @@ import logging
 
 import numpy as np
 from astropy.table import Column, Table
-from scipy.spatial import cKDTree
 
 from diffim.errors import ConfigError, InputError
 from diffim.exposure import Exposure
 from diffim.hookspecs import hookimpl
+from diffim.matching import matchPixels
 
 from .config import CatalogStarSelectorConfig
 from .cuts import column, isolatedSources, positions, requireColumns, unflagged
@@ -92,11 +92,9 @@ def linkByPosition(sources: Table, references: Table, exposure: Exposure,
     x, y = positions(sources)
     sourceRow = np.full(len(references), -1, dtype=np.intp)
     separation = np.full(len(references), np.inf)
-    if len(sources) and len(references):
-        distance, index = cKDTree(np.column_stack([x, y])).query(
-            np.column_stack([px, py]), distance_upper_bound=radiusArcsec / scale)
-        hit = np.isfinite(distance)
-        sourceRow[hit], separation[hit] = index[hit], distance[hit]
+    if len(sources) and len(references):    # matchPixels does not take an empty list
+        found = matchPixels(px, py, x, y, radiusArcsec / scale, method="nearest")
+        sourceRow[found.index1], separation[found.index1] = found.index2, found.distance
     chosen = _firstPerSource(sourceRow, np.argsort(separation, kind="stable"))
     return sourceRow[chosen], chosen
 

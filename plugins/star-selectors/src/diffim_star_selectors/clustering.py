@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from diffim.statistics import iqrSigma
+
 #: Number of width clusters (LSST's object-size selector uses four).
 N_CLUSTERS = 4
 
@@ -71,8 +73,9 @@ def refineCluster(widths: np.ndarray, inCluster: np.ndarray, nSigmaClip: float,
                   widthStdAllowed: float) -> np.ndarray:
     """Clip a cluster to the members within ``nSigmaClip`` robust sigmas of its median.
 
-    Each pass takes the median and ``sigma = min(std, 0.741 * IQR)`` of the
-    members and keeps those closer than ``nSigmaClip * sigma`` to the median;
+    Each pass takes the median and ``sigma = min(std, iqrSigma)`` of the
+    members (:func:`diffim.statistics.iqrSigma`: 0.7413 times the interquartile
+    range) and keeps those closer than ``nSigmaClip * sigma`` to the median;
     it stops when membership no longer changes, when ``sigma`` is below
     ``widthStdAllowed`` times the median (the cluster is already as tight as
     stars are), or after :data:`MAX_REFINE_ITERATIONS` passes. A cluster of
@@ -100,8 +103,7 @@ def refineCluster(widths: np.ndarray, inCluster: np.ndarray, nSigmaClip: float,
     for _ in range(MAX_REFINE_ITERATIONS):
         values = widths[members]
         median = float(np.median(values))
-        q25, q75 = np.percentile(values, [25, 75])
-        sigma = min(float(np.std(values)), 0.741 * float(q75 - q25))
+        sigma = min(float(np.std(values)), iqrSigma(values))
         kept = members & (np.abs(widths - median) <= nSigmaClip * sigma)
         changed = kept.sum() != members.sum()
         members = kept

@@ -5,9 +5,9 @@ from collections.abc import Iterable
 
 import numpy as np
 from astropy.table import Table
-from scipy.spatial import cKDTree
 
 from diffim.errors import InputError
+from diffim.matching import nearestDistance
 
 
 def column(sources: Table, name: str) -> np.ndarray:
@@ -62,15 +62,9 @@ def isolated(x: np.ndarray, y: np.ndarray, radius: float) -> np.ndarray:
     ``radius`` 0 keeps every position; a non-finite position is never isolated.
     """
     finite = np.isfinite(x) & np.isfinite(y)
-    if radius <= 0:
+    if radius <= 0 or len(x) == 0:          # nearestDistance does not take an empty list
         return finite
-    result = finite.copy()
-    if finite.sum() < 2:
-        return result
-    points = np.column_stack([x[finite], y[finite]])
-    distance, _ = cKDTree(points).query(points, k=2)
-    result[finite] = distance[:, 1] >= radius
-    return result
+    return finite & (nearestDistance(np.column_stack([x, y])) >= radius)
 
 
 def isolatedSources(sources: Table, radius: float) -> np.ndarray:

@@ -1,8 +1,13 @@
 """Detect and measure the sources of a science exposure (when the task gives no catalog).
 
-1. Subtract a sep background mesh (``backgroundBinSize`` cells; BAD, NO_DATA,
-   SAT and non-finite pixels left out) from a copy of the image; the same
-   mesh fitted to the variance plane gives the sky variance.
+Every step is a core measurement (``diffim.background``, ``diffim.sourcefinding``,
+``diffim.moments``, ``diffim.matching``, ``diffim.morphology``) with this
+selector's parameters:
+
+1. Subtract the background (:func:`diffim.background.backgroundModel`,
+   ``backgroundBinSize`` bins; BAD, NO_DATA, SAT and non-finite pixels left
+   out) from a copy of the image; the same model of the variance plane gives
+   the sky variance.
 2. Detection image: the background-subtracted image smoothed with a
    Gaussian half as wide as the PSF (PSF sigma 2 pixels assumed without
    one), divided by
@@ -12,23 +17,27 @@
    such pairs apart, and the isolation cut needs to see them. Dividing by
    the sky noise (not the full variance) keeps a bright star's own photon
    noise from flattening its profile in the detection image.
-3. Detect with sep at ``detectionThreshold``, ``minArea`` pixels, deblending
-   at ``deblendContrast``; BAD and NO_DATA pixels excluded. sep's cleaning
+3. Detect (:func:`diffim.sourcefinding.extractObjects`, no further filter)
+   at ``detectionThreshold``, ``minArea`` pixels, deblending at
+   ``deblendContrast``; BAD and NO_DATA pixels excluded. Cleaning
    (merging faint objects into bright neighbours whose wings could explain
    them) is off: it absorbs real faint stars next to bright ones.
 4. Measure adaptive moments and the Gaussian flux of every source
-   (:mod:`.moments`) on a stamp of half-width ``6 sigma`` of the exposure PSF
-   (8 to 40 pixels; 12 without a PSF), with the pixels of other sources'
-   footprints and excluded pixels given zero weight.
+   (:func:`diffim.moments.adaptiveMoments`, centre iterated, from the sep
+   barycentre and width) on a stamp of half-width ``6 sigma`` of the
+   exposure PSF (8 to 40 pixels; 12 without a PSF), with the pixels of other
+   sources' footprints and excluded pixels given zero weight; a source whose
+   Ixx or Iyy exceeds the stamp half-width squared fails.
 5. Flag each source from the mask planes its footprint touches and from sep.
-6. Neighbour peaks: sep's deblending does not split a compact object (a
+6. Neighbour peaks: deblending does not split a compact object (a
    faint star, a cosmic ray) off the wing of a bright star when few of its
    pixels rise above the saddle between them. So every local maximum of the
    unsmoothed image, in sky-noise units, that reaches ``detectionThreshold``
    and is the highest pixel within :data:`PEAK_SEPARATION` pixels counts as
-   a peak, and ``neighbourDistance`` is the distance from each source to the
-   nearest peak that is not its own (its own lies within
-   :data:`OWN_PEAK_RADIUS` pixels of its centre).
+   a peak (:func:`diffim.sourcefinding.localMaxima`), and
+   ``neighbourDistance`` is the distance from each source to the nearest
+   peak that is not its own (its own lies within :data:`OWN_PEAK_RADIUS`
+   pixels of its centre; :func:`diffim.matching.nearestDistance`).
 
 The catalog's columns are listed in :data:`COLUMNS`.
 """
@@ -38,12 +47,13 @@ import numpy as np
 import sep
 from astropy.table import Column, Table
 from scipy import ndimage, special
-from scipy.spatial import cKDTree
 
 from diffim.exposure import Exposure
+from diffim.matching import nearestDistance
+from diffim.moments import Moments, adaptiveMoments
+from diffim.sourcefinding import Objects, extractObjects, footprintsTouching, localMaxima
 
 from .config import SourceMeasurementConfig
-from .moments import Moments, stampMoments
 from .sky import SkySubtracted, planeMask, subtractSky
 
 #: Flag column -> mask planes of which one pixel touching the footprint sets it.
@@ -80,9 +90,6 @@ COLUMNS: dict[str, tuple[str | None, str]] = {
     "flag_shape": (None, "adaptive moments failed (narrower than a pixel, too wide, no "
                          "convergence); Ixx, Iyy, Ixy, flux are NaN"),
 }
-
-#: Sources measured per vectorised batch (bounds the memory of the stamps).
-BATCH = 256
 
 #: PSF sigma (pixels) assumed when the exposure has no PSF.
 DEFAULT_PSF_SIGMA = 2.0
@@ -121,10 +128,13 @@ def measureSources(exposure: Exposure, config: SourceMeasurementConfig) -> Table
     sky = subtractSky(exposure, config.backgroundBinSize)
     sigma = _psfSigma(exposure)
     detection = _detectionImage(sky, DETECTION_FILTER_SCALE * sigma)
-    objects, segmap = _detect(detection, sky.excluded, config)
-    moments = _measure(sky, segmap, objects, _stampHalf(sigma))
+    objects = extractObjects(detection, config.detectionThreshold, exclude=sky.excluded,
+                             minArea=config.minArea, filterKernel=None,
+                             deblendContrast=config.deblendContrast, clean=False,
+                             segmentation=True)
+    moments = _measure(sky, objects, _stampHalf(sigma))
     peaks = _imagePeaks(sky, config.detectionThreshold)
-    return _catalog(exposure, sky.data, objects, segmap, moments,
+    return _catalog(exposure, sky.data, objects, moments,
                     _neighbourDistance(peaks, moments.x, moments.y))
 
 
@@ -152,36 +162,20 @@ def _detectionImage(sky: SkySubtracted, sigma: float) -> np.ndarray:
     return detection
 
 
-def _detect(detection: np.ndarray, excluded: np.ndarray,
-            config: SourceMeasurementConfig) -> tuple[np.ndarray, np.ndarray]:
-    """sep's catalogue and segmentation map (object ``i`` is label ``i + 1``)."""
-    if sep.get_extract_pixstack() < detection.size:
-        sep.set_extract_pixstack(detection.size)
-    return sep.extract(detection, config.detectionThreshold, mask=excluded,
-                       minarea=config.minArea, deblend_cont=config.deblendContrast,
-                       filter_kernel=None, clean=False, segmentation_map=True)
-
-
 def _imagePeaks(sky: SkySubtracted, threshold: float) -> np.ndarray:
     """``(n, 2)`` x, y of the local maxima of ``data / sky noise`` that reach ``threshold``."""
     snr = np.zeros(sky.data.shape, dtype=np.float32)
     np.divide(sky.data, np.sqrt(sky.skyVariance), out=snr,
               where=(sky.skyVariance > 0) & ~sky.excluded)
-    box = 2 * PEAK_SEPARATION + 1
-    peaks = (snr >= threshold) & (snr == ndimage.maximum_filter(snr, size=box))
-    py, px = np.nonzero(peaks)
-    return np.column_stack([px, py]).astype(np.float64)
+    x, y = localMaxima(snr, threshold, PEAK_SEPARATION, exclude=sky.excluded)
+    return np.column_stack([x, y]).astype(np.float64)
 
 
 def _neighbourDistance(peaks: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Distance from each ``(x, y)`` to the nearest peak farther than :data:`OWN_PEAK_RADIUS`."""
-    if len(peaks) == 0 or len(x) == 0:
+    if len(peaks) == 0 or len(x) == 0:      # nearestDistance does not take an empty list
         return np.full(len(x), np.inf)
-    k = min(2, len(peaks))
-    distance, _ = cKDTree(peaks).query(np.column_stack([x, y]), k=k)
-    distance = distance.reshape(len(x), k)
-    second = distance[:, 1] if k == 2 else np.full(len(x), np.inf)
-    return np.where(distance[:, 0] <= OWN_PEAK_RADIUS, second, distance[:, 0])
+    return nearestDistance(np.column_stack([x, y]), peaks, ignoreWithin=OWN_PEAK_RADIUS)
 
 
 def _stampHalf(sigma: float) -> int:
@@ -189,52 +183,31 @@ def _stampHalf(sigma: float) -> int:
     return int(np.clip(np.ceil(6.0 * sigma), 8, 40))
 
 
-def _measure(sky: SkySubtracted, segmap: np.ndarray, objects: np.ndarray,
-             half: int) -> Moments:
-    """Adaptive moments of every sep object, in image coordinates."""
-    n = len(objects)
-    xi = np.rint(objects["x"]).astype(np.intp)
-    yi = np.rint(objects["y"]).astype(np.intp)
-    sigma0 = np.clip(np.sqrt(objects["a"] * objects["b"]), 0.7, half / 3.0)
-    padded = [np.pad(a, half, constant_values=fill) for a, fill in
-              ((sky.data, 0.0), (sky.variance, 1.0), (sky.excluded, True), (segmap, 0))]
-    offsets = np.arange(-half, half + 1)
-    parts = []
-    for start in range(0, n, BATCH):
-        sl = slice(start, min(start + BATCH, n))
-        rows = (yi[sl] + half)[:, None, None] + offsets[None, :, None]
-        cols = (xi[sl] + half)[:, None, None] + offsets[None, None, :]
-        stamp, var, bad, seg = (a[rows, cols] for a in padded)
-        label = np.arange(sl.start + 1, sl.stop + 1)[:, None, None]
-        valid = ~bad & ((seg == 0) | (seg == label))
-        parts.append(stampMoments(stamp, var, valid, objects["x"][sl] - xi[sl],
-                                  objects["y"][sl] - yi[sl], sigma0[sl]))
-    if not parts:
-        empty = np.empty(0)
-        return Moments(empty, empty, empty, empty, empty, empty, empty, np.empty(0, bool))
-    joined = Moments(*(np.concatenate([getattr(p, f) for p in parts]) for f in
-                       ("x", "y", "ixx", "iyy", "ixy", "flux", "fluxErr", "failed")))
-    joined.x = np.where(joined.failed, objects["x"], joined.x + xi)
-    joined.y = np.where(joined.failed, objects["y"], joined.y + yi)
-    return joined
+def _measure(sky: SkySubtracted, objects: Objects, half: int) -> Moments:
+    """Adaptive moments of every object, in image coordinates (step 4 above).
+
+    Each starts from the sep barycentre and a circular width ``sqrt(a b)``
+    (within [0.7, half / 3] pixels); a failed source keeps the barycentre.
+    """
+    catalog = objects.catalog
+    sigma0 = np.clip(np.sqrt(catalog["a"] * catalog["b"]), 0.7, half / 3.0)
+    return adaptiveMoments(sky.data, catalog["x"], catalog["y"], sigma0, half=half,
+                           variance=sky.variance, usable=~sky.excluded,
+                           labels=objects.segmentation,
+                           owner=np.arange(1, len(catalog) + 1), fixCentre=False,
+                           maxMoment=float(half * half))
 
 
 def _footprintFlags(exposure: Exposure, segmap: np.ndarray, n: int) -> dict[str, np.ndarray]:
     """For each flag of :data:`FLAG_PLANES`: does the source's footprint touch such a pixel.
 
     Touching (a footprint pixel is the masked pixel or one of its 8 neighbours)
-    catches the BAD and NO_DATA pixels, which detection leaves out of footprints.
+    catches the BAD and NO_DATA pixels, which detection leaves out of footprints;
+    a footprint on the image border is ``flag_edge`` too.
     """
-    flags = {}
-    for name, planes in FLAG_PLANES.items():
-        hit = ndimage.binary_dilation(planeMask(exposure, planes), np.ones((3, 3), bool))
-        hits = np.bincount(segmap[hit & (segmap > 0)], minlength=n + 1)
-        flags[name] = hits[1:n + 1] > 0
-    border = np.concatenate([segmap[0], segmap[-1], segmap[:, 0], segmap[:, -1]])
-    touching = np.zeros(n + 1, dtype=bool)
-    touching[border] = True
-    flags["flag_edge"] |= touching[1:]
-    return flags
+    return {name: footprintsTouching(segmap, planeMask(exposure, planes), n, grow=1,
+                                     border=name == "flag_edge")
+            for name, planes in FLAG_PLANES.items()}
 
 
 def _footprintPeaks(data: np.ndarray, segmap: np.ndarray, n: int) -> np.ndarray:
@@ -245,13 +218,14 @@ def _footprintPeaks(data: np.ndarray, segmap: np.ndarray, n: int) -> np.ndarray:
                       dtype=np.float64)
 
 
-def _catalog(exposure: Exposure, data: np.ndarray, objects: np.ndarray, segmap: np.ndarray,
-             moments: Moments, neighbourDistance: np.ndarray) -> Table:
+def _catalog(exposure: Exposure, data: np.ndarray, objects: Objects, moments: Moments,
+             neighbourDistance: np.ndarray) -> Table:
     """Assemble the source table with units and descriptions."""
     n = len(objects)
+    segmap, sepFlags = objects.segmentation, objects.catalog["flag"]
     flags = _footprintFlags(exposure, segmap, n)
-    flags["flag_edge"] |= (objects["flag"] & sep.OBJ_TRUNC) != 0
-    flags["flag_blended"] = (objects["flag"] & sep.OBJ_MERGED) != 0
+    flags["flag_edge"] |= (sepFlags & sep.OBJ_TRUNC) != 0
+    flags["flag_blended"] = (sepFlags & sep.OBJ_MERGED) != 0
     flags["flag_shape"] = moments.failed.copy()
     values = {"id": np.arange(1, n + 1, dtype=np.int64), "x": moments.x, "y": moments.y}
     wcs = exposure.wcs
@@ -261,7 +235,7 @@ def _catalog(exposure: Exposure, data: np.ndarray, objects: np.ndarray, segmap: 
     values.update({"flux": moments.flux, "fluxErr": moments.fluxErr, "Ixx": moments.ixx,
                    "Iyy": moments.iyy, "Ixy": moments.ixy,
                    "peak": _footprintPeaks(data, segmap, n),
-                   "npix": np.asarray(objects["npix"], dtype=np.int64),
+                   "npix": np.asarray(objects.catalog["npix"], dtype=np.int64),
                    "neighbourDistance": neighbourDistance})
     values.update(flags)
     return Table([Column(values[name], name=name, unit=COLUMNS[name][0],

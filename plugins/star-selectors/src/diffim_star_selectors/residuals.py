@@ -3,19 +3,19 @@
 Detection cannot split a faint star or a cosmic ray off the wing of a bright
 star a few PSF widths away, and moments barely notice it. Subtracting the
 fitted PSF model uncovers it: the residual, filtered with the PSF and divided
-by the sky noise, shows a significant bump where the neighbour is.
+by the sky noise (:func:`diffim.sourcefinding.matchedFilter`), shows a
+significant bump where the neighbour is.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
-from scipy.signal import fftconvolve
 
 from diffim.exposure import Exposure
 from diffim.photometry import shiftedPsf
 from diffim.psf import Psf
+from diffim.sourcefinding import localMaxima, matchedFilter
 
 from .config import StarSelectorConfig
 from .sky import SkySubtracted, subtractSky
@@ -86,16 +86,15 @@ def residualSignificance(sky: SkySubtracted, psf: Psf, x: np.ndarray, y: np.ndar
             continue
         data = sky.data[cut]
         flux = float(np.sum(placed[valid] * data[valid])) / norm
-        residual = np.where(valid, data - flux * placed, 0.0)
         kernel = psf.at(float(x[k]), float(y[k]))
-        noise = np.sqrt(float(sky.skyVariance[iy, ix]) * float(np.sum(kernel ** 2)))
-        filtered = fftconvolve(residual, kernel[::-1, ::-1], mode="same") / noise
-        yy, xx = np.mgrid[-half:half + 1, -half:half + 1]
-        r = np.hypot(xx + ix - x[k], yy + iy - y[k])
-        peaks = (filtered == ndimage.maximum_filter(filtered, size=3)) & valid
-        ring = peaks & (r > coreRadius) & (r <= radius)
-        neighbour[k] = float(filtered[ring].max()) if ring.any() else 0.0
-        star[k] = flux * float(np.sum(kernel ** 2)) / noise
+        skyVariance = float(sky.skyVariance[iy, ix])
+        filtered = matchedFilter(data - flux * placed, np.full(valid.shape, skyVariance),
+                                 ~valid, kernel).significance
+        px, py = localMaxima(filtered, exclude=~valid)
+        r = np.hypot(px - half + ix - x[k], py - half + iy - y[k])
+        ring = (r > coreRadius) & (r <= radius)
+        neighbour[k] = float(filtered[py[ring], px[ring]].max()) if ring.any() else 0.0
+        star[k] = flux * np.sqrt(float(np.sum(kernel ** 2)) / skyVariance)
     return ResidualSignificance(neighbour, star)
 
 

@@ -9,20 +9,22 @@ from astropy.table import Table
 from diffim.errors import InputError
 from diffim.exposure import Exposure
 from diffim.hookspecs import hookimpl
+from diffim.moments import stampMoments
 from diffim.psf import Psf
 
 from .config import ScienceStarSelectorConfig
 from .cuts import isolatedSources, positions, signalToNoise, unflagged, widths
 from .measurement import scienceSources
-from .moments import stampMoments
 from .residuals import cleanSurroundings
 
 log = logging.getLogger("diffim.sourceSelector.science")
 
+
 def psfWidths(psf: Psf, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Adaptive-moment width ``sqrt((Ixx + Iyy) / 2)`` of the PSF model at each position.
 
-    Measured exactly as the sources are (:func:`.moments.stampMoments`), so a
+    Measured exactly as the sources are (:func:`diffim.moments.stampMoments`,
+    centre iterated, a moment above the stamp half-width squared failing), so a
     star's width equals its PSF's whatever the profile (Gaussian, Moffat).
     """
     if len(x) == 0:
@@ -31,9 +33,10 @@ def psfWidths(psf: Psf, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         stamps = np.array([psf.at(float(px), float(py)) for px, py in zip(x, y)])
     else:
         stamps = psf.at(*psf.averagePosition)[None]
-    n = len(stamps)
-    moments = stampMoments(stamps, np.ones_like(stamps), np.ones(stamps.shape, dtype=bool),
-                           np.zeros(n), np.zeros(n), np.full(n, psf.sigma()))
+    n, half = len(stamps), stamps.shape[1] // 2
+    moments = stampMoments(stamps, np.ones(stamps.shape, dtype=bool), np.zeros(n), np.zeros(n),
+                           np.full(n, psf.sigma()), fixCentre=False,
+                           maxMoment=float(half * half))
     return np.broadcast_to(moments.width, (len(x),)).copy()
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import sep
 
+from diffim.background import backgroundModel
 from diffim.errors import InputError
 from diffim.exposure import Exposure
 
@@ -20,11 +20,11 @@ class SkySubtracted:
     Attributes
     ----------
     data : numpy.ndarray
-        Image minus the background mesh; 0 where ``excluded``.
+        Image minus its background; 0 where ``excluded``.
     variance : numpy.ndarray
         Variance plane; its median where ``excluded``.
     skyVariance : numpy.ndarray
-        Background mesh of the variance plane: the variance without the
+        Background of the variance plane: the variance without the
         sources' own photon noise.
     excluded : numpy.ndarray
         BAD, NO_DATA, non-finite or non-positive-variance pixels.
@@ -44,17 +44,13 @@ def planeMask(exposure: Exposure, names: tuple[str, ...]) -> np.ndarray:
     return exposure.maskedPixels(*present)
 
 
-def backgroundMesh(image: np.ndarray, ignore: np.ndarray, binSize: int) -> np.ndarray:
-    """sep background mesh (``binSize`` cells, 3×3 median filtered) of the pixels not ignored."""
-    filled = np.where(ignore, 0.0, image).astype(np.float32)
-    return sep.Background(filled, mask=ignore, bw=binSize, bh=binSize, fw=3, fh=3).back(
-        dtype=np.float32)
-
-
 def subtractSky(exposure: Exposure, binSize: int) -> SkySubtracted:
-    """Remove a background mesh from a copy of ``exposure``'s image and measure the sky noise.
+    """Remove the background from a copy of ``exposure``'s image and measure the sky noise.
 
-    BAD, NO_DATA, SAT and non-finite pixels are left out of both meshes.
+    Both the image's background and the sky variance are
+    :func:`diffim.background.backgroundModel` (``binSize`` bins, 3×3 median
+    filter) of the image and of the variance plane, with BAD, NO_DATA, SAT and
+    non-finite pixels left out.
 
     Raises
     ------
@@ -72,8 +68,8 @@ def subtractSky(exposure: Exposure, binSize: int) -> SkySubtracted:
         raise InputError("star selection found no usable science pixels (all BAD, NO_DATA, "
                          "non-finite or with non-positive variance)")
     ignore = excluded | planeMask(exposure, ("SAT",))
-    data = image - backgroundMesh(image, ignore, binSize)
+    data = image - backgroundModel(image, ignore, binSize)
     data[excluded] = 0.0
-    skyVariance = np.maximum(backgroundMesh(variance, ignore, binSize), 0.0)
+    skyVariance = np.maximum(backgroundModel(variance, ignore, binSize), 0.0)
     variance = np.where(excluded, np.median(variance[~excluded]), variance).astype(np.float32)
     return SkySubtracted(data, variance, skyVariance, excluded)

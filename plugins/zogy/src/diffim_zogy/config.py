@@ -44,9 +44,9 @@ class ZogyConfig(Config):
         bool, default=True)
     backgroundBinSize = RangeField(
         "Bin size (pixels) of the smooth background fitted to the difference and score "
-        "images with correctBackground: sigma-clipped mean per bin, cubic spline between "
-        "bin centres along each axis, at least two bins per axis (an image smaller than "
-        "two bins gets a plane, which follows a sky gradient).",
+        "images with correctBackground (diffim's sky estimator: clipped mean per bin, "
+        "median filtered, bicubic spline); at least two bins per axis, smaller ones on an "
+        "image smaller than two bins, so that a sky gradient across it is followed.",
         int, default=256, min=16)
     ignoreMaskPlanes = ListField(
         "Mask planes whose pixels are left out of every statistic (mean variances, "

@@ -8,21 +8,21 @@ with the other's PSF, so that both see the same PSF ``P_n ⊗ P_r``: any weighte
 sum of the two stamps then has the same ratio, whatever the PSFs. The weight is
 ``P_n ⊗ P_r`` itself (a matched filter); static neighbours scale by the same
 ratio and do no harm, while variable stars and transients are rejected by the
-robust mean of the per-star ratios (:func:`_clippedWeightedMean`).
+robust mean of the per-star ratios (:func:`diffim.statistics.robustWeightedMean`).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
 from scipy.signal import convolve
 
 from diffim.exposure import Exposure
+from diffim.sourcefinding import extractObjects
+from diffim.statistics import clippedMean, robustWeightedMean, sampleGood
 
 from .config import ZogyConfig
 from .errors import FluxScaleError
-from .statistics import clippedMean, sampleGood
 
 #: Fewest stars a fitted flux ratio may rest on.
 MIN_FIT_STARS = 3
@@ -121,34 +121,32 @@ def fitFluxRatio(science: Exposure, template: Exposure, unusable: np.ndarray) ->
                                       + templateVar / templateFlux ** 2))
         if len(ratios) == MAX_FIT_STARS:
             break
-    ratio, error, nKept = _clippedWeightedMean(np.array(ratios), np.array(errors))
-    if nKept < MIN_FIT_STARS:
-        raise FluxScaleError(nKept, MIN_FIT_STARS)
-    return FluxScaling(ratio, "fit", nKept, error)
+    combined = robustWeightedMean(np.array(ratios), np.array(errors))
+    if combined.nKept < MIN_FIT_STARS:
+        raise FluxScaleError(combined.nKept, MIN_FIT_STARS)
+    return FluxScaling(combined.mean, "fit", combined.nKept, combined.error)
 
 
 def _brightPeaks(science: Exposure, unusable: np.ndarray,
                  margin: int) -> list[tuple[int, int]]:
     """Peak of each connected region above the signal-to-noise threshold, brightest first.
 
-    Peaks closer than ``margin`` to the image border are left out.
+    The regions are the objects of the per-pixel S/N image above
+    :data:`MIN_FIT_PEAK_SNR` (:func:`diffim.sourcefinding.extractObjects`, any size,
+    not filtered, deblended or cleaned); the S/N is measured from the clipped mean of
+    the usable pixels. Peaks closer than ``margin`` to the image border are left out.
     """
     good = ~unusable & np.isfinite(science.image) & (science.variance > 0)
     level = clippedMean(sampleGood(science.image, good))
     with np.errstate(invalid="ignore", divide="ignore"):
         snr = np.where(good, (science.image - np.float32(level)) / np.sqrt(science.variance),
                        np.float32(0.0))
-    labels, count = ndimage.label(snr >= MIN_FIT_PEAK_SNR)
-    if count == 0:
-        return []
-    ys, xs = np.nonzero(labels)
-    regions = labels[ys, xs]
-    order = np.lexsort((snr[ys, xs], regions))
-    last = np.flatnonzero(np.diff(regions[order], append=count + 1))
-    ys, xs = ys[order[last]], xs[order[last]]
+    objects = extractObjects(snr, MIN_FIT_PEAK_SNR, minArea=1, filterKernel=None,
+                             deblendContrast=1.0, clean=False).catalog
+    xs, ys = objects["xpeak"].astype(np.intp), objects["ypeak"].astype(np.intp)
     height, width = snr.shape
     inside = (ys >= margin) & (ys < height - margin) & (xs >= margin) & (xs < width - margin)
-    ys, xs = ys[inside], xs[inside]
+    xs, ys = xs[inside], ys[inside]
     order = np.argsort(-snr[ys, xs], kind="stable")
     return [(int(xs[i]), int(ys[i])) for i in order]
 
@@ -168,45 +166,3 @@ def _weightedFlux(exposure: Exposure, x: int, y: int,
     variance = float(np.sum(weight ** 2 * exposure.variance[box]))
     return flux, variance
 
-
-def _clippedWeightedMean(values: np.ndarray, errors: np.ndarray, nSigma: float = 3.0,
-                         nIter: int = 10) -> tuple[float, float, int]:
-    """Robust weighted mean of ``values``; also its error and the number kept.
-
-    The start is the median of the shortest interval holding half the values (the
-    densest group: constant stars agree, variable stars scatter), so that even a
-    minority of constant stars wins when the variables spread out. The scatter of
-    the kept values beyond their errors (from their MAD about the centre) is
-    treated as an extra, intrinsic error added in quadrature; values farther from
-    the centre than ``nSigma`` total errors are rejected and the centre becomes
-    the median of the rest, until nothing changes. The result is the mean of the
-    kept values weighted by their inverse total variances.
-    """
-    if values.size == 0:
-        return float("nan"), float("nan"), 0
-    keep = _densestHalf(values)
-    center = float(np.median(values[keep]))
-    total = errors
-    for _ in range(nIter):
-        spread = 1.4826 * float(np.median(np.abs(values[keep] - center)))
-        intrinsic = max(spread ** 2 - float(np.median(errors[keep] ** 2)), 0.0)
-        total = np.sqrt(errors ** 2 + intrinsic)
-        newKeep = np.abs(values - center) <= nSigma * total
-        if not newKeep.any() or np.array_equal(newKeep, keep):
-            break
-        keep = newKeep
-        center = float(np.median(values[keep]))
-    weights = 1.0 / total[keep] ** 2
-    mean = float(np.sum(weights * values[keep]) / np.sum(weights))
-    return mean, float(1.0 / np.sqrt(np.sum(weights))), int(keep.sum())
-
-
-def _densestHalf(values: np.ndarray) -> np.ndarray:
-    """Boolean of the ``n // 2 + 1`` values spanning the shortest interval."""
-    order = np.argsort(values)
-    count = values.size // 2 + 1
-    widths = values[order[count - 1:]] - values[order[:values.size - count + 1]]
-    start = int(np.argmin(widths))
-    keep = np.zeros(values.size, dtype=bool)
-    keep[order[start:start + count]] = True
-    return keep

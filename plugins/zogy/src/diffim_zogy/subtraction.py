@@ -32,27 +32,35 @@ from dataclasses import dataclass
 import numpy as np
 from astropy.table import Table
 
+from diffim.background import backgroundModel
 from diffim.errors import InputError
 from diffim.exposure import Exposure
 from diffim.hookspecs import hookimpl
 from diffim.mask import MaskPlanes, remapMask
+from diffim.morphology import growMaskBits
 from diffim.psf import ImagePsf, Psf, moments
-from diffim.results import SubtractionResult
+from diffim.results import SubtractionResult, SubtractionTraits
 from diffim.sanitize import checkSubtractionPair
+from diffim.statistics import clippedMean, sampleGood
 
-from .background import smoothBackground
 from .config import ZogyConfig
 from .errors import PsfCentroidError
 from .fluxscale import FluxScaling, fluxScaling
 from .fourier import FourierGrid, fastShape
 from .grid import Cell, CellGrid
 from .kernels import ZogyKernels, makeKernels
-from .masks import growPlanes, planeBits, setBorder
+from .masks import planeBits, setBorder
 from .psf import GridPsf
-from .statistics import clippedMean, sampleGood
 
 #: Largest kernel half-width, in units of the larger PSF stamp half-width.
 KERNEL_RADIUS_PER_PSF_RADIUS = 3
+
+#: Fewest bins along each axis of the background fitted to the difference and score
+#: (one bin would leave a sky gradient across a small image in them).
+MIN_BACKGROUND_BINS = 2
+
+#: Corrections of that background's bin levels by their residuals.
+BACKGROUND_REFINE_ROUNDS = 5
 
 
 @dataclass
@@ -143,8 +151,8 @@ class _InputMasks:
         a border of that width is EDGE.
         """
         growBits = planeBits(self.planes, config.growMaskPlanes) | self.planes.bitmask("NO_DATA")
-        differenceMask = growPlanes(self.combined, growBits, radius)
-        scoreMask = growPlanes(differenceMask, growBits, scoreRadius - radius)
+        differenceMask = growMaskBits(self.combined, growBits, radius)
+        scoreMask = growMaskBits(differenceMask, growBits, scoreRadius - radius)
         edgeBit = self.planes.bitmask("EDGE")
         setBorder(differenceMask, edgeBit, radius)
         setBorder(scoreMask, edgeBit, scoreRadius)
@@ -186,6 +194,8 @@ class ZogySubtraction:
     """
 
     ConfigClass = ZogyConfig
+    traits = SubtractionTraits(needsDecorrelation=False, makesScoreImage=True,
+                               makesMatchedExposure=False, usesKernelSources=False)
 
     @hookimpl
     def diffim_subtract(self, science: Exposure, template: Exposure, config: ZogyConfig,
@@ -262,7 +272,7 @@ class ZogySubtraction:
         return SubtractionResult(subtractedExposure=difference, warpedExposure=template,
                                  matchedExposure=None, psfMatchingKernel=None,
                                  scoreExposure=score, convolvedScience=False,
-                                 metadata=metadata)
+                                 needsDecorrelation=False, metadata=metadata)
 
     @staticmethod
     def _cellKernels(cell: Cell, inputs: _Inputs, scaling: FluxScaling, config: ZogyConfig,
@@ -307,7 +317,8 @@ def _checkCentroids(sciencePsf: np.ndarray, templatePsf: np.ndarray, maximum: fl
 
 
 def _meanVariance(variance: np.ndarray, good: np.ndarray) -> float:
-    """Sigma-clipped (3σ, 3 rounds) mean of the usable pixels of a variance plane."""
+    """Clipped mean (:func:`diffim.statistics.clippedMean`: 3σ, 3 passes) of the usable
+    pixels of a variance plane."""
     value = clippedMean(sampleGood(variance, good))
     return value if np.isfinite(value) else 0.0
 
@@ -409,9 +420,17 @@ def _blend(cells: list[Cell], cellKernels: list[ZogyKernels], inputs: _Inputs,
 
 def _subtractBackground(image: np.ndarray, mask: np.ndarray, ignoreBits: int,
                         binSize: int) -> None:
-    """Subtract the smooth background of the unmasked pixels of ``image`` (in place)."""
-    good = ((mask & ignoreBits) == 0) & np.isfinite(image)
-    image -= smoothBackground(image, good, binSize)
+    """Subtract the smooth background of the unmasked pixels of ``image`` (in place).
+
+    The background is :func:`diffim.background.backgroundModel`: the clipped mean in
+    ``binSize`` bins, at least two along each axis (so that a gradient across a small
+    image is followed), its bin levels refined on their residuals
+    (:data:`BACKGROUND_REFINE_ROUNDS` times) so that bins whose usable pixels lie off
+    their centres (the masked border, masked sources) do not flatten a gradient.
+    """
+    exclude = (mask & ignoreBits) != 0
+    image -= backgroundModel(image, exclude, binSize, minBinsPerAxis=MIN_BACKGROUND_BINS,
+                             statistic="mean", refineRounds=BACKGROUND_REFINE_ROUNDS)
 
 
 def _outputPsf(grid: CellGrid, stamps: list[np.ndarray],

@@ -1,12 +1,14 @@
-"""PSF measurement from an image's own stars (diffim.psf_measure)."""
+"""PSF measurement from an image's own stars (the measurePsf plugin ``stars``)."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 from diffim.errors import InputError
+from diffim.exposure import Exposure
 from diffim.mask import MaskPlanes
-from diffim.psf import ImagePsf, SpatialPsf, determinant_radius, gaussian_stamp, moments
-from diffim.psf_measure import estimateFwhm, measurePsf
+from diffim.psf import (GaussianPsf, ImagePsf, SpatialPsf, determinant_radius, gaussian_stamp,
+                        moments)
+from diffim_psf import StarPsf, StarPsfConfig
 from scipy import special
 
 SKY_NOISE = 10.0
@@ -51,15 +53,21 @@ def star_field(render, n=350, size=1024, seed=0, snr=(100.0, 3000.0), sky=500.0)
     return image, variance, np.zeros(image.shape, dtype=np.int32), (x, y, flux)
 
 
-def truth_radius(stamp_fn, size):
-    return determinant_radius(stamp_fn(size // 2))
+def measure(image, variance, mask, planes, **fields):
+    """The plugin's PSF of the image, with config fields overridden."""
+    config = StarPsfConfig()
+    for name, value in fields.items():
+        setattr(config, name, value)
+    exposure = Exposure(image=image, mask=mask, variance=variance, maskPlanes=planes)
+    return StarPsf().diffim_measurePsf(exposure=exposure, config=config)
 
 
 def test_gaussian_stars_give_the_true_width():
     sigma = 2.0
     image, variance, mask, _ = star_field(lambda x, y, dx, dy, h: gaussian_source(sigma, dx, dy, h))
-    psf = measurePsf(image, variance, mask, MaskPlanes())
-    assert isinstance(psf, ImagePsf)
+    measured = measure(image, variance, mask, MaskPlanes())
+    psf = measured.psf
+    assert isinstance(psf, ImagePsf) and measured.note.startswith("measured from ")
     size = psf.image.shape[0]
     assert size % 2 == 1 and 25 <= size <= 33          # 2*ceil(3*FWHM)+1 with FWHM = 4.7
     truth = determinant_radius(gaussian_stamp(sigma, size))
@@ -73,7 +81,7 @@ def test_moffat_stars_give_the_true_width():
     fwhm, beta = 4.0, 3.0
     image, variance, mask, _ = star_field(
         lambda x, y, dx, dy, h: moffat_source(fwhm, beta, dx, dy, h), seed=1)
-    psf = measurePsf(image, variance, mask, MaskPlanes())
+    psf = measure(image, variance, mask, MaskPlanes()).psf
     size = psf.image.shape[0]
     truth = determinant_radius(moffat_source(fwhm, beta, 0.0, 0.0, size // 2))
     assert psf.sigma() == pytest.approx(truth, rel=0.03)
@@ -89,7 +97,7 @@ def test_spatially_varying_psf_matches_truth_at_the_corners():
 
     image, variance, mask, _ = star_field(
         lambda x, y, dx, dy, h: gaussian_source(sigma_at(x, y), dx, dy, h), n=600, seed=2)
-    psf = measurePsf(image, variance, mask, MaskPlanes(), spatialOrder=1)
+    psf = measure(image, variance, mask, MaskPlanes(), spatialOrder=1).psf
     assert isinstance(psf, SpatialPsf) and psf.isSpatiallyVarying
     stamp = psf.at(0, 0).shape[0]
     for x, y in [(0, 0), (size - 1, size - 1)]:
@@ -118,7 +126,7 @@ def test_cosmic_rays_galaxies_and_saturated_stars_are_not_used():
         box = (slice(iy - 20, iy + 21), slice(ix - 20, ix + 21))
         image[box] = np.minimum(image[box] + 5e6 * gaussian_source(sigma, 0, 0, 20), 30000)
         mask[box][image[box] >= 30000] |= planes.bitmask("SAT")
-    psf = measurePsf(image, variance, mask, planes)
+    psf = measure(image, variance, mask, planes).psf
     truth = determinant_radius(gaussian_stamp(sigma, psf.image.shape[0]))
     assert psf.sigma() == pytest.approx(truth, rel=0.03)
 
@@ -128,10 +136,10 @@ def test_too_few_stars_is_a_clear_error():
         lambda x, y, dx, dy, h: gaussian_source(2.0, dx, dy, h), n=3, size=256, seed=4)
     with pytest.raises(InputError, match=r"could not measure a PSF: found \d+ usable stars, "
                                          r"need 5"):
-        measurePsf(image, variance, mask, MaskPlanes())
+        measure(image, variance, mask, MaskPlanes(), useSeeingFallback=False)
 
 
-def test_estimate_fwhm_of_a_small_cutout():
+def test_too_few_stars_fall_back_to_the_most_compact_sources():
     sigma = 1.5
     rng = np.random.default_rng(5)
     image = rng.normal(100.0, SKY_NOISE, (63, 63))
@@ -141,7 +149,20 @@ def test_estimate_fwhm_of_a_small_cutout():
     image[10, 50] += 5e5                                  # a hot pixel brighter than the stars
     variance = np.full(image.shape, SKY_NOISE ** 2)
     mask = np.zeros(image.shape, dtype=np.int32)
-    fwhm = estimateFwhm(image, variance, mask, MaskPlanes())
-    assert fwhm == pytest.approx(2.3548 * sigma, rel=0.1)
+    measured = measure(image, variance, mask, MaskPlanes())
+    assert isinstance(measured.psf, GaussianPsf)
+    assert measured.psf.fwhm() == pytest.approx(2.3548 * sigma, rel=0.1)
+    assert "the most compact sources" in measured.note
     empty = rng.normal(0.0, 1.0, (63, 63))
-    assert estimateFwhm(empty, np.ones_like(empty), mask, MaskPlanes()) is None
+    with pytest.raises(InputError, match="no seeing keyword or compact source"):
+        measure(empty, np.ones_like(empty), mask, MaskPlanes())
+
+
+def test_too_few_stars_fall_back_to_the_header_seeing():
+    rng = np.random.default_rng(6)
+    image = rng.normal(100.0, SKY_NOISE, (63, 63))
+    exposure = Exposure(image=image, variance=np.full(image.shape, SKY_NOISE ** 2),
+                        metadata={"FWHM": 3.3})
+    measured = StarPsf().diffim_measurePsf(exposure=exposure, config=StarPsfConfig())
+    assert measured.psf.gaussianSigma == pytest.approx(3.3 / 2.3548, rel=1e-4)
+    assert "header FWHM" in measured.note
