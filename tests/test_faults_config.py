@@ -94,7 +94,7 @@ OVERRIDE_FAULTS = [
     (["subtrat.kernelSize=31"], [r"^-c subtrat\.kernelSize=31: ", r"unknown slot 'subtrat'",
                                  r"did you mean 'subtract'\?$"]),
     (["xyz.abc=1"], [r"unknown slot 'xyz'; slots and nested configs are: applyApCorr, "
-                     r"astrometer, .*subtract, connections$"]),
+                     r"astrometer, .*subtract, connections, quality$"]),
     (["growFootprint.x=1"], [r"'growFootprint' is a plain field.*write growFootprint=VALUE"]),
     (["subtract.kernelSize.x=3"], [r"slot fields are one level deep \(subtract\.FIELD\)"]),
     # unknown plugin: the installed ones and the closest

@@ -311,7 +311,7 @@ def test_a_multi_line_message_is_printed_as_one_line(pair, tmp_path, capsys, mon
     def fail(*args, **kwargs):
         raise InputError("first line\n  second line\twith a tab")
 
-    monkeypatch.setattr(runner, "readExposure", fail)
+    monkeypatch.setattr(runner.ImageFiles, "read", fail)
     status, _, stderr = runPair(capsys, pair["science"], pair["template"], tmp_path / "out")
     assert status == 1
     assert stderr == "diffim: error: first line second line with a tab\n"

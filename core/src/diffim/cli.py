@@ -21,6 +21,10 @@ _OVERRIDE_FILE = click.option("-C", "--config-file", "overrideFiles", multiple=T
 _PIPELINE = click.argument("pipeline", type=click.Path(dir_okay=False))
 
 
+#: Exit status of a suspect run with --strict.
+SUSPECT_STATUS = 3
+
+
 @click.group()
 @click.version_option(package_name="diffim")
 @click.option("-v", "--verbose", count=True,
@@ -50,33 +54,71 @@ def cli(verbose: int, quiet: bool) -> None:
                    "--template.")
 @click.option("--science-sources", "scienceSources", type=click.Path(dir_okay=False),
               help="Science source catalog (FITS table: id, x, y or ra, dec) for doMatchSources.")
+@click.option("--science-variance", "scienceVariance", type=click.Path(dir_okay=False),
+              help="FITS image of the science variance (replaces the file's or the derived one).")
+@click.option("--science-noise", "scienceNoise", type=click.Path(dir_okay=False),
+              help="FITS image of the science 1-sigma noise (squared into the variance).")
+@click.option("--science-psf", "sciencePsf", type=click.Path(dir_okay=False),
+              help="FITS image of the science PSF (odd square stamp), instead of measuring it.")
+@click.option("--science-header", "scienceHeader", multiple=True, metavar="KEY=VALUE",
+              help="Science header card to set before the mask and variance are derived "
+                   "(GAIN, RDNOISE, SATURATE, FWHM in px, SEEING in arcsec; repeatable).")
+@click.option("--template-variance", "templateVariance", type=click.Path(dir_okay=False),
+              help="FITS image of the template variance.")
+@click.option("--template-noise", "templateNoise", type=click.Path(dir_okay=False),
+              help="FITS image of the template 1-sigma noise (squared into the variance).")
+@click.option("--template-psf", "templatePsf", type=click.Path(dir_okay=False),
+              help="FITS image of the template PSF (odd square stamp).")
+@click.option("--template-header", "templateHeader", multiple=True, metavar="KEY=VALUE",
+              help="Template header card to set (as --science-header; repeatable).")
 @click.option("-o", "--output", "outdir", required=True, type=click.Path(file_okay=False),
               help="Output directory.")
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
+@click.option("--strict", is_flag=True,
+              help="Exit with status 3 when the result is suspect (see the metadata's quality "
+                   "block); the outputs are written all the same.")
 @click.option("--threads", type=click.IntRange(min=1), default=None, metavar="N",
               help="Most threads for Fourier transforms [default: all available cores]. "
                    "The outputs are bit-identical for any N.")
 @_OVERRIDE
 @_OVERRIDE_FILE
 @click.pass_obj
-def run(stopper, pipeline, science, template, templateRepo, scienceSources, outdir, overwrite,
-        threads, overrides, overrideFiles) -> None:
+def run(stopper, pipeline, science, template, templateRepo, scienceSources, scienceVariance,
+        scienceNoise, sciencePsf, scienceHeader, templateVariance, templateNoise, templatePsf,
+        templateHeader, outdir, overwrite, strict, threads, overrides, overrideFiles) -> None:
     """Run PIPELINE on a science/template pair and write the outputs to OUTDIR.
 
     The outputs appear all together when the run succeeds; after an error or an
     interruption (Ctrl-C, SIGTERM) none are left behind.
     """
+    from .inputs import ImageFiles, parseHeaderCards
     from .runner import runFiles
 
     if template is not None and templateRepo is not None:
         raise click.UsageError("give --template or --template-repo, not both")
+    for role, variance, noise in (("science", scienceVariance, scienceNoise),
+                                  ("template", templateVariance, templateNoise)):
+        if variance is not None and noise is not None:
+            raise click.UsageError(f"give --{role}-variance or --{role}-noise, not both")
+    if template is None and (templateVariance or templateNoise or templatePsf or templateHeader):
+        raise click.UsageError("--template-variance, --template-noise, --template-psf and "
+                               "--template-header need --template")
     config = load_pipeline(pipeline, overrides, overrideFiles)
+    science = ImageFiles(science, scienceVariance, scienceNoise, sciencePsf,
+                         parseHeaderCards(scienceHeader, "science"))
+    if template is not None:
+        template = ImageFiles(template, templateVariance, templateNoise, templatePsf,
+                              parseHeaderCards(templateHeader, "template"))
     summary = runFiles(config, science, template, outdir, overwrite=overwrite, pipeline=pipeline,
                        scienceSources=scienceSources, threads=threads, templateRepo=templateRepo,
                        onPublished=None if stopper is None else stopper.outputsPublished)
     for kind, path in summary.outputs.items():
         click.echo(f"{kind:>14}: {path}")
     click.echo(summary.line())
+    if strict and summary.reasons:
+        click.echo(f"diffim: error: the result is suspect (--strict): "
+                   f"{'; '.join(summary.reasons)}", err=True)
+        raise click.exceptions.Exit(SUSPECT_STATUS)
 
 
 @cli.command()
@@ -167,8 +209,8 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: one-line errors on stderr, non-zero exit status, nothing partial left.
 
     Exit status: 0 on success, 1 for a diffim error (bad input, config, plugin,
-    output), 2 for a command-line usage error, 130 when interrupted by SIGINT
-    or SIGTERM. The signal handlers and warning capture it installs are
+    output), 2 for a command-line usage error, 3 for a suspect result with
+    ``run --strict``, 130 when interrupted by SIGINT or SIGTERM. The signal handlers and warning capture it installs are
     restored on return.
     """
     stopper = _Stopper()

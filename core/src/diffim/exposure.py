@@ -88,13 +88,18 @@ class Exposure:
         """``(x, y)`` of the image centre, 0-based."""
         return (self.width - 1) / 2.0, (self.height - 1) / 2.0
 
-    def bitmask(self, *names: str) -> int:
-        """OR of the bits of the named mask planes."""
-        return self.maskPlanes.bitmask(names)
+    def bitmask(self, *names: str, context: str | None = None) -> int:
+        """OR of the bits of the named mask planes (see :meth:`MaskPlanes.bitmask`)."""
+        return self.maskPlanes.bitmask(names, context)
 
-    def maskedPixels(self, *names: str) -> np.ndarray:
-        """Boolean array, True where any of the named planes is set."""
-        return (self.mask & self.bitmask(*names)) != 0
+    def maskedPixels(self, *names: str, context: str | None = None) -> np.ndarray:
+        """Boolean array, True where any of the named planes is set.
+
+        With ``context`` (the config field the names come from), planes the
+        exposure lacks count as empty, reported once; without it they are a
+        KeyError.
+        """
+        return (self.mask & self.bitmask(*names, context=context)) != 0
 
     def setMask(self, where: np.ndarray, *names: str) -> None:
         """Set the named planes where ``where`` is True."""

@@ -28,6 +28,7 @@ from __future__ import annotations
 import os
 import re
 import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -260,7 +261,65 @@ def readTable(path: str | os.PathLike) -> Table:
 # ---------------------------------------------------------------------------
 
 
-def readExposure(path: str | os.PathLike) -> Exposure:
+@dataclass
+class Supplements:
+    """What a user supplies beside an image file, in place of what it holds or lacks.
+
+    Attributes
+    ----------
+    header : dict
+        Cards that override the file's header (a plain image's, or a diffim file's
+        primary header) before the mask and variance are derived: ``GAIN``,
+        ``RDNOISE``, ``SATURATE``, ``FWHM`` (pixels), ``SEEING`` (arcsec), ...
+    variance : numpy.ndarray, optional
+        The variance plane, replacing the file's (or the one derived).
+    varianceFile : pathlib.Path, optional
+        The file it was read from (named when its shape is wrong).
+    varianceNote : str
+        Where ``variance`` came from (``VARNOTE``).
+    psf : Psf, optional
+        The PSF model, replacing the file's (or the one the task would measure).
+    psfNote : str
+        Where ``psf`` came from (``PSFNOTE``).
+    """
+
+    header: dict[str, Any] = field(default_factory=dict)
+    variance: np.ndarray | None = None
+    varianceFile: Path | None = None
+    varianceNote: str = ""
+    psf: Psf | None = None
+    psfNote: str = ""
+
+    def applyHeader(self, header: fits.Header) -> fits.Header:
+        """A copy of ``header`` with the supplied cards set."""
+        if not self.header:
+            return header
+        header = header.copy()
+        for key, value in self.header.items():
+            header[key] = value
+        return header
+
+    def applyVariance(self, exposure: Exposure) -> bool:
+        """Set the supplied variance plane (checked against the image); False when none."""
+        if self.variance is None:
+            return False
+        exposure.variance = _checked_plane(self.variance, exposure.shape, "variance",
+                                           self.varianceFile, np.float32)
+        exposure.metadata["VARNOTE"] = self.varianceNote
+        return True
+
+    def applyPsf(self, exposure: Exposure) -> bool:
+        """Set the supplied PSF model; False when none."""
+        if self.psf is None:
+            return False
+        exposure.psf = self.psf.copy()
+        if not exposure.psf.isSpatiallyVarying:
+            exposure.psf.averagePosition = exposure.center
+        exposure.metadata["PSFNOTE"] = self.psfNote
+        return True
+
+
+def readExposure(path: str | os.PathLike, supplements: Supplements | None = None) -> Exposure:
     """Read an exposure from a diffim (or LSST-style) MEF file or a plain FITS image.
 
     A file with an ``IMAGE`` extension is read as a multi-extension exposure
@@ -289,6 +348,10 @@ def readExposure(path: str | os.PathLike) -> Exposure:
     ----------
     path : str or os.PathLike
         The FITS file.
+    supplements : Supplements, optional
+        Header cards, a variance plane and a PSF supplied beside the file
+        (:mod:`diffim.inputs` reads them from their own files); they take the
+        place of the file's own.
 
     Returns
     -------
@@ -316,19 +379,19 @@ def readExposure(path: str | os.PathLike) -> Exposure:
         with hdul:
             _check_memory(hdul, path)
             _check_complete(hdul, path)
-            return _read_hdul(hdul, path)
+            return _read_hdul(hdul, path, supplements or Supplements())
 
 
-def _read_hdul(hdul: fits.HDUList, path: Path) -> Exposure:
+def _read_hdul(hdul: fits.HDUList, path: Path, supplements: Supplements) -> Exposure:
     """Dispatch on the layout: diffim / LSST MEF, or a plain image."""
     names = [hdu.name for hdu in hdul]
     if "IMAGE" in names:
-        return _read_mef(hdul, path)
+        return _read_mef(hdul, path, supplements)
     planes = [name for name in ("MASK", "VARIANCE") if name in names]
     if planes:
         raise InputError(f"{path}: has {' and '.join(planes)} extensions but no IMAGE extension "
                          "(expected the IMAGE, MASK, VARIANCE layout, or a plain image)")
-    return _read_plain(_image_hdu(hdul, path), hdul[0].header, path)
+    return _read_plain(_image_hdu(hdul, path), hdul[0].header, path, supplements)
 
 
 def _one_line(exc: BaseException) -> str:
@@ -422,9 +485,9 @@ def _image_array(hdu: fits.PrimaryHDU | fits.ImageHDU | fits.CompImageHDU,
     return data
 
 
-def _read_mef(hdul: fits.HDUList, path: Path) -> Exposure:
+def _read_mef(hdul: fits.HDUList, path: Path, supplements: Supplements) -> Exposure:
     """Read the IMAGE / MASK / VARIANCE / PSF layout; derive what is missing."""
-    primary = hdul[0].header
+    primary = supplements.applyHeader(hdul[0].header)
     imageHdu = _image_extension(hdul, "IMAGE", path)
     raw = _image_array(imageHdu, path)
     exposure = Exposure(image=raw, wcs=_celestial_wcs(imageHdu.header, raw.shape, path),
@@ -436,17 +499,77 @@ def _read_mef(hdul: fits.HDUList, path: Path) -> Exposure:
                                        MASK_DTYPE)
         exposure.maskPlanes = MaskPlanes.from_header(maskHdu.header)
     else:
-        deriveMask(exposure, imageHdu.header, raw)
-    if "VARIANCE" in hdul:
+        deriveMask(exposure, supplements.applyHeader(imageHdu.header), raw)
+    if supplements.applyVariance(exposure):
+        exposure.metadata["VARNOTE"] = supplements.varianceNote
+    elif "VARIANCE" in hdul:
         varianceHdu = _image_extension(hdul, "VARIANCE", path)
         exposure.variance = _checked_plane(_image_array(varianceHdu, path), raw.shape,
                                            "VARIANCE", path, np.float32)
     else:
         deriveVariance(exposure, primary)
-    exposure.psf = _read_psf(hdul) if "PSF" in hdul else None
-    if exposure.psf is None:
-        exposure.metadata["PSFNOTE"] = PSF_NOT_IN_FILE
+    if not supplements.applyPsf(exposure):
+        exposure.psf = _read_psf(hdul) if "PSF" in hdul else None
+        if exposure.psf is None:
+            exposure.metadata["PSFNOTE"] = PSF_NOT_IN_FILE
     return exposure
+
+
+def readImageData(path: str | os.PathLike) -> np.ndarray:
+    """The 2-D array of the first HDU of a FITS file that holds an image (float64).
+
+    Raises
+    ------
+    InputError
+        If the file is missing, not FITS, truncated, or holds no 2-D image.
+    """
+    path = Path(path)
+    _check_file(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FITSFixedWarning)
+        warnings.simplefilter("ignore", fits.verify.VerifyWarning)
+        try:
+            hdul = fits.open(path, memmap=False, lazy_load_hdus=False)
+        except (OSError, ValueError, TypeError, IndexError) as exc:
+            raise InputError(f"{path}: not a readable FITS file ({_one_line(exc)}); expected "
+                             "a FITS image") from None
+        with hdul:
+            _check_complete(hdul, path)
+            return np.asarray(_image_array(_image_hdu(hdul, path), path), dtype=np.float64)
+
+
+def readPsfFile(path: str | os.PathLike) -> Psf:
+    """A PSF model from a FITS file: a diffim PSF extension, or an image of the PSF.
+
+    A file with a ``PSF`` extension as :func:`writeExposure` writes it gives that
+    model; otherwise the first image is the PSF at every position (an odd square
+    stamp centred on its middle pixel; it is normalised to unit sum).
+
+    Raises
+    ------
+    InputError
+        If the file is unreadable or the image is not an odd square with a positive sum.
+    """
+    path = Path(path)
+    _check_file(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FITSFixedWarning)
+        try:
+            with fits.open(path, memmap=False) as hdul:
+                if "PSF" in hdul:
+                    psf = _read_psf(hdul)
+                    if psf is not None:
+                        return psf
+        except (OSError, ValueError, TypeError, IndexError) as exc:
+            raise InputError(f"{path}: not a readable FITS file ({_one_line(exc)}); expected "
+                             "a FITS image of the PSF") from None
+    stamp = readImageData(path)
+    height, width = stamp.shape
+    if height != width or height % 2 == 0 or not np.isfinite(stamp).all() or stamp.sum() <= 0:
+        raise InputError(f"{path}: the PSF image is {height}x{width}; expected an odd square "
+                         "stamp of finite values with a positive sum, centred on its middle "
+                         "pixel")
+    return ImagePsf(stamp)
 
 
 def _image_extension(hdul: fits.HDUList, name: str,
@@ -467,7 +590,7 @@ def _checked_plane(data: np.ndarray, shape: tuple[int, int], name: str, path: Pa
 
 
 def _read_plain(hdu: fits.PrimaryHDU | fits.ImageHDU | fits.CompImageHDU, primary: fits.Header,
-                path: Path) -> Exposure:
+                path: Path, supplements: Supplements) -> Exposure:
     """Read a plain image HDU and derive its mask, variance and detections."""
     raw = _image_array(hdu, path)
     header = hdu.header
@@ -475,13 +598,16 @@ def _read_plain(hdu: fits.PrimaryHDU | fits.ImageHDU | fits.CompImageHDU, primar
         merged = primary.copy()
         merged.update(header)
         header = merged
+    header = supplements.applyHeader(header)
     exposure = Exposure(image=raw, wcs=_celestial_wcs(hdu.header, raw.shape, path),
                         metadata=_metadata(header))
     _set_attributes(exposure, header)
     deriveMask(exposure, header, raw)
-    deriveVariance(exposure, header)
+    if not supplements.applyVariance(exposure):
+        deriveVariance(exposure, header)
     markDetected(exposure)
-    exposure.metadata["PSFNOTE"] = PSF_NOT_IN_FILE
+    if not supplements.applyPsf(exposure):
+        exposure.metadata["PSFNOTE"] = PSF_NOT_IN_FILE
     return exposure
 
 

@@ -7,9 +7,15 @@ masks without a lookup table. The dictionary is stored in FITS headers as
 """
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
 
 import numpy as np
+
+log = logging.getLogger("diffim.mask")
+
+#: (context, plane) pairs already reported missing.
+_REPORTED: set[tuple[str, str]] = set()
 
 MASK_DTYPE = np.int32
 
@@ -66,18 +72,26 @@ class MaskPlanes(Mapping[str, int]):
     def __len__(self) -> int:
         return len(self._planes)
 
-    def bitmask(self, names: Iterable[str] | str) -> int:
+    def bitmask(self, names: Iterable[str] | str, context: str | None = None) -> int:
         """Return the OR of the bits of the named planes.
 
         Parameters
         ----------
         names : str or iterable of str
             One plane name or several.
+        context : str, optional
+            Where the names come from (a config field, say). When given, a name
+            this dictionary lacks counts as an empty plane, reported once per
+            context and name (real exposures carry whatever planes their pipeline
+            made); without it, an unknown name is a KeyError.
         """
         if isinstance(names, str):
             names = [names]
         value = 0
         for name in names:
+            if context is not None and name not in self._planes:
+                _reportMissing(context, name, self)
+                continue
             value |= 1 << self[name]
         return value
 
@@ -105,6 +119,15 @@ class MaskPlanes(Mapping[str, int]):
 
     def __repr__(self) -> str:
         return f"MaskPlanes({self._planes})"
+
+
+def _reportMissing(context: str, name: str, planes: MaskPlanes) -> None:
+    """Log, once per context and plane, that a configured plane is absent and taken as empty."""
+    if (context, name) in _REPORTED:
+        return
+    _REPORTED.add((context, name))
+    log.info("%s names the mask plane %s, which the exposure does not have (planes: %s); "
+             "it is treated as empty", context, name, ", ".join(planes))
 
 
 def remapMask(mask: np.ndarray, planes: MaskPlanes, target: MaskPlanes) -> np.ndarray:

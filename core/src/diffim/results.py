@@ -97,6 +97,9 @@ class SubtractionResult:
     needsDecorrelation : bool
         The difference's noise is still correlated by a kernel convolution, for
         the ``decorrelate`` step to whiten.
+    nKernelStars : int, optional
+        Stars the PSF matching rests on (kernel stars, or flux-ratio stars); None
+        when it rests on none (calibrations alone).
     metadata : dict
         Diagnostics to record in the run metadata.
     """
@@ -108,6 +111,7 @@ class SubtractionResult:
     scoreExposure: Exposure | None = None
     convolvedScience: bool = False
     needsDecorrelation: bool = True
+    nKernelStars: int | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
@@ -132,7 +136,11 @@ class DetectionResult:
 
 @dataclass
 class ImageDifferenceResult:
-    """What :meth:`diffim.ImageDifferenceTask.run` returns (LSST's result struct)."""
+    """What :meth:`diffim.ImageDifferenceTask.run` returns (LSST's result struct).
+
+    ``quality`` is the run's :class:`diffim.quality.Quality` verdict (status ``ok``
+    or ``suspect``, its reasons and figures).
+    """
 
     subtractedExposure: Exposure | None = None
     scoreExposure: Exposure | None = None
@@ -142,4 +150,5 @@ class ImageDifferenceResult:
     diaSources: Table | None = None
     selectSources: Table | None = None
     kernelSources: Table | None = None
+    quality: Any = None
     metadata: dict[str, Any] = field(default_factory=dict)

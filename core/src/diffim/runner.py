@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import yaml
@@ -31,7 +32,8 @@ from astropy.table import Table
 from . import plugins
 from .errors import InputError, OutputError
 from .exposure import Exposure
-from .fits_io import readExposure, readTable, writeExposure, writeTable
+from .fits_io import readTable, writeExposure, writeTable
+from .inputs import ImageFiles
 from .sanitize import checkUsable
 from .statistics import madSigma
 from .task import ImageDifferenceTask
@@ -54,12 +56,16 @@ class RunSummary:
     nNegative: int = 0
     noiseRatio: float = float("nan")
     seconds: float = 0.0
+    status: str = "ok"
+    reasons: list[str] = field(default_factory=list)
 
     def line(self) -> str:
-        """One summary line for the terminal."""
+        """One summary line for the terminal (the status, and why when suspect)."""
+        verdict = self.status if not self.reasons else \
+            f"{self.status} ({'; '.join(self.reasons)})"
         return (f"{self.nDiaSources} diaSources ({self.nPositive} positive, {self.nNegative} "
                 f"negative); difference noise / expected = {self.noiseRatio:.3f}; "
-                f"{self.seconds:.1f} s")
+                f"{self.seconds:.1f} s; status {verdict}")
 
 
 def plannedOutputs(config: ImageDifferenceConfig) -> dict[str, str]:
@@ -205,7 +211,25 @@ class _LogFile(logging.FileHandler):
         return self.error
 
 
-def _readInputs(task: ImageDifferenceTask, science: str | Path, template: str | Path | None,
+def _files(image: str | Path | ImageFiles | None) -> ImageFiles | None:
+    """``image`` as an :class:`~diffim.inputs.ImageFiles` (a path alone has no companions)."""
+    return image if image is None or isinstance(image, ImageFiles) else ImageFiles(image)
+
+
+def _describe(role: str, files: ImageFiles | None) -> dict[str, Any]:
+    """The input files of ``role`` for the metadata: the image, and what came with it."""
+    if files is None:
+        return {role: None}
+    record: dict[str, Any] = {role: str(files.image)}
+    for name in ("variance", "noise", "psf"):
+        if getattr(files, name) is not None:
+            record[f"{role}{name.capitalize()}"] = str(getattr(files, name))
+    if files.header:
+        record[f"{role}Header"] = dict(files.header)
+    return record
+
+
+def _readInputs(task: ImageDifferenceTask, science: ImageFiles, template: ImageFiles | None,
                 scienceSources: str | Path | None, threads: int | None
                 ) -> tuple[Exposure, Exposure | None, Table | None]:
     """Read the input files, measure a PSF they lack, and check each can be processed at all.
@@ -214,11 +238,12 @@ def _readInputs(task: ImageDifferenceTask, science: str | Path, template: str | 
     is written.
     """
     exposures = []
-    for role, path in (("science", science), ("template", template)):
-        if path is None:
+    for role, files in (("science", science), ("template", template)):
+        if files is None:
             exposures.append(None)
             continue
-        exposure = readExposure(path)
+        path = files.image
+        exposure = files.read()
         try:
             with limitThreads(threads):
                 exposure = task.characterize(exposure, role)
@@ -263,7 +288,8 @@ def _publish(staging: Path, outdir: Path, planned: dict[str, str],
     return outputs
 
 
-def runFiles(config: ImageDifferenceConfig, science: str | Path, template: str | Path | None,
+def runFiles(config: ImageDifferenceConfig, science: str | Path | ImageFiles,
+             template: str | Path | ImageFiles | None,
              outdir: str | Path, overwrite: bool = False,
              pipeline: str | Path | None = None,
              scienceSources: str | Path | None = None,
@@ -280,9 +306,11 @@ def runFiles(config: ImageDifferenceConfig, science: str | Path, template: str |
     ----------
     config : ImageDifferenceConfig
         Validated config (frozen by the task).
-    science, template : path
-        Input FITS files (diffim MEF or plain single-HDU images); ``template`` may be
-        None with ``templateRepo`` (or with doSubtract=False).
+    science, template : path or ImageFiles
+        Input FITS files (diffim MEF or plain single-HDU images), alone or with their
+        companion variance, noise and PSF files and header cards
+        (:class:`diffim.inputs.ImageFiles`); ``template`` may be None with
+        ``templateRepo`` (or with doSubtract=False).
     outdir : path
         Output directory (created if needed).
     overwrite : bool
@@ -317,8 +345,8 @@ def runFiles(config: ImageDifferenceConfig, science: str | Path, template: str |
     if config.doSubtract and template is None and templateRepo is None:
         raise InputError("no template given: pass a template file (--template) or a coadd "
                          "repository (--template-repo)")
-    scienceExp, templateExp, selectSources = _readInputs(task, science, template, scienceSources,
-                                                         threads)
+    scienceExp, templateExp, selectSources = _readInputs(task, _files(science), _files(template),
+                                                         scienceSources, threads)
     staging, created = _prepareOutdir(outdir, planned, overwrite)
     handler = None
     published = False
@@ -356,16 +384,20 @@ def runFiles(config: ImageDifferenceConfig, science: str | Path, template: str |
                 summary.nNegative = int(np.count_nonzero(sources["isNegative"]))
         if result.subtractedExposure is not None:
             summary.noiseRatio = _noiseRatio(result.subtractedExposure)
+        if result.quality is not None:
+            summary.status, summary.reasons = result.quality.status, list(result.quality.reasons)
         summary.seconds = time.perf_counter() - start
         if "metadata" in planned:
             record = {
                 "date": datetime.datetime.now(datetime.timezone.utc).isoformat(),
-                "inputs": {"science": str(science), "template": str(template),
+                "inputs": {**_describe("science", _files(science)),
+                           **_describe("template", _files(template)),
                            "templateRepo": None if templateRepo is None else str(templateRepo),
                            "pipeline": None if pipeline is None else str(pipeline)},
                 "versions": _versions(config),
                 "summary": {"nDiaSources": summary.nDiaSources, "noiseRatio": summary.noiseRatio,
-                            "wallSeconds": round(summary.seconds, 3)},
+                            "wallSeconds": round(summary.seconds, 3),
+                            "status": summary.status},
                 "metadata": _jsonable(result.metadata),
                 "config": config.toDict(),
             }

@@ -48,9 +48,7 @@ def checkUsable(exposure: Exposure, role: str) -> None:
         raise InputError(f"{role} exposure has no PSF model" + (f" ({why})" if why else
                                                                   ": attach one to the exposure"))
     unusable = invalidPixels(exposure)
-    known = [name for name in UNUSABLE_PLANES if name in exposure.maskPlanes]
-    if known:
-        unusable |= exposure.maskedPixels(*known)
+    unusable |= exposure.maskedPixels(*UNUSABLE_PLANES, context="sanitize")
     if unusable.all():
         raise InputError(f"{role} exposure has no usable pixels: every pixel is NaN or infinite, "
                          "has variance <= 0, or is masked NO_DATA, BAD or SAT (expected an "

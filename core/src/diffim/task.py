@@ -19,6 +19,7 @@ from .errors import ConfigError, DiffimError, InputError, PluginError, Registrat
 from .exposure import Exposure
 from .ids import IdFactory
 from .kernel_stars import KernelStars
+from .quality import Quality, assessDifference
 from .results import (DetectionResult, ImageDifferenceResult, PsfMeasurement,
                       SubtractionResult, SubtractionTraits)
 from .preconvolve import preConvolutionKernel, preConvolve
@@ -216,13 +217,27 @@ class ImageDifferenceTask:
             difference = sanitize(subtractedExposure, "difference")
         result.subtractedExposure = difference
 
+        if detectionExposure is None:
+            detectionExposure = difference
         if config.doDetection:
-            if detectionExposure is None:
-                detectionExposure = difference
             result.diaSources = self._detectAndMeasure(detectionExposure, science, result,
                                                        idFactory, rng)
+        if detectionExposure is not None:
+            result.quality = self._assess(detectionExposure, science, result)
         result.metadata = self.metadata
         return result
+
+    def _assess(self, exposure: Exposure, science: Exposure,
+                result: ImageDifferenceResult) -> Quality:
+        """The quality verdict on the image detected on (metadata ``quality``, a WARNING)."""
+        with self._step("quality"):
+            quality = assessDifference(exposure, result.subtractRes, science,
+                                       result.warpedExposure, self.config.quality)
+        quality.figures["varianceScaleFactor"] = self.metadata.get("scaleDiffimVarianceFactor")
+        self.metadata["quality"] = quality.toDict()
+        if quality.reasons:
+            log.warning("the result is suspect: %s", "; ".join(quality.reasons))
+        return quality
 
     # ------------------------------------------------------------------
     def characterize(self, exposure: Exposure, role: str) -> Exposure:

@@ -12,6 +12,7 @@ from . import plugins
 from .config import AutoField, Config, ConfigField, Field, RangeField, SlotField
 from .connections import ImageDifferenceConnections
 from .errors import ConfigError
+from .quality import QualityConfig
 from .results import SubtractionTraits
 
 log = logging.getLogger("diffim.config")
@@ -83,6 +84,9 @@ class ImageDifferenceConfig(Config):
 
     connections = ConfigField("Names of the files a run writes (the task's output datasets).",
                               ImageDifferenceConnections)
+    quality = ConfigField("When a run's result is suspect rather than ok (beyond LSST): the "
+                          "limits of the figures of merit recorded in the metadata's quality "
+                          "block.", QualityConfig)
 
     # --- plain fields -------------------------------------------------------
     coaddName = Field("Name of the coadd used as template, typically one of deep, goodSeeing "

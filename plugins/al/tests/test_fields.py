@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from al_testing import subtract
 
-from diffim.errors import ConfigError, InsufficientKernelSourcesError
+from diffim.errors import InsufficientKernelSourcesError
 
 
 def test_cells_and_stars_per_cell(pair, result):
@@ -62,7 +62,10 @@ def test_condition_number_check(pair):
         subtract(science, template, checkConditionNumber=True, maxConditionNumber=10.0)
 
 
-def test_unknown_bad_mask_plane(pair):
+def test_a_bad_mask_plane_the_exposures_lack_counts_as_empty(pair, caplog):
     science, template, _ = pair
-    with pytest.raises(ConfigError, match="CROSSTALK"):
-        subtract(science, template, badMaskPlanes=["SAT", "CROSSTALK"])
+    with caplog.at_level("INFO", logger="diffim.mask"):
+        absent = subtract(science, template, badMaskPlanes=["SAT", "CROSSTALK"])
+    plain = subtract(science, template, badMaskPlanes=["SAT"])
+    assert absent.metadata["ALKernelSum"] == plain.metadata["ALKernelSum"]
+    assert "subtract.badMaskPlanes names the mask plane CROSSTALK" in caplog.text

@@ -6,7 +6,7 @@ import pytest
 from decorrelate_testing import autocorrelation, decorrelate, makeNoisePair
 
 from diffim import Exposure, plugins
-from diffim.errors import ConfigError, InputError
+from diffim.errors import InputError
 from diffim.results import SubtractionResult
 from diffim.sanitize import sanitize
 from diffim.statistics import iqrSigma
@@ -141,9 +141,11 @@ def test_shape_mismatch_is_an_input_error():
                                                  None)
 
 
-def test_unknown_mask_plane_is_a_config_error():
-    with pytest.raises(ConfigError, match="SATURATED"):
-        decorrelate(makeNoisePair(64), ignoreMaskPlanes=["SAT", "SATURATED"])
+def test_an_ignored_plane_the_inputs_lack_counts_as_empty():
+    pair = makeNoisePair(64)
+    absent = decorrelate(pair, ignoreMaskPlanes=["SAT", "SATURATED"])
+    plain = decorrelate(pair, ignoreMaskPlanes=["SAT"])
+    np.testing.assert_array_equal(absent.image, plain.image)
 
 
 def test_template_without_usable_variance_leaves_the_difference():

@@ -4,7 +4,7 @@ import pytest
 from astropy.table import Table
 
 from diffim import Exposure, GaussianPsf, plugins
-from diffim.errors import ConfigError, InputError
+from diffim.errors import InputError
 from diffim_forced import FORCED_SCHEMA, PsfForcedMeasurement, PsfForcedMeasurementConfig
 
 
@@ -52,9 +52,13 @@ def test_user_errors_are_one_line_diffim_errors(makePointSources, catalog):
     with pytest.raises(InputError, match="columns x and y"):
         plugin.diffim_forcedMeasurement(Table({"x": [1.0]}), science,
                                         PsfForcedMeasurementConfig())
-    with pytest.raises(ConfigError, match="NOT_A_PLANE"):
-        plugin.diffim_forcedMeasurement(catalog([5.0], [5.0]), science,
-                                        PsfForcedMeasurementConfig(badMaskPlanes=["NOT_A_PLANE"]))
+    # a plane the exposure lacks counts as empty
+    absent = plugin.diffim_forcedMeasurement(catalog([5.0], [5.0]), science,
+                                             PsfForcedMeasurementConfig(badMaskPlanes=["NOPE"]))
+    none = plugin.diffim_forcedMeasurement(catalog([5.0], [5.0]), science,
+                                           PsfForcedMeasurementConfig(badMaskPlanes=[]))
+    assert absent["ip_diffim_forced_PsfFlux_instFlux"][0] == \
+        none["ip_diffim_forced_PsfFlux_instFlux"][0]
     noPsf = Exposure(image=science.image, variance=science.variance)
     with pytest.raises(InputError, match="science.psf is None"):
         plugin.diffim_forcedMeasurement(catalog([5.0], [5.0]), noPsf,

@@ -105,10 +105,16 @@ def test_user_errors_name_what_is_wrong(field):
     with pytest.raises(InputError, match="labels go up to"):
         plugin.diffim_measurement(detection.diaSources[:1], detection.footprints, exposure,
                                   exposure, None, DipoleMeasurementConfig(), True)
-    with pytest.raises(ConfigError, match="NOPE"):
-        plugin.diffim_measurement(detection.diaSources, detection.footprints, exposure,
-                                  exposure, None, DipoleMeasurementConfig(badMaskPlanes=["NOPE"]),
-                                  True)
+    # a plane the difference lacks counts as empty
+    absent = plugin.diffim_measurement(detection.diaSources, detection.footprints, exposure,
+                                       exposure, None,
+                                       DipoleMeasurementConfig(badMaskPlanes=["NO_DATA", "NOPE"]),
+                                       True)
+    present = plugin.diffim_measurement(detection.diaSources, detection.footprints, exposure,
+                                        exposure, None, DipoleMeasurementConfig(), True)
+    np.testing.assert_array_equal(absent["base_PsfFlux_instFlux"],
+                                  present["base_PsfFlux_instFlux"])
+
     noPsf = Exposure(image=exposure.image, variance=exposure.variance)
     with pytest.raises(InputError, match="science exposure's PSF"):
         plugin.diffim_measurement(detection.diaSources, detection.footprints, exposure, noPsf,

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import pytest
 
-from diffim.errors import ConfigError
 from diffim_register import InsufficientMatchesError, SipRegisterConfig, findRegistration
 from diffim_register.stars import detectStars
 
@@ -49,7 +48,11 @@ def test_min_matches_beyond_the_matches_stops(pair, default):
         findRegistration(science, template, SipRegisterConfig(minMatches=needed), 2)
 
 
-def test_unknown_bad_mask_plane_is_a_config_error(pair):
+def test_a_bad_mask_plane_the_exposure_lacks_counts_as_empty(pair, default, caplog):
     science, template, _ = pair
-    with pytest.raises(ConfigError, match="badMaskPlanes names mask planes"):
-        findRegistration(science, template, SipRegisterConfig(badMaskPlanes=["NOPE"]), 2)
+    planes = [*SipRegisterConfig().badMaskPlanes, "NOT_IN_THIS_EXPOSURE"]
+    with caplog.at_level("INFO", logger="diffim.mask"):
+        _, registration = findRegistration(science, template,
+                                           SipRegisterConfig(badMaskPlanes=planes), 2)
+    assert registration.nMatches == default[1].nMatches
+    assert "register.badMaskPlanes names the mask plane NOT_IN_THIS_EXPOSURE" in caplog.text

@@ -1,15 +1,9 @@
-"""Mask plane bits and the output border (mask growth is core's: tests/test_morphology.py)."""
+"""The output border (plane bits and mask growth are core's: tests/test_mask.py, test_morphology.py)."""
 from __future__ import annotations
 
 import numpy as np
 
-from diffim.mask import MaskPlanes
-from diffim_zogy.masks import planeBits, setBorder
-
-
-def test_plane_bits_skip_planes_not_defined():
-    planes = MaskPlanes()
-    assert planeBits(planes, ("BAD", "NOT_A_PLANE")) == 1 << planes["BAD"]
+from diffim_zogy.masks import setBorder
 
 
 def test_set_border():

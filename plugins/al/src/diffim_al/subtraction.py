@@ -83,11 +83,8 @@ class _Plane:
 
 
 def _badBits(config: ImagePsfMatchConfig, planes: MaskPlanes) -> int:
-    unknown = [name for name in config.badMaskPlanes if name not in planes]
-    if unknown:
-        raise ConfigError(f"badMaskPlanes names unknown mask plane(s) {', '.join(unknown)}; "
-                          f"known planes: {', '.join(planes)}")
-    return planes.bitmask(config.badMaskPlanes)
+    """Bits of ``badMaskPlanes`` (planes the exposures lack count as empty)."""
+    return planes.bitmask(config.badMaskPlanes, "subtract.badMaskPlanes")
 
 
 class AlardLuptonSubtraction:
@@ -171,7 +168,8 @@ class AlardLuptonSubtraction:
         metadata = self._metadata(shape, solution, counts, convolveTemplate)
         return SubtractionResult(subtractedExposure=difference, warpedExposure=template,
                                  matchedExposure=matched, psfMatchingKernel=kernel,
-                                 convolvedScience=not convolveTemplate, metadata=metadata)
+                                 convolvedScience=not convolveTemplate,
+                                 nKernelStars=solution.nUsed, metadata=metadata)
 
     # --- fitting ----------------------------------------------------------------
     def _fitKernel(self, sciencePlane: _Plane, templatePlane: _Plane, reference: _Plane,

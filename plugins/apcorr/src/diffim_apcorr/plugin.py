@@ -6,7 +6,7 @@ import logging
 import numpy as np
 from astropy.table import Column, Table
 
-from diffim.errors import ConfigError, InputError
+from diffim.errors import InputError
 from diffim.exposure import Exposure
 from diffim.hookspecs import hookimpl
 
@@ -42,11 +42,6 @@ def _checkInputs(diaSources: Table, exposure: Exposure, config: ApplyApCorrConfi
     if exposure.variance is None:
         raise InputError("applyApCorr needs the science variance plane, but "
                          "exposure.variance is None")
-    unknown = [name for name in config.badMaskPlanes if name not in exposure.maskPlanes]
-    if unknown:
-        raise ConfigError(f"applyApCorr.badMaskPlanes names mask planes the science exposure "
-                          f"lacks: {', '.join(unknown)}; known planes: "
-                          f"{', '.join(exposure.maskPlanes)}")
 
 
 def measureApCorr(exposure: Exposure, config: ApplyApCorrConfig) -> ApCorrField:
@@ -169,7 +164,5 @@ class ApplyApCorr:
             If fewer than (fit terms + ``minDegreesOfFreedom``) usable stars are found.
         InputError
             If ``x`` or ``y`` is missing, or the exposure has no PSF or variance.
-        ConfigError
-            If ``badMaskPlanes`` names a plane the exposure does not have.
         """
         return applyApCorr(diaSources, exposure, config)

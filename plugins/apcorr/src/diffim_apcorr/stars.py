@@ -120,7 +120,8 @@ def measureStars(exposure: Exposure, config: ApplyApCorrConfig) -> StarFluxes:
     image = np.asarray(exposure.image, dtype=np.float64)
     variance = np.asarray(exposure.variance, dtype=np.float64)
     with np.errstate(invalid="ignore"):
-        bad = (exposure.maskedPixels(*config.badMaskPlanes) | ~np.isfinite(image)
+        bad = (exposure.maskedPixels(*config.badMaskPlanes,
+                                       context="applyApCorr.badMaskPlanes") | ~np.isfinite(image)
                | ~np.isfinite(variance) | ~(variance > 0))
     empty = StarFluxes(*(np.empty(0),) * 6)
     if bad.all():

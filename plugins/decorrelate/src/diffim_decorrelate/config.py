@@ -10,8 +10,7 @@ class DecorrelateALKernelConfig(Config):
     ignoreMaskPlanes = ListField(
         "Mask planes whose pixels are left out of the mean variances of the science and "
         "template variance planes (3-sigma clipped mean, 3 iterations) that set the filter. "
-        "A plane that an exposure does not define is skipped for that exposure; a name no "
-        "input defines is an error.",
+        "A plane that an exposure does not define counts as empty for it.",
         str, default=("INTRP", "EDGE", "DETECTED", "SAT", "CR", "BAD", "NO_DATA",
                       "DETECTED_NEGATIVE"))
     completeVarPlanePropagation = Field(

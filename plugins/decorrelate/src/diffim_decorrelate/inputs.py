@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from diffim.errors import ConfigError, InputError
+from diffim.errors import InputError
 from diffim.exposure import Exposure
 from diffim.results import MatchingKernel, SubtractionResult
 
@@ -13,6 +13,9 @@ from .config import DecorrelateALKernelConfig
 
 #: Largest departure from 1 accepted for the sum of a pre-convolution kernel.
 PRECONV_SUM_TOLERANCE = 1e-3
+
+#: Where the mask planes left out of the statistics are named.
+IGNORE_CONTEXT = "decorrelate.ignoreMaskPlanes"
 
 
 @dataclass(frozen=True)
@@ -64,9 +67,8 @@ class DecorrelationInputs:
             If the subtraction has no kernel, the difference no PSF, an exposure no
             variance plane, or the shapes differ; if ``preConvKernel`` is not an odd,
             finite, unit-sum image, or is given for a subtraction that convolved the
-            science image.
-        diffim.errors.ConfigError
-            If ``ignoreMaskPlanes`` names a plane no input defines.
+            science image. (Planes of ``ignoreMaskPlanes`` an input lacks count
+            as empty.)
         """
         difference = subtraction.subtractedExposure
         kernel = subtraction.psfMatchingKernel
@@ -85,7 +87,6 @@ class DecorrelationInputs:
                 raise InputError(f"the {role} exposure has shape {exposure.shape}, the "
                                  f"difference {difference.shape}; decorrelation needs all "
                                  f"three on the science pixel grid")
-        _checkPlaneNames(config.ignoreMaskPlanes, (science, template, difference))
         if preConvKernel is not None:
             preConvKernel = _checkedPreConvKernel(preConvKernel)
             if subtraction.convolvedScience:
@@ -100,8 +101,10 @@ class DecorrelationInputs:
             varianceScale = 1.0
         return cls(difference=difference, unconvolved=unconvolved, convolved=convolved,
                    kernel=kernel, varianceScale=varianceScale,
-                   unconvolvedIgnoreBits=_knownBits(unconvolved, config.ignoreMaskPlanes),
-                   convolvedIgnoreBits=_knownBits(convolved, config.ignoreMaskPlanes),
+                   unconvolvedIgnoreBits=unconvolved.bitmask(*config.ignoreMaskPlanes,
+                                                             context=IGNORE_CONTEXT),
+                   convolvedIgnoreBits=convolved.bitmask(*config.ignoreMaskPlanes,
+                                                         context=IGNORE_CONTEXT),
                    completeVarPlanePropagation=config.completeVarPlanePropagation,
                    preConvKernel=preConvKernel)
 
@@ -117,16 +120,3 @@ def _checkedPreConvKernel(preConvKernel: np.ndarray) -> np.ndarray:
         raise InputError(f"preConvKernel must be finite with unit sum (the pre-convolution "
                          f"keeps the science flux scale), got sum {total:.6g}")
     return kernel
-
-
-def _knownBits(exposure: Exposure, names: tuple[str, ...]) -> int:
-    """OR of the bits of those ``names`` that ``exposure`` defines."""
-    return exposure.maskPlanes.bitmask([n for n in names if n in exposure.maskPlanes])
-
-
-def _checkPlaneNames(names: tuple[str, ...], exposures: tuple[Exposure, ...]) -> None:
-    unknown = [n for n in names if not any(n in e.maskPlanes for e in exposures)]
-    if unknown:
-        known = sorted({n for e in exposures for n in e.maskPlanes})
-        raise ConfigError(f"ignoreMaskPlanes names mask plane(s) {', '.join(unknown)} that no "
-                          f"input defines; known planes: {', '.join(known)}")

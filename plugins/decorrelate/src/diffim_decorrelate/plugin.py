@@ -81,8 +81,7 @@ class DecorrelateALKernel:
             finite, unit-sum image, or comes with a subtraction that convolved the
             science image.
         diffim.errors.ConfigError
-            If ``ignoreMaskPlanes`` names a plane no input defines, or ``gridStep`` puts
-            the grid nodes less than a pixel apart.
+            If ``gridStep`` puts the grid nodes less than a pixel apart.
         """
         inputs = DecorrelationInputs.fromSubtraction(science, template, subtraction, config,
                                                      preConvKernel)

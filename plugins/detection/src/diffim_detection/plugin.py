@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from diffim.errors import ConfigError, InputError
+from diffim.errors import InputError
 from diffim.exposure import Exposure
 from diffim.hookspecs import hookimpl
 from diffim.results import DetectionResult
@@ -25,17 +25,6 @@ def _checkExposure(exposure: Exposure, config: ThresholdDetectionConfig) -> None
                          "measure PSF fluxes), but exposure.psf is None")
     if exposure.variance is None:
         raise InputError("detection needs a variance plane, but exposure.variance is None")
-    unknown = [name for name in config.statsMask if name not in exposure.maskPlanes]
-    if unknown:
-        raise ConfigError(f"detection.statsMask names mask planes the exposure lacks: "
-                          f"{', '.join(unknown)}; known planes: {', '.join(exposure.maskPlanes)}")
-
-
-def _maskIfKnown(exposure: Exposure, name: str) -> np.ndarray:
-    """Pixels with plane ``name`` set (none when the exposure has no such plane)."""
-    if name not in exposure.maskPlanes:
-        return np.zeros(exposure.shape, dtype=bool)
-    return exposure.maskedPixels(name)
 
 
 def _detectPolarity(detection: DetectionImage, ratio: np.ndarray, sign: int,
@@ -59,7 +48,7 @@ def detect(exposure: Exposure, config: ThresholdDetectionConfig, doSmooth: bool,
         exposure.maskPlanes.add(plane)
     exposure.clearMask("DETECTED", "DETECTED_NEGATIVE")
     sigma = exposure.psf.sigma()
-    valid = (~_maskIfKnown(exposure, "NO_DATA") & np.isfinite(exposure.image)
+    valid = (~exposure.maskedPixels("NO_DATA", context="detection") & np.isfinite(exposure.image)
              & np.isfinite(exposure.variance))
     cleanImage = np.where(valid, exposure.image, np.float32(0.0))
     cleanVariance = np.where(valid, exposure.variance, np.float32(0.0))
@@ -67,7 +56,7 @@ def detect(exposure: Exposure, config: ThresholdDetectionConfig, doSmooth: bool,
                                    config.nSigmaForKernel, doSmooth)
     if doSmooth:
         exposure.setMask(~detection.interior, "EDGE")
-    statsExcluded = exposure.maskedPixels(*config.statsMask)
+    statsExcluded = exposure.maskedPixels(*config.statsMask, context="detection.statsMask")
     ratio = significance(detection, noiseLevel(detection, config.thresholdType, statsExcluded))
     nGrow = int(config.nSigmaToGrow * sigma + 0.5)
     signs = _POLARITY_SIGNS[config.thresholdPolarity]
@@ -141,7 +130,5 @@ class ThresholdDetection:
         ------
         InputError
             If the exposure has no PSF or no variance plane.
-        ConfigError
-            If ``statsMask`` names a plane the exposure does not have.
         """
         return detect(exposure, config, doSmooth, doMerge, growFootprint)

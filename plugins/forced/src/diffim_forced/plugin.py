@@ -5,7 +5,7 @@ import numpy as np
 from astropy.table import Column, Table
 
 from diffim.background import sourceMaskedBackground
-from diffim.errors import ConfigError, InputError
+from diffim.errors import InputError
 from diffim.exposure import Exposure
 from diffim.hookspecs import hookimpl
 from diffim.photometry import measurePsfFlux, shiftedPsf
@@ -26,16 +26,12 @@ def _checkInputs(diaSources: Table, science: Exposure,
     if science.variance is None:
         raise InputError("forcedMeasurement needs the science variance plane, but "
                          "science.variance is None")
-    unknown = [name for name in config.badMaskPlanes if name not in science.maskPlanes]
-    if unknown:
-        raise ConfigError(f"forcedMeasurement.badMaskPlanes names mask planes the science "
-                          f"exposure lacks: {', '.join(unknown)}; known planes: "
-                          f"{', '.join(science.maskPlanes)}")
 
 
 def usablePixels(science: Exposure, badMaskPlanes: tuple[str, ...]) -> np.ndarray:
     """True where the science pixel is finite and has none of ``badMaskPlanes`` set."""
-    return (~science.maskedPixels(*badMaskPlanes) & np.isfinite(science.image)
+    return (~science.maskedPixels(*badMaskPlanes, context="forcedMeasurement.badMaskPlanes")
+            & np.isfinite(science.image)
             & np.isfinite(science.variance))
 
 
@@ -137,7 +133,5 @@ class PsfForcedMeasurement:
         ------
         InputError
             If ``x`` or ``y`` is missing, or the science exposure has no PSF or variance.
-        ConfigError
-            If ``badMaskPlanes`` names a plane the science exposure does not have.
         """
         return forcedPsfFlux(diaSources, science, config)

@@ -8,7 +8,7 @@ from astropy.table import Table
 
 from diffim.background import backgroundModel
 from diffim.centroids import windowedCentroids
-from diffim.errors import ConfigError, InputError
+from diffim.errors import InputError
 from diffim.exposure import Exposure
 from diffim.moments import adaptiveMoments
 from diffim.photometry import measurePsfFlux
@@ -102,16 +102,12 @@ def checkInputs(diaSources: Table, footprints: np.ndarray, difference: Exposure,
     if footprints.size and int(footprints.max()) > len(diaSources):
         raise InputError(f"footprint labels go up to {int(footprints.max())} but there are "
                          f"only {len(diaSources)} diaSources (row i owns label i + 1)")
-    unknown = [name for name in config.badMaskPlanes if name not in difference.maskPlanes]
-    if unknown:
-        raise ConfigError(f"measurement.badMaskPlanes names mask planes the difference image "
-                          f"lacks: {', '.join(unknown)}; known planes: "
-                          f"{', '.join(difference.maskPlanes)}")
 
 
 def usablePixels(exposure: Exposure, badMaskPlanes: tuple[str, ...]) -> np.ndarray:
     """True where the pixel is finite, has a positive variance and no ``badMaskPlanes`` bit."""
-    return (~exposure.maskedPixels(*badMaskPlanes) & np.isfinite(exposure.image)
+    return (~exposure.maskedPixels(*badMaskPlanes, context="measurement.badMaskPlanes")
+            & np.isfinite(exposure.image)
             & np.isfinite(exposure.variance) & (exposure.variance > 0))
 
 

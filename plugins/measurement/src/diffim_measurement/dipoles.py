@@ -5,7 +5,7 @@ import numpy as np
 from astropy.table import Table
 from scipy import ndimage
 
-from diffim.errors import ConfigError, InputError
+from diffim.errors import InputError
 from diffim.exposure import Exposure
 
 from .base import Lobes
@@ -27,10 +27,6 @@ def _checkImage(exposure: Exposure, name: str, shape: tuple[int, int],
     if exposure.shape != shape:
         raise InputError(f"the {name} shape {exposure.shape} differs from the difference "
                          f"image shape {shape}")
-    unknown = [plane for plane in badMaskPlanes if plane not in exposure.maskPlanes]
-    if unknown:
-        raise ConfigError(f"measurement.badMaskPlanes names mask planes the {name} lacks: "
-                          f"{', '.join(unknown)}; known planes: {', '.join(exposure.maskPlanes)}")
 
 
 def fittedImages(difference: Exposure, science: Exposure, matchedTemplate: Exposure | None,

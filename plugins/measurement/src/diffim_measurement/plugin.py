@@ -72,8 +72,6 @@ class PsfMeasurement:
         diffim.errors.InputError
             If ``x`` / ``y`` are missing, the difference lacks PSF or variance, or the
             footprint image does not fit the catalog.
-        diffim.errors.ConfigError
-            If ``badMaskPlanes`` names a plane the difference image lacks.
         """
         return measure(diaSources, footprints, difference, science, matchedTemplate, config,
                        doDipoleFitting=False)
@@ -132,8 +130,6 @@ class DipoleMeasurement:
         diffim.errors.InputError
             If an input lacks what the measurement needs (see :class:`PsfMeasurement`),
             or the science / matched template lacks PSF or variance while relWeight > 0.
-        diffim.errors.ConfigError
-            If ``badMaskPlanes`` names a plane the difference image lacks.
         """
         return measure(diaSources, footprints, difference, science, matchedTemplate, config,
                        doDipoleFitting)

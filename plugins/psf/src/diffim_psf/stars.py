@@ -87,9 +87,8 @@ def prepareImage(exposure: Exposure, config: StarPsfConfig) -> PreparedImage:
     """
     image = np.asarray(exposure.image, dtype=np.float64)
     variance = np.asarray(exposure.variance, dtype=np.float64)
-    planes = [name for name in config.badMaskPlanes if name in exposure.maskPlanes]
     with np.errstate(invalid="ignore"):
-        bad = (exposure.maskedPixels(*planes) if planes else np.zeros(image.shape, bool))
+        bad = exposure.maskedPixels(*config.badMaskPlanes, context="measurePsf.badMaskPlanes")
         bad = bad | ~np.isfinite(image) | ~(np.isfinite(variance) & (variance > 0))
     good = ~bad
     fill = float(np.median(variance[good])) if good.any() else 1.0

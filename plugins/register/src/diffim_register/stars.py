@@ -19,7 +19,6 @@ import sep
 from diffim.background import backgroundModel
 from diffim.centroids import windowedCentroids
 from diffim.config import Config
-from diffim.errors import ConfigError
 from diffim.exposure import Exposure
 from diffim.sourcefinding import extractObjects, footprintsTouching
 
@@ -78,11 +77,8 @@ class Stars:
 
 
 def _badPixels(exposure: Exposure, planes: tuple[str, ...]) -> np.ndarray:
-    unknown = [name for name in planes if name not in exposure.maskPlanes]
-    if unknown:
-        raise ConfigError(f"register.badMaskPlanes names mask planes the exposure lacks: "
-                          f"{', '.join(unknown)}; known planes: {', '.join(exposure.maskPlanes)}")
-    return exposure.maskedPixels(*planes) | ~np.isfinite(exposure.image) \
+    return exposure.maskedPixels(*planes, context="register.badMaskPlanes") \
+        | ~np.isfinite(exposure.image) \
         | ~(exposure.variance > 0)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from diffim.background import backgroundModel
-from diffim.errors import ConfigError, InputError
+from diffim.errors import InputError
 from diffim.exposure import Exposure
 from diffim.hookspecs import hookimpl
 
@@ -13,13 +13,10 @@ from .statistics import imageBasedFactor, pixelBasedFactor
 
 
 def _goodPixels(exposure: Exposure, config: IqrScaleVarianceConfig) -> np.ndarray:
-    unknown = [name for name in config.maskPlanes if name not in exposure.maskPlanes]
-    if unknown:
-        raise ConfigError(f"scaleVariance.maskPlanes names mask planes the exposure lacks: "
-                          f"{', '.join(unknown)}; known planes: {', '.join(exposure.maskPlanes)}")
     with np.errstate(invalid="ignore"):
         positive = exposure.variance > 0
-    return (~exposure.maskedPixels(*config.maskPlanes) & np.isfinite(exposure.image)
+    return (~exposure.maskedPixels(*config.maskPlanes, context="scaleVariance.maskPlanes")
+            & np.isfinite(exposure.image)
             & np.isfinite(exposure.variance) & positive)
 
 
@@ -86,7 +83,5 @@ class IqrScaleVariance:
         InputError
             If the exposure has no variance plane, or the factor exceeds ``limit`` both ways,
             or the good pixels have no scatter.
-        ConfigError
-            If ``maskPlanes`` names a plane the exposure does not have.
         """
         return varianceScaleFactor(exposure, config)

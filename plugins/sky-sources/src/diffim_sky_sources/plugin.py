@@ -5,7 +5,6 @@ import astropy.units as u
 import numpy as np
 from astropy.table import Column, Table
 
-from diffim.errors import ConfigError
 from diffim.exposure import Exposure
 from diffim.hookspecs import hookimpl
 from diffim.morphology import growMask
@@ -16,11 +15,8 @@ from .placement import placeCircles
 
 def avoidedPixels(exposure: Exposure, config: SkyObjectsConfig) -> np.ndarray:
     """Pixels with an ``avoidMask`` plane set, grown by ``growMask`` pixels (a disc)."""
-    unknown = [name for name in config.avoidMask if name not in exposure.maskPlanes]
-    if unknown:
-        raise ConfigError(f"skySources.avoidMask names mask planes the exposure lacks: "
-                          f"{', '.join(unknown)}; known planes: {', '.join(exposure.maskPlanes)}")
-    return growMask(exposure.maskedPixels(*config.avoidMask), config.growMask, "euclidean")
+    return growMask(exposure.maskedPixels(*config.avoidMask, context="skySources.avoidMask"),
+                    config.growMask, "euclidean")
 
 
 def skyObjects(exposure: Exposure, config: SkyObjectsConfig, rng: np.random.Generator) -> Table:
@@ -70,11 +66,7 @@ class SkyObjects:
         astropy.table.Table
             ``x``, ``y`` (0-based integer pixel centres, float64) and ``radius``
             (pixels) of each sky source, in the order drawn; ``meta["nTrials"]``
-            holds the number of positions tried.
-
-        Raises
-        ------
-        ConfigError
-            If ``avoidMask`` names a plane the exposure does not have.
+            holds the number of positions tried. Planes of ``avoidMask`` the
+            exposure lacks count as empty.
         """
         return skyObjects(exposure, config, rng)

@@ -54,7 +54,7 @@ from diffim.moments import Moments, adaptiveMoments
 from diffim.sourcefinding import Objects, extractObjects, footprintsTouching, localMaxima
 
 from .config import SourceMeasurementConfig
-from .sky import SkySubtracted, planeMask, subtractSky
+from .sky import SkySubtracted, subtractSky
 
 #: Flag column -> mask planes of which one pixel touching the footprint sets it.
 FLAG_PLANES: dict[str, tuple[str, ...]] = {
@@ -205,7 +205,8 @@ def _footprintFlags(exposure: Exposure, segmap: np.ndarray, n: int) -> dict[str,
     catches the BAD and NO_DATA pixels, which detection leaves out of footprints;
     a footprint on the image border is ``flag_edge`` too.
     """
-    return {name: footprintsTouching(segmap, planeMask(exposure, planes), n, grow=1,
+    return {name: footprintsTouching(segmap, exposure.maskedPixels(*planes, context="sourceSelector"),
+                                     n, grow=1,
                                      border=name == "flag_edge")
             for name, planes in FLAG_PLANES.items()}
 

@@ -36,14 +36,6 @@ class SkySubtracted:
     excluded: np.ndarray
 
 
-def planeMask(exposure: Exposure, names: tuple[str, ...]) -> np.ndarray:
-    """True where any of the named planes (those the exposure has) is set."""
-    present = [name for name in names if name in exposure.maskPlanes]
-    if not present:
-        return np.zeros(exposure.shape, dtype=bool)
-    return exposure.maskedPixels(*present)
-
-
 def subtractSky(exposure: Exposure, binSize: int) -> SkySubtracted:
     """Remove the background from a copy of ``exposure``'s image and measure the sky noise.
 
@@ -62,12 +54,12 @@ def subtractSky(exposure: Exposure, binSize: int) -> SkySubtracted:
                          "exposure.variance is None")
     image = exposure.image.astype(np.float32)
     variance = exposure.variance.astype(np.float32)
-    excluded = (planeMask(exposure, EXCLUDED_PLANES) | ~np.isfinite(image)
+    excluded = (exposure.maskedPixels(*EXCLUDED_PLANES, context="sourceSelector") | ~np.isfinite(image)
                 | ~(np.isfinite(variance) & (variance > 0)))
     if excluded.all():
         raise InputError("star selection found no usable science pixels (all BAD, NO_DATA, "
                          "non-finite or with non-positive variance)")
-    ignore = excluded | planeMask(exposure, ("SAT",))
+    ignore = excluded | exposure.maskedPixels("SAT", context="sourceSelector")
     data = image - backgroundModel(image, ignore, binSize)
     data[excluded] = 0.0
     skyVariance = np.maximum(backgroundModel(variance, ignore, binSize), 0.0)

@@ -49,7 +49,7 @@ from .fluxscale import FluxScaling, fluxScaling
 from .fourier import FourierGrid, fastShape
 from .grid import Cell, CellGrid
 from .kernels import ZogyKernels, makeKernels
-from .masks import planeBits, setBorder
+from .masks import setBorder
 from .psf import GridPsf
 
 #: Largest kernel half-width, in units of the larger PSF stamp half-width.
@@ -137,8 +137,8 @@ class _InputMasks:
         combined = science.mask | remapMask(template.mask, template.maskPlanes, planes)
         missing = _missing(science, combined, planes) | _missing(template, combined, planes)
         combined[missing] |= combined.dtype.type(planes.bitmask("NO_DATA"))
-        ignoreBits = planeBits(planes, config.ignoreMaskPlanes)
-        detectedBits = planeBits(planes, ("DETECTED", "DETECTED_NEGATIVE"))
+        ignoreBits = planes.bitmask(config.ignoreMaskPlanes, "subtract.ignoreMaskPlanes")
+        detectedBits = planes.bitmask(("DETECTED", "DETECTED_NEGATIVE"), "subtract")
         ignored = ((combined & ignoreBits) != 0) | missing
         unusableForFit = ((combined & (ignoreBits & ~detectedBits)) != 0) | missing
         return cls(planes, combined, missing, ignored, unusableForFit, ignoreBits)
@@ -150,7 +150,8 @@ class _InputMasks:
         ``growMaskPlanes`` (and NO_DATA) are grown by each image's kernel radius, and
         a border of that width is EDGE.
         """
-        growBits = planeBits(self.planes, config.growMaskPlanes) | self.planes.bitmask("NO_DATA")
+        growBits = (self.planes.bitmask(config.growMaskPlanes, "subtract.growMaskPlanes")
+                    | self.planes.bitmask("NO_DATA"))
         differenceMask = growMaskBits(self.combined, growBits, radius)
         scoreMask = growMaskBits(differenceMask, growBits, scoreRadius - radius)
         edgeBit = self.planes.bitmask("EDGE")
@@ -272,7 +273,9 @@ class ZogySubtraction:
         return SubtractionResult(subtractedExposure=difference, warpedExposure=template,
                                  matchedExposure=None, psfMatchingKernel=None,
                                  scoreExposure=score, convolvedScience=False,
-                                 needsDecorrelation=False, metadata=metadata)
+                                 needsDecorrelation=False,
+                                 nKernelStars=scaling.nStars if scaling.source == "fit" else None,
+                                 metadata=metadata)
 
     @staticmethod
     def _cellKernels(cell: Cell, inputs: _Inputs, scaling: FluxScaling, config: ZogyConfig,

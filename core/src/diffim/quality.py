@@ -1,0 +1,223 @@
+"""Whether a run's result can be trusted: figures of merit and a status, ``ok`` or ``suspect``.
+
+A difference that looks like noise where there is nothing, rests on enough stars
+and covers the frame is ``ok``. Anything else is ``suspect``, with one reason per
+failed check, in the metadata (``quality``), in a WARNING and the summary line,
+and, with ``diffim run --strict``, in the exit status: a run that cannot trust
+its result says so rather than printing success.
+
+Figures (``None`` when they do not apply):
+
+* ``validFraction`` -- fraction of the difference that holds data (not NO_DATA);
+* ``noiseRatio`` -- robust width of ``D / sqrt(V)`` over clean pixels (1 when the
+  variance plane describes the pixel noise);
+* ``filteredNoiseRatio`` -- the same for the PSF-filtered difference against the
+  filtered variance: above ``noiseRatio`` when the noise is correlated between
+  pixels, which per-pixel thresholds do not see;
+* ``maxTileMean`` -- the largest ``|mean(D / sqrt(V))|`` over clean pixels of
+  128-pixel tiles (a background or matching failure leaves whole regions off zero);
+* ``footprintFraction``, ``largestFootprint`` -- fraction of the valid frame inside
+  detection footprints, and in the largest one;
+* ``kernelStars`` -- stars the PSF matching rests on;
+* ``kernelSum``, ``expectedKernelSum`` -- the matching kernel's sum and the flux
+  ratio the photometric calibrations predict for it.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy import ndimage, signal
+
+from .config import Config, RangeField
+from .exposure import Exposure
+from .results import SubtractionResult
+from .statistics import madSigma
+
+log = logging.getLogger("diffim.quality")
+
+#: Mask planes whose pixels are not clean sky for the noise figures.
+NOT_SKY = ("NO_DATA", "EDGE", "SAT", "BAD", "DETECTED", "DETECTED_NEGATIVE")
+
+#: Side of the tiles of ``maxTileMean`` (pixels), and the fewest clean pixels a tile needs.
+TILE = 128
+MIN_TILE_PIXELS = 1024
+
+
+class QualityConfig(Config):
+    """When a run's result is ``suspect`` (beyond LSST; each check is one reason)."""
+
+    maxNoiseDeviation = RangeField("Largest departure of noiseRatio (the robust width of "
+                                   "difference / sqrt(variance) over clean pixels) from 1.",
+                                   float, 0.2, min=0.0)
+    maxFilteredNoiseExcess = RangeField("Largest ratio of filteredNoiseRatio to noiseRatio: "
+                                        "above it the difference's noise is correlated between "
+                                        "pixels beyond what its variance plane says.", float,
+                                        1.2, min=1.0)
+    maxTileMean = RangeField("Largest |mean of difference / sqrt(variance)| over the clean "
+                             "pixels of a 128-pixel tile.", float, 0.5, min=0.0)
+    minValidFraction = RangeField("Smallest fraction of the difference that holds data "
+                                  "(not NO_DATA).", float, 0.5, min=0.0, max=1.0)
+    maxFootprintFraction = RangeField("Largest fraction of the valid frame inside detection "
+                                      "footprints.", float, 0.1, min=0.0, max=1.0)
+    maxLargestFootprint = RangeField("Largest fraction of the valid frame inside one "
+                                     "footprint.", float, 0.01, min=0.0, max=1.0)
+    minKernelStars = RangeField("Fewest stars the PSF matching may rest on.", int, 3, min=0)
+    maxKernelSumDeviation = RangeField("Largest relative departure of the matching kernel's "
+                                       "sum from the flux ratio the two photometric "
+                                       "calibrations predict (when both exist).", float, 0.1,
+                                       min=0.0)
+
+
+@dataclass
+class Quality:
+    """The verdict on a run: ``status`` and the figures and reasons behind it."""
+
+    figures: dict[str, Any] = field(default_factory=dict)
+    reasons: list[str] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        return "suspect" if self.reasons else "ok"
+
+    def toDict(self) -> dict[str, Any]:
+        """For the run metadata: status, reasons, then the figures."""
+        return {"status": self.status, "reasons": list(self.reasons), **self.figures}
+
+
+def assessDifference(difference: Exposure, subtraction: SubtractionResult | None,
+                     science: Exposure, template: Exposure | None,
+                     config: QualityConfig) -> Quality:
+    """Figures of merit of a difference (after detection) and the reasons it is suspect.
+
+    Parameters
+    ----------
+    difference : Exposure
+        The difference, or score image, detected on (DETECTED planes set).
+    subtraction : SubtractionResult or None
+        What the subtraction returned (None when the difference was given).
+    science, template : Exposure
+        The science exposure and the template on its grid (for the calibrations).
+    config : QualityConfig
+        The limits.
+    """
+    quality = Quality()
+    figures = quality.figures
+    valid = ~difference.maskedPixels("NO_DATA", context="quality")
+    figures["validFraction"] = _rounded(valid.mean())
+    clean = valid & ~difference.maskedPixels(*NOT_SKY, context="quality")
+    z = _normalised(difference, clean)
+    figures["noiseRatio"] = _rounded(madSigma(z[clean])) if clean.any() else None
+    figures["filteredNoiseRatio"] = _filteredNoiseRatio(difference, clean)
+    figures["maxTileMean"] = _maxTileMean(z, clean)
+    figures.update(_footprintFigures(difference, valid))
+    figures.update(_kernelFigures(subtraction, science, template))
+    _judge(quality, config)
+    return quality
+
+
+def _rounded(value: float) -> float:
+    return round(float(value), 4)
+
+
+def _normalised(exposure: Exposure, clean: np.ndarray) -> np.ndarray:
+    """``image / sqrt(variance)``, 0 where not clean."""
+    z = np.zeros(exposure.shape, dtype=np.float32)
+    np.divide(exposure.image, np.sqrt(exposure.variance), out=z,
+              where=clean & (exposure.variance > 0))
+    return z
+
+
+def _filteredNoiseRatio(difference: Exposure, clean: np.ndarray) -> float | None:
+    """Robust width of the PSF-filtered difference over the square root of its predicted variance.
+
+    Both are filtered with the clean pixels only, so sources and masked pixels do
+    not enter; pixels whose filter window is mostly unclean are left out.
+    """
+    if difference.psf is None or clean.sum() < MIN_TILE_PIXELS:
+        return None
+    psf = difference.psf.at(*difference.psf.averagePosition).astype(np.float32)
+    image = np.where(clean, difference.image, np.float32(0.0)).astype(np.float32)
+    variance = np.where(clean, difference.variance, np.float32(0.0)).astype(np.float32)
+    filtered = signal.fftconvolve(image, psf[::-1, ::-1], mode="same")
+    filteredVariance = signal.fftconvolve(variance, (psf * psf)[::-1, ::-1], mode="same")
+    coverage = signal.fftconvolve(clean.astype(np.float32), (psf * psf)[::-1, ::-1], mode="same")
+    usable = clean & (coverage > 0.9 * float((psf * psf).sum())) & (filteredVariance > 0)
+    if usable.sum() < MIN_TILE_PIXELS:
+        return None
+    return _rounded(madSigma(filtered[usable] / np.sqrt(filteredVariance[usable])))
+
+
+def _maxTileMean(z: np.ndarray, clean: np.ndarray) -> float | None:
+    """Largest |mean of z| over the clean pixels of TILE-pixel tiles that have enough of them."""
+    height, width = z.shape
+    ny, nx = -(-height // TILE), -(-width // TILE)
+    sums = np.zeros((ny, nx))
+    counts = np.zeros((ny, nx))
+    rows, cols = np.nonzero(clean)
+    np.add.at(sums, (rows // TILE, cols // TILE), z[rows, cols])
+    np.add.at(counts, (rows // TILE, cols // TILE), 1.0)
+    enough = counts >= MIN_TILE_PIXELS
+    if not enough.any():
+        return None
+    return _rounded(np.max(np.abs(sums[enough] / counts[enough])))
+
+
+def _footprintFigures(difference: Exposure, valid: np.ndarray) -> dict[str, float]:
+    """Fractions of the valid frame inside footprints, and inside the largest one."""
+    inside = difference.maskedPixels("DETECTED", "DETECTED_NEGATIVE", context="quality") & valid
+    nValid = max(int(valid.sum()), 1)
+    labels, count = ndimage.label(inside, structure=np.ones((3, 3), dtype=bool))
+    largest = int(np.bincount(labels.ravel())[1:].max()) if count else 0
+    return {"footprintFraction": _rounded(inside.sum() / nValid),
+            "largestFootprint": _rounded(largest / nValid)}
+
+
+def _kernelFigures(subtraction: SubtractionResult | None, science: Exposure,
+                   template: Exposure | None) -> dict[str, Any]:
+    """Stars the matching rests on; the kernel sum and what the calibrations predict for it."""
+    figures: dict[str, Any] = {"kernelStars": None, "kernelSum": None,
+                               "expectedKernelSum": None}
+    if subtraction is None:
+        return figures
+    figures["kernelStars"] = subtraction.nKernelStars
+    kernel = subtraction.psfMatchingKernel
+    if kernel is None:
+        return figures
+    figures["kernelSum"] = _rounded(kernel.kernelSum)
+    if template is not None and science.photoCalib is not None \
+            and template.photoCalib is not None:
+        ratio = template.photoCalib.calibration / science.photoCalib.calibration
+        figures["expectedKernelSum"] = _rounded(1.0 / ratio if subtraction.convolvedScience
+                                                else ratio)
+    return figures
+
+
+def _judge(quality: Quality, config: QualityConfig) -> None:
+    """Add a reason for every figure beyond its limit."""
+    f, reasons = quality.figures, quality.reasons
+    if f["validFraction"] < config.minValidFraction:
+        reasons.append(f"only {f['validFraction']:.0%} of the difference holds data")
+    if f["noiseRatio"] is not None and abs(f["noiseRatio"] - 1.0) > config.maxNoiseDeviation:
+        reasons.append(f"the difference's noise is {f['noiseRatio']:.2f} times what its "
+                       "variance plane says")
+    if (f["filteredNoiseRatio"] is not None and f["noiseRatio"]
+            and f["filteredNoiseRatio"] > config.maxFilteredNoiseExcess * f["noiseRatio"]):
+        reasons.append(f"the PSF-filtered noise is {f['filteredNoiseRatio']:.2f} times its "
+                       "predicted value: the noise is correlated between pixels")
+    if f["maxTileMean"] is not None and f["maxTileMean"] > config.maxTileMean:
+        reasons.append(f"a {TILE}-pixel tile of the difference averages {f['maxTileMean']:.2f} "
+                       "sigma off zero (a background or PSF-matching failure)")
+    if f["footprintFraction"] > config.maxFootprintFraction:
+        reasons.append(f"detection footprints cover {f['footprintFraction']:.0%} of the frame")
+    if f["largestFootprint"] > config.maxLargestFootprint:
+        reasons.append(f"one footprint covers {f['largestFootprint']:.1%} of the frame")
+    if f["kernelStars"] is not None and f["kernelStars"] < config.minKernelStars:
+        reasons.append(f"the PSF matching rests on {f['kernelStars']} stars")
+    expected = f["expectedKernelSum"]
+    if expected and abs(f["kernelSum"] / expected - 1.0) > config.maxKernelSumDeviation:
+        reasons.append(f"the kernel sum {f['kernelSum']:.4g} departs from the "
+                       f"{expected:.4g} the photometric calibrations predict by "
+                       f"{abs(f['kernelSum'] / expected - 1.0):.0%}")
