@@ -25,9 +25,11 @@ plugin slot, which the task calls.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -319,6 +321,35 @@ class Supplements:
         return True
 
 
+@contextlib.contextmanager
+def _opened(path: Path, expected: str, checkMemory: bool = False) -> Iterator[fits.HDUList]:
+    """The HDUs of a complete FITS file (warnings of odd headers silenced), then closed.
+
+    With ``checkMemory``, images too large for the available memory are refused
+    from their headers first.
+
+    Raises
+    ------
+    InputError
+        If the file is missing, not FITS, truncated or has bytes after its last HDU.
+    """
+    _check_file(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FITSFixedWarning)
+        warnings.simplefilter("ignore", fits.verify.VerifyWarning)
+        warnings.simplefilter("ignore", AstropyUserWarning)
+        try:
+            hdul = fits.open(path, memmap=False, lazy_load_hdus=False)
+        except (OSError, ValueError, TypeError, IndexError) as exc:
+            raise InputError(f"{path}: not a readable FITS file ({_one_line(exc)}); expected "
+                             f"{expected}") from None
+        with hdul:
+            if checkMemory:
+                _check_memory(hdul, path)
+            _check_complete(hdul, path)
+            yield hdul
+
+
 def readExposure(path: str | os.PathLike, supplements: Supplements | None = None) -> Exposure:
     """Read an exposure from a diffim (or LSST-style) MEF file or a plain FITS image.
 
@@ -366,20 +397,8 @@ def readExposure(path: str | os.PathLike, supplements: Supplements | None = None
         image too large for the available memory, or has an unusable WCS.
     """
     path = Path(path)
-    _check_file(path)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FITSFixedWarning)
-        warnings.simplefilter("ignore", fits.verify.VerifyWarning)
-        warnings.simplefilter("ignore", AstropyUserWarning)
-        try:
-            hdul = fits.open(path, memmap=False, lazy_load_hdus=False)
-        except (OSError, ValueError, TypeError, IndexError) as exc:
-            raise InputError(f"{path}: not a readable FITS file ({_one_line(exc)}); expected "
-                             "a FITS image or a diffim exposure file") from None
-        with hdul:
-            _check_memory(hdul, path)
-            _check_complete(hdul, path)
-            return _read_hdul(hdul, path, supplements or Supplements())
+    with _opened(path, "a FITS image or a diffim exposure file", checkMemory=True) as hdul:
+        return _read_hdul(hdul, path, supplements or Supplements())
 
 
 def _read_hdul(hdul: fits.HDUList, path: Path, supplements: Supplements) -> Exposure:
@@ -524,18 +543,8 @@ def readImageData(path: str | os.PathLike) -> np.ndarray:
         If the file is missing, not FITS, truncated, or holds no 2-D image.
     """
     path = Path(path)
-    _check_file(path)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FITSFixedWarning)
-        warnings.simplefilter("ignore", fits.verify.VerifyWarning)
-        try:
-            hdul = fits.open(path, memmap=False, lazy_load_hdus=False)
-        except (OSError, ValueError, TypeError, IndexError) as exc:
-            raise InputError(f"{path}: not a readable FITS file ({_one_line(exc)}); expected "
-                             "a FITS image") from None
-        with hdul:
-            _check_complete(hdul, path)
-            return np.asarray(_image_array(_image_hdu(hdul, path), path), dtype=np.float64)
+    with _opened(path, "a FITS image") as hdul:
+        return np.asarray(_image_array(_image_hdu(hdul, path), path), dtype=np.float64)
 
 
 def readPsfFile(path: str | os.PathLike) -> Psf:
@@ -551,19 +560,12 @@ def readPsfFile(path: str | os.PathLike) -> Psf:
         If the file is unreadable or the image is not an odd square with a positive sum.
     """
     path = Path(path)
-    _check_file(path)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FITSFixedWarning)
-        try:
-            with fits.open(path, memmap=False) as hdul:
-                if "PSF" in hdul:
-                    psf = _read_psf(hdul)
-                    if psf is not None:
-                        return psf
-        except (OSError, ValueError, TypeError, IndexError) as exc:
-            raise InputError(f"{path}: not a readable FITS file ({_one_line(exc)}); expected "
-                             "a FITS image of the PSF") from None
-    stamp = readImageData(path)
+    with _opened(path, "a FITS image of the PSF") as hdul:
+        psf = _read_psf(hdul) if "PSF" in hdul else None
+        stamp = None if psf is not None else np.asarray(
+            _image_array(_image_hdu(hdul, path), path), dtype=np.float64)
+    if psf is not None:
+        return psf
     height, width = stamp.shape
     if height != width or height % 2 == 0 or not np.isfinite(stamp).all() or stamp.sum() <= 0:
         raise InputError(f"{path}: the PSF image is {height}x{width}; expected an odd square "
