@@ -72,7 +72,10 @@ def test_registered_saao_pairs_subtract_to_noise(folder, pipeline, overrides):
     z = difference.image[quiet] / np.sqrt(difference.variance[quiet])
     assert 1.4826 * np.median(np.abs(z - np.median(z))) == pytest.approx(1.0, abs=0.07)
     assert _noise_ratio(difference) == pytest.approx(1.0, abs=0.1)
-    assert len(result.diaSources) < 30          # 0.2 Mpx, 17 days apart
+    # 0.2 Mpx of bulge, 17 days apart: residuals of variables and bright stars. With
+    # thresholds at the measured noise (zogy, good seeing: 2.4 times the predicted one) they
+    # are ~40 separate sources instead of ~16 footprints merged across neighbours.
+    assert len(result.diaSources) < 45
 
 
 def test_toros_null_pair_subtracts_to_noise():

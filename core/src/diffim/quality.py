@@ -12,8 +12,10 @@ Figures (``None`` when they do not apply):
 * ``noiseRatio`` -- robust width of ``D / sqrt(V)`` over clean pixels (1 when the
   variance plane describes the pixel noise);
 * ``filteredNoiseRatio`` -- the same for the PSF-filtered difference against the
-  filtered variance: above ``noiseRatio`` when the noise is correlated between
-  pixels, which per-pixel thresholds do not see;
+  filtered variance, divided by ``detectionNoiseCorrection`` (the correction
+  detection measured and applied to its thresholds and the flux errors): above
+  ``noiseRatio`` when the noise is correlated between pixels and nothing corrected
+  for it;
 * ``maxTileMean`` -- the largest ``|mean(D / sqrt(V))|`` over clean pixels of
   128-pixel tiles (a background or matching failure leaves whole regions off zero);
 * ``footprintFraction``, ``largestFootprint`` -- fraction of the valid frame inside
@@ -39,7 +41,7 @@ from .statistics import madSigma
 log = logging.getLogger("diffim.quality")
 
 #: Mask planes whose pixels are not clean sky for the noise figures.
-NOT_SKY = ("NO_DATA", "EDGE", "SAT", "BAD", "DETECTED", "DETECTED_NEGATIVE")
+NOT_SKY = ("NO_DATA", "EDGE", "SAT", "BAD", "INTRP", "DETECTED", "DETECTED_NEGATIVE")
 
 #: Side of the tiles of ``maxTileMean`` (pixels), and the fewest clean pixels a tile needs.
 TILE = 128
@@ -89,7 +91,7 @@ class Quality:
 
 def assessDifference(difference: Exposure, subtraction: SubtractionResult | None,
                      science: Exposure, template: Exposure | None,
-                     config: QualityConfig) -> Quality:
+                     config: QualityConfig, noiseCorrection: float = 1.0) -> Quality:
     """Figures of merit of a difference (after detection) and the reasons it is suspect.
 
     Parameters
@@ -102,6 +104,9 @@ def assessDifference(difference: Exposure, subtraction: SubtractionResult | None
         The science exposure and the template on its grid (for the calibrations).
     config : QualityConfig
         The limits.
+    noiseCorrection : float
+        The factor detection found the noise of its PSF-filtered image to exceed the
+        variance's prediction by, and applied to thresholds and flux errors.
     """
     quality = Quality()
     figures = quality.figures
@@ -110,7 +115,10 @@ def assessDifference(difference: Exposure, subtraction: SubtractionResult | None
     clean = valid & ~difference.maskedPixels(*NOT_SKY, context="quality")
     z = _normalised(difference, clean)
     figures["noiseRatio"] = _rounded(madSigma(z[clean])) if clean.any() else None
-    figures["filteredNoiseRatio"] = _filteredNoiseRatio(difference, clean)
+    filtered = _filteredNoiseRatio(difference, clean)
+    figures["filteredNoiseRatio"] = None if filtered is None else _rounded(filtered
+                                                                           / noiseCorrection)
+    figures["detectionNoiseCorrection"] = _rounded(noiseCorrection)
     figures["maxTileMean"] = _maxTileMean(z, clean)
     figures.update(_footprintFigures(difference, valid))
     figures.update(_kernelFigures(subtraction, science, template))
@@ -147,7 +155,7 @@ def _filteredNoiseRatio(difference: Exposure, clean: np.ndarray) -> float | None
     usable = clean & (coverage > 0.9 * float((psf * psf).sum())) & (filteredVariance > 0)
     if usable.sum() < MIN_TILE_PIXELS:
         return None
-    return _rounded(madSigma(filtered[usable] / np.sqrt(filteredVariance[usable])))
+    return madSigma(filtered[usable] / np.sqrt(filteredVariance[usable]))
 
 
 def _maxTileMean(z: np.ndarray, clean: np.ndarray) -> float | None:
@@ -206,7 +214,8 @@ def _judge(quality: Quality, config: QualityConfig) -> None:
     if (f["filteredNoiseRatio"] is not None and f["noiseRatio"]
             and f["filteredNoiseRatio"] > config.maxFilteredNoiseExcess * f["noiseRatio"]):
         reasons.append(f"the PSF-filtered noise is {f['filteredNoiseRatio']:.2f} times its "
-                       "predicted value: the noise is correlated between pixels")
+                       "predicted value: the noise is correlated between pixels and nothing "
+                       "corrected for it")
     if f["maxTileMean"] is not None and f["maxTileMean"] > config.maxTileMean:
         reasons.append(f"a {TILE}-pixel tile of the difference averages {f['maxTileMean']:.2f} "
                        "sigma off zero (a background or PSF-matching failure)")

@@ -125,12 +125,18 @@ class DetectionResult:
         One row per source (see the catalog schema in the docs).
     footprints : numpy.ndarray
         int32 label image: pixel value ``i + 1`` belongs to row ``i``; 0 is no source.
+    noiseCorrection : float
+        How much the noise of the detection image exceeds what its variance plane
+        predicts (at least 1; above it when the noise is correlated between pixels),
+        applied to the thresholds; the task scales the variance the measurements use
+        by its square, so that their flux errors hold.
     metadata : dict
         Diagnostics to record in the run metadata.
     """
 
     diaSources: Table
     footprints: np.ndarray
+    noiseCorrection: float = 1.0
     metadata: dict[str, Any] = field(default_factory=dict)
 
 

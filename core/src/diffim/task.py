@@ -15,6 +15,7 @@ from astropy.table import Column, Table
 from . import plugins
 from .catalog import addReferenceMatches, appendSkySources, matchToSources
 from .config import Config
+from .defects import interpolateDefects
 from .errors import ConfigError, DiffimError, InputError, PluginError, RegistrationRequiredError
 from .exposure import Exposure
 from .ids import IdFactory
@@ -181,7 +182,8 @@ class ImageDifferenceTask:
             raise InputError("run() needs the science exposure")
         rng = np.random.default_rng(config.controlRandomSeed)
         result = ImageDifferenceResult(selectSources=selectSources)
-        science = sanitize(self.characterize(exposure, "science"), "science")
+        science = self._repaired(sanitize(self.characterize(exposure, "science"), "science"),
+                                 "science")
         if config.doAddCalexpBackground:
             science = self._addBackground(science, calexpBackgroundExposure)
 
@@ -232,7 +234,8 @@ class ImageDifferenceTask:
         """The quality verdict on the image detected on (metadata ``quality``, a WARNING)."""
         with self._step("quality"):
             quality = assessDifference(exposure, result.subtractRes, science,
-                                       result.warpedExposure, self.config.quality)
+                                       result.warpedExposure, self.config.quality,
+                                       self.metadata.get("detectionNoiseCorrection", 1.0))
         quality.figures["varianceScaleFactor"] = self.metadata.get("scaleDiffimVarianceFactor")
         self.metadata["quality"] = quality.toDict()
         if quality.reasons:
@@ -285,6 +288,16 @@ class ImageDifferenceTask:
             else:
                 self.metadata[key] = value
 
+    def _repaired(self, exposure: Exposure, role: str) -> Exposure:
+        """A sanitised exposure with its small defects filled (doInterpolateDefects)."""
+        if self.config.doInterpolateDefects:
+            filled = interpolateDefects(exposure, self.config.maxDefectArea)
+            if filled:
+                self.metadata[f"{role}DefectPixelsFilled"] = filled
+                log.info("%s: %d pixels in small defects filled from their neighbours (INTRP)",
+                         role, filled)
+        return exposure
+
     def _getTemplate(self, science: Exposure,
                      templateSource: str | os.PathLike | None) -> Exposure:
         """The template the ``getTemplate`` plugin builds from ``templateSource``."""
@@ -327,7 +340,7 @@ class ImageDifferenceTask:
         config = self.config
         templateExposure = self.characterize(templateExposure, "template")
         with self._step("warpTemplate"):
-            template = sanitize(templateExposure, "template")
+            template = self._repaired(sanitize(templateExposure, "template"), "template")
             if science.filter and template.filter and science.filter != template.filter:
                 raise InputError(f"the science exposure is in band {science.filter!r} but the "
                                  f"template in band {template.filter!r}: give a template of the "
@@ -394,6 +407,22 @@ class ImageDifferenceTask:
     def _kernelStars(self) -> KernelStars:
         """Kernel- and control-star selection for this run (writes to its metadata)."""
         return KernelStars(self.config, self._call, self.metadata)
+
+    def _psfScaleVariance(self, exposure: Exposure, correction: float) -> Exposure:
+        """The exposure the diaSources are measured on: its variance times ``correction**2``.
+
+        Detection found the noise of its (PSF-filtered) image ``correction`` times what
+        the variance plane predicts (correlated noise): PSF-scale flux errors from the
+        per-pixel variance would be as much too small. The difference itself keeps its
+        per-pixel variance.
+        """
+        self.metadata["detectionNoiseCorrection"] = round(float(correction), 4)
+        if not correction > 1.0:
+            return exposure
+        log.info("the detection image's noise is %.3f times what its variance predicts "
+                 "(correlated noise): thresholds and flux errors scaled", correction)
+        return dataclasses.replace(exposure,
+                                   variance=exposure.variance * np.float32(correction ** 2))
 
     @staticmethod
     def _dipoleLobeImages(science: Exposure, result: ImageDifferenceResult
@@ -472,6 +501,7 @@ class ImageDifferenceTask:
                                    doMerge=config.doMerge, growFootprint=config.growFootprint)
         self.metadata.update({f"detection.{k}": v for k, v in detection.metadata.items()})
         sources, footprints = detection.diaSources, detection.footprints
+        measured = self._psfScaleVariance(exposure, detection.noiseCorrection)
         makeIds = idFactory if idFactory is not None else IdFactory()
         sources["id"] = Column(np.asarray(makeIds(len(sources)), dtype=np.int64),
                                description="diaSource id (exposure id in the high bits, a "
@@ -486,7 +516,7 @@ class ImageDifferenceTask:
             positive, negative = self._dipoleLobeImages(science, result)
             with self._step("measurement"):
                 sources = self._call("measurement", Table, diaSources=sources,
-                                     footprints=footprints, difference=exposure,
+                                     footprints=footprints, difference=measured,
                                      science=positive, matchedTemplate=negative,
                                      doDipoleFitting=config.doDipoleFitting)
         if config.doApCorr:

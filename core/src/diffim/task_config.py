@@ -129,6 +129,16 @@ class ImageDifferenceConfig(Config):
     doDipoleFitting = Field("Fit a dipole model to diaSources in measurement.", bool, True)
     doForcedMeasurement = Field("Forced PSF photometry on the science exposure at diaSource "
                                 "positions.", bool, True)
+    doInterpolateDefects = Field("Fill groups of at most maxDefectArea unusable pixels (NaN, "
+                                 "non-finite or non-positive variance: NO_DATA) in the science "
+                                 "image and the template from their neighbours, flagged INTRP, "
+                                 "before anything uses them (beyond LSST, whose calibrated inputs "
+                                 "are interpolated already): scattered bad pixels would otherwise "
+                                 "disqualify every kernel stamp and grow through every "
+                                 "convolution.", bool, True)
+    maxDefectArea = RangeField("Largest group of connected unusable pixels that "
+                               "doInterpolateDefects fills; larger ones stay NO_DATA.", int, 25,
+                               min=0)
     doMatchSources = Field("Match diaSources to the input science sources and to the reference "
                            "catalog (the astrometer's, when it names one), within "
                            "diaSourceMatchRadius.", bool, False)

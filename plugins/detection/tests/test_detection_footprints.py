@@ -205,8 +205,26 @@ def test_stdev_threshold_measures_the_noise_that_pixel_stdev_takes_from_the_vari
     # thousands of times, the clipped-stdev cut measures the real noise and stays at 5 sigma.
     rng = np.random.default_rng(18)
     exposure = sim.noiseExposure((500, 500), SIGMA, NOISE, rng, varianceScale=0.25)
-    assert len(run(exposure.clone(), thresholdType="pixel_stdev").diaSources) > 500
+    assert len(run(exposure.clone(), thresholdType="pixel_stdev",
+                   doScaleToMeasuredNoise=False).diaSources) > 500
     assert len(run(exposure.clone(), thresholdType="stdev").diaSources) <= 2
+
+
+def test_measured_noise_scales_the_threshold_up_to_maxNoiseCorrection(sim, caplog):
+    # Variance 4x too small: measured ratio 2, corrected, back to a 5-sigma cut. Variance
+    # 16x too small: ratio 4 is more than correlated noise explains, so nothing is hidden.
+    rng = np.random.default_rng(18)
+    halved = sim.noiseExposure((500, 500), SIGMA, NOISE, rng, varianceScale=0.25)
+    result = run(halved, thresholdType="pixel_stdev")
+    assert result.metadata["noiseRatio"] == pytest.approx(2.0, rel=0.05)
+    assert result.noiseCorrection == pytest.approx(2.0, rel=0.05)
+    assert len(result.diaSources) <= 2
+    quartered = sim.noiseExposure((500, 500), SIGMA, NOISE, rng, varianceScale=1 / 16)
+    result = run(quartered, thresholdType="pixel_stdev")
+    assert result.metadata["noiseRatio"] == pytest.approx(4.0, rel=0.05)
+    assert result.noiseCorrection == 1.0
+    assert len(result.diaSources) > 100          # a 1.25-sigma cut: footprints merge
+    assert "more than detection.maxNoiseCorrection=3.00" in caplog.text
 
 
 def test_value_threshold_is_in_counts_of_the_smoothed_image():

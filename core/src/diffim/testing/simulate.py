@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from astropy.table import Table
 from astropy.wcs import WCS
-from scipy import special
+from scipy import ndimage, special
 from scipy.spatial import cKDTree
 
 from ..exposure import Exposure
@@ -141,7 +141,7 @@ def simulatePair(size: int = 2048, seeingRatio: float = 1.3, templateSigma: floa
                  gain: float = 2.0, readNoise: float = 5.0, saturation: float = 60000.0,
                  zeroPoint: float = 28.0, filterName: str = "r",
                  center: tuple[float, float] = (150.0, 2.0), nMovers: int = 0,
-                 ) -> tuple[Exposure, Exposure, Table]:
+                 resampledNoise: float = 0.0) -> tuple[Exposure, Exposure, Table]:
     """Simulate a science and a template exposure of the same star field.
 
     Parameters
@@ -207,6 +207,13 @@ def simulatePair(size: int = 2048, seeingRatio: float = 1.3, templateSigma: floa
         noise at the image centre, so each leaves a detectable dipole in the
         difference. They are drawn after the other objects, whose positions
         and fluxes therefore do not depend on ``nMovers``.
+    resampledNoise : float
+        Fractional shift ``s`` (0 to 0.5) of a bilinear resampling applied to the
+        noise of both images, as a warp to a common grid does: each pixel's noise
+        becomes ``(1-s)²``, ``s(1-s)``, ``s(1-s)``, ``s²`` of four neighbours'. The
+        variance planes hold the resulting per-pixel variance, as pipelines
+        propagate it, and say nothing of the correlation between pixels (0: white
+        noise). The sources are not resampled, so the attached PSFs stay exact.
 
     Returns
     -------
@@ -278,11 +285,11 @@ def simulatePair(size: int = 2048, seeingRatio: float = 1.3, templateSigma: floa
     metadata = {"GAIN": gain, "RDNOISE": readNoise, "SATURATE": saturation, "SIMSEED": seed}
     science = _exposure(scienceModel, gain, readVar, saturation, rng,
                         _true_psf(psfProfile, scienceSeeing), scienceWcs, zeroPoint,
-                        filterName, SCIENCE_DATE, metadata)
+                        filterName, SCIENCE_DATE, metadata, resampledNoise)
     template = _exposure(templateModel, gain, readVar, saturation, rng,
                          _true_psf(psfProfile, templateSeeing), templateWcs,
                          zeroPoint + 2.5 * np.log10(templateFluxScale), filterName,
-                         TEMPLATE_DATE, metadata)
+                         TEMPLATE_DATE, metadata, resampledNoise)
 
     ra, dec = scienceWcs.pixel_to_world_values(x, y)
     differenceFlux = scienceFlux - staticFlux
@@ -541,13 +548,20 @@ def _render(sky: np.ndarray, x: np.ndarray, y: np.ndarray, flux: np.ndarray, see
 
 def _exposure(model: np.ndarray, gain: float, readVar: float, saturation: float,
               rng: np.random.Generator, psf: Psf, wcs: WCS, zeroPoint: float, filterName: str,
-              obsDate: str, metadata: dict) -> Exposure:
+              obsDate: str, metadata: dict, resampledNoise: float = 0.0) -> Exposure:
     """Add Poisson and read noise to ``model``, clip and flag saturation, build the Exposure."""
-    image = rng.poisson(model * gain) / gain
-    image += rng.normal(0.0, np.sqrt(readVar), model.shape)
+    noise = rng.poisson(model * gain) / gain - model
+    noise += rng.normal(0.0, np.sqrt(readVar), model.shape)
+    variance = model / gain + readVar
+    if resampledNoise:
+        weights = np.array([1.0 - resampledNoise, resampledNoise])
+        kernel = np.outer(weights, weights)
+        noise = ndimage.correlate(noise, kernel, mode="nearest", origin=(-1, -1))
+        variance = variance * float((kernel ** 2).sum())
+    image = model + noise
     saturated = image >= saturation
     image[saturated] = saturation
-    exposure = Exposure(image=image, variance=model / gain + readVar, psf=psf, wcs=wcs,
+    exposure = Exposure(image=image, variance=variance, psf=psf, wcs=wcs,
                         photoCalib=PhotoCalib(float(zeroPoint)), filter=filterName,
                         obsDate=obsDate, metadata=dict(metadata))
     exposure.setMask(growMask(saturated, 1, metric="taxicab"), "SAT")

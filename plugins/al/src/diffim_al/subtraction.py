@@ -36,8 +36,10 @@ from .masks import borderPixels
 from .solve import KernelSolution, KernelSolver
 from .stampfit import StampFitter
 
-#: The mask planes grown by the kernel footprint where the image is convolved: all of them.
-ALL_PLANES = -1
+#: Mask planes not grown by the kernel footprint where the image is convolved: an
+#: interpolated pixel (a filled defect) is data, and growing thousands of scattered ones
+#: would flag the whole difference. Every other plane is grown.
+UNGROWN_PLANES = ("INTRP",)
 
 
 class KernelFitError(DiffimError):
@@ -232,8 +234,8 @@ class AlardLuptonSubtraction:
         image = convolveImage(np.where(missing, np.float32(0.0), toConvolve.image), kernel)
         variance = convolveVariance(np.where(missing, np.float32(0.0), toConvolve.variance),
                                     kernel)
-        mask = growMaskBits(toConvolve.maskWithMissing(noDataBit), ALL_PLANES,
-                            kernel.kernelSize // 2)
+        grown = ~planes.bitmask(UNGROWN_PLANES, "subtract")
+        mask = growMaskBits(toConvolve.maskWithMissing(noDataBit), grown, kernel.kernelSize // 2)
         mask[borderPixels(mask.shape, kernel.kernelSize // 2)] |= planes.bitmask(
             ["NO_DATA", "EDGE"])
         _blank(image, variance, mask, noDataBit)

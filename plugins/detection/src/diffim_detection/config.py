@@ -62,7 +62,23 @@ class ThresholdDetectionConfig(Config):
         "2 x (int(nSigmaForKernel x sigma + 0.5) // 2) + 1 pixels wide, and a border of half "
         "that width, which cannot be smoothed, is marked EDGE and not searched.",
         float, default=7.0, min=0.0, inclusiveMin=False)
+    doScaleToMeasuredNoise = Field(
+        "Measure the noise of the detection image itself (the robust width of its "
+        "significance over the pixels outside statsMask) and, where it exceeds what the "
+        "variance plane predicts by more than 5 % (noise correlated between pixels, as in "
+        "resampled or drizzled images), raise the thresholds and the PSF-flux errors by that "
+        "ratio; the task scales the variance the measurements use by its square. Never lowers "
+        "them. The ratio is recorded as detection.noiseRatio (beyond LSST).",
+        bool, default=True)
+    maxNoiseCorrection = RangeField(
+        "Largest measured noise ratio doScaleToMeasuredNoise takes as correlated noise. "
+        "Resampling and drizzling raise the noise at the PSF scale by up to about 2-3 times "
+        "what the variance plane says; a larger excess comes from signal left in the "
+        "difference (a crowded field's residuals, a background or PSF-matching failure), "
+        "which no threshold should hide: the thresholds are then left as they are and the "
+        "quality check reports the result suspect (beyond LSST).",
+        float, default=3.0, min=1.0)
     statsMask = ListField(
         "Mask planes whose pixels are left out of the clipped image statistics of the 'stdev' "
-        "thresholdType.",
+        "thresholdType and of doScaleToMeasuredNoise.",
         str, default=["BAD", "SAT", "EDGE", "NO_DATA"])

@@ -1,6 +1,8 @@
 """The ``threshold`` implementation of the ``detection`` slot."""
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 
 from diffim.errors import InputError
@@ -14,9 +16,15 @@ from .footprints import (FootprintSet, findPeaks, growFootprints, mergePolaritie
 from .measure import measureSources
 from .schema import makeTable
 from .smoothing import DetectionImage, makeDetectionImage
-from .threshold import findFootprints, noiseLevel, significance
+from .threshold import findFootprints, measuredNoise, noiseLevel, significance
+
+log = logging.getLogger("diffim.detection")
 
 _POLARITY_SIGNS = {"positive": (1,), "negative": (-1,), "both": (1, -1)}
+
+#: doScaleToMeasuredNoise corrects only a measured excess larger than this fraction: the
+#: residuals of sources raise the robust width of a white-noise image by up to 1 %.
+MIN_NOISE_EXCESS = 0.05
 
 
 def _checkExposure(exposure: Exposure, config: ThresholdDetectionConfig) -> None:
@@ -25,6 +33,18 @@ def _checkExposure(exposure: Exposure, config: ThresholdDetectionConfig) -> None
                          "measure PSF fluxes), but exposure.psf is None")
     if exposure.variance is None:
         raise InputError("detection needs a variance plane, but exposure.variance is None")
+
+
+def _noiseCorrection(measured: float, config: ThresholdDetectionConfig) -> float:
+    """The factor doScaleToMeasuredNoise raises the thresholds by (1: none)."""
+    if not config.doScaleToMeasuredNoise or not measured > 1.0 + MIN_NOISE_EXCESS:
+        return 1.0
+    if measured > config.maxNoiseCorrection:
+        log.warning("the detection image's noise is %.2f times what its variance plane says, "
+                     "more than detection.maxNoiseCorrection=%.2f allows for correlated noise: "
+                     "thresholds left unscaled", measured, config.maxNoiseCorrection)
+        return 1.0
+    return measured
 
 
 def _detectPolarity(detection: DetectionImage, ratio: np.ndarray, sign: int,
@@ -58,6 +78,10 @@ def detect(exposure: Exposure, config: ThresholdDetectionConfig, doSmooth: bool,
         exposure.setMask(~detection.interior, "EDGE")
     statsExcluded = exposure.maskedPixels(*config.statsMask, context="detection.statsMask")
     ratio = significance(detection, noiseLevel(detection, config.thresholdType, statsExcluded))
+    measured = measuredNoise(ratio, detection.usable & ~statsExcluded)
+    correction = _noiseCorrection(measured, config)
+    if correction > 1.0:
+        ratio /= np.float32(correction)
     nGrow = int(config.nSigmaToGrow * sigma + 0.5)
     signs = _POLARITY_SIGNS[config.thresholdPolarity]
     empty = FootprintSet.empty(exposure.shape)
@@ -70,6 +94,8 @@ def detect(exposure: Exposure, config: ThresholdDetectionConfig, doSmooth: bool,
     else:
         sources = stackPolarities(positive, negative, detection.image)
     columns = measureSources(sources, exposure, cleanImage, detection, valid, sigma)
+    columns["psfFluxErr"] *= correction
+    columns["snr"] /= correction
     table = makeTable(columns)
     metadata = {
         "nPositive": positive.count,
@@ -79,8 +105,10 @@ def detect(exposure: Exposure, config: ThresholdDetectionConfig, doSmooth: bool,
         "psfSigma": sigma,
         "smoothingKernelWidth": detection.kernelWidth,
         "nGrow": nGrow,
+        "noiseRatio": round(measured, 4),
     }
-    return DetectionResult(diaSources=table, footprints=sources.labels, metadata=metadata)
+    return DetectionResult(diaSources=table, footprints=sources.labels, metadata=metadata,
+                           noiseCorrection=correction)
 
 
 class ThresholdDetection:

@@ -5,7 +5,7 @@ import numpy as np
 from scipy import ndimage
 
 from diffim.errors import InputError
-from diffim.statistics import clippedStdev
+from diffim.statistics import clippedStdev, madSigma
 
 from .smoothing import DetectionImage
 
@@ -42,6 +42,17 @@ def noiseLevel(detection: DetectionImage, thresholdType: str,
                          f"detection image, but {int(sample.sum())} usable pixels give {level}; "
                          f"use thresholdType 'pixel_stdev' or 'value'")
     return level
+
+
+def measuredNoise(significanceImage: np.ndarray, sample: np.ndarray) -> float:
+    """Robust width (1.4826 MAD) of a significance image over the ``sample`` pixels.
+
+    1 when the variance plane describes the detection image's noise; above 1 when
+    its noise is correlated between pixels (the variance plane knows each pixel's
+    variance, not their covariance). The MAD is hardly moved by the sources (a
+    minority of pixels); NaN when no pixel is in the sample.
+    """
+    return madSigma(significanceImage[sample]) if sample.any() else float("nan")
 
 
 def significance(detection: DetectionImage, level: np.ndarray | float) -> np.ndarray:
