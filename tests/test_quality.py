@@ -9,12 +9,15 @@ import yaml
 from diffim.exposure import Exposure
 from diffim.fits_io import writeExposure
 from diffim.photocalib import PhotoCalib
+from diffim.pipeline import load_pipeline
 from diffim.psf import GaussianPsf
 from diffim.quality import QualityConfig, assessDifference
 from diffim.results import SubtractionResult
+from diffim.task import ImageDifferenceTask
 from diffim.testing.simulate import simulatePair
 from scipy import ndimage
 
+from paths import PIPELINES
 from test_faults_input import runPair
 
 
@@ -116,3 +119,15 @@ def test_the_run_records_its_status_and_strict_makes_suspect_an_exit_status(file
     errors = [line for line in stderr.splitlines() if line.startswith("diffim: error:")]
     assert len(errors) == 1 and errors[0].startswith("diffim: error: the result is suspect "
                                                      "(--strict): a 128-pixel tile")
+
+
+@pytest.mark.parametrize("scale,suspect", [(3.6, False), (3.6 * 1.1, True)])
+def test_stars_left_over_by_a_wrong_flux_scaling_are_suspect(scale, suspect):
+    # zogy told a template/science flux ratio 10 % off: every bright star is left over
+    science, template, _ = simulatePair(size=512, seed=3, nTransients=5)
+    config = load_pipeline(PIPELINES / "zogy.yaml", overrides=[
+        "subtract.scaleByCalibration=false", f"subtract.templateFluxScaling={scale}"])
+    result = ImageDifferenceTask(config=config).run(exposure=science, templateExposure=template)
+    quality = result.metadata["quality"]
+    assert (abs(quality["starResidual"]) > 5.0) is suspect
+    assert any("brightest stars are left over" in r for r in quality["reasons"]) is suspect

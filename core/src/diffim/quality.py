@@ -20,6 +20,10 @@ Figures (``None`` when they do not apply):
   128-pixel tiles (a background or matching failure leaves whole regions off zero);
 * ``footprintFraction``, ``largestFootprint`` -- fraction of the valid frame inside
   detection footprints, and in the largest one;
+* ``starResidual`` -- median PSF-filtered significance of the difference at the
+  ``nResidualStars`` brightest stars of the science image: about 0 when the
+  subtraction scaled the template right, far from it when every star is left over
+  with one sign (a wrong flux scaling);
 * ``kernelStars`` -- stars the PSF matching rests on;
 * ``kernelSum``, ``expectedKernelSum`` -- the matching kernel's sum and the flux
   ratio the photometric calibrations predict for it.
@@ -36,6 +40,7 @@ from scipy import ndimage, signal
 from .config import Config, RangeField
 from .exposure import Exposure
 from .results import SubtractionResult
+from .sourcefinding import localMaxima
 from .statistics import madSigma
 
 log = logging.getLogger("diffim.quality")
@@ -66,6 +71,16 @@ class QualityConfig(Config):
                                       "footprints.", float, 0.1, min=0.0, max=1.0)
     maxLargestFootprint = RangeField("Largest fraction of the valid frame inside one "
                                      "footprint.", float, 0.01, min=0.0, max=1.0)
+    nResidualStars = RangeField("How many of the brightest stars of the science image "
+                                "(peaks of its PSF-filtered image, away from saturated, bad "
+                                "and missing pixels) starResidual takes the median over.",
+                                int, 30, min=1)
+    maxStarResidual = RangeField("Largest |starResidual|: the median PSF-filtered "
+                                 "significance of the difference at the brightest stars. "
+                                 "Subtracted right, they leave about 0 (the scatter of "
+                                 "PSF-mismatch residuals is mostly within +-3); a flux "
+                                 "scaling off by a few per cent leaves tens.",
+                                 float, 5.0, min=0.0)
     minKernelStars = RangeField("Fewest stars the PSF matching may rest on.", int, 3, min=0)
     maxKernelSumDeviation = RangeField("Largest relative departure of the matching kernel's "
                                        "sum from the flux ratio the two photometric "
@@ -120,6 +135,7 @@ def assessDifference(difference: Exposure, subtraction: SubtractionResult | None
                                                                            / noiseCorrection)
     figures["detectionNoiseCorrection"] = _rounded(noiseCorrection)
     figures["maxTileMean"] = _maxTileMean(z, clean)
+    figures["starResidual"] = _starResidual(difference, science, valid, config.nResidualStars)
     figures.update(_footprintFigures(difference, valid))
     figures.update(_kernelFigures(subtraction, science, template))
     _judge(quality, config)
@@ -149,13 +165,55 @@ def _filteredNoiseRatio(difference: Exposure, clean: np.ndarray) -> float | None
     psf = difference.psf.at(*difference.psf.averagePosition).astype(np.float32)
     image = np.where(clean, difference.image, np.float32(0.0)).astype(np.float32)
     variance = np.where(clean, difference.variance, np.float32(0.0)).astype(np.float32)
-    filtered = signal.fftconvolve(image, psf[::-1, ::-1], mode="same")
-    filteredVariance = signal.fftconvolve(variance, (psf * psf)[::-1, ::-1], mode="same")
+    filtered, filteredVariance = _psfFiltered(image, variance, psf)
     coverage = signal.fftconvolve(clean.astype(np.float32), (psf * psf)[::-1, ::-1], mode="same")
     usable = clean & (coverage > 0.9 * float((psf * psf).sum())) & (filteredVariance > 0)
     if usable.sum() < MIN_TILE_PIXELS:
         return None
     return madSigma(filtered[usable] / np.sqrt(filteredVariance[usable]))
+
+
+def _psfFiltered(image: np.ndarray, variance: np.ndarray | None, psf: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray | None]:
+    """The image cross-correlated with the PSF, and the variance with its square."""
+    filtered = signal.fftconvolve(image, psf[::-1, ::-1], mode="same")
+    if variance is None:
+        return filtered, None
+    return filtered, signal.fftconvolve(variance, (psf * psf)[::-1, ::-1], mode="same")
+
+
+def _starResidual(difference: Exposure, science: Exposure, valid: np.ndarray,
+                  nStars: int) -> float | None:
+    """Median PSF-filtered significance of the difference at the brightest science stars.
+
+    Stars are the peaks of the science image filtered with the difference's PSF
+    (which cosmic rays do not win), at least two PSF sigmas from a saturated, bad,
+    missing or edge pixel of either image.
+    """
+    if difference.psf is None or science.shape != difference.shape:
+        return None
+    psf = difference.psf.at(*difference.psf.averagePosition).astype(np.float32)
+    reach = int(np.ceil(2.0 * difference.psf.sigma()))
+    unusable = (~valid | difference.maskedPixels("SAT", "BAD", "EDGE", context="quality")
+                | science.maskedPixels("SAT", "BAD", "NO_DATA", "EDGE", context="quality")
+                | ~np.isfinite(science.image))
+    near = ndimage.maximum_filter(unusable.astype(np.uint8), size=2 * reach + 1) > 0
+    good = ~unusable
+    if good.sum() < MIN_TILE_PIXELS:
+        return None
+    sky = float(np.median(science.image[good]))
+    stars, _ = _psfFiltered(np.where(good, science.image - sky, 0.0).astype(np.float32), None,
+                            psf)
+    x, y = localMaxima(stars, separation=reach, exclude=near)
+    if not len(x):
+        return None
+    brightest = np.argsort(stars[y, x])[::-1][:nStars]
+    x, y = x[brightest], y[brightest]
+    filtered, filteredVariance = _psfFiltered(
+        np.where(valid, difference.image, 0.0).astype(np.float32),
+        np.where(valid, difference.variance, 0.0).astype(np.float32), psf)
+    significance = filtered[y, x] / np.sqrt(np.maximum(filteredVariance[y, x], 1e-30))
+    return _rounded(np.median(significance))
 
 
 def _maxTileMean(z: np.ndarray, clean: np.ndarray) -> float | None:
@@ -223,6 +281,10 @@ def _judge(quality: Quality, config: QualityConfig) -> None:
         reasons.append(f"detection footprints cover {f['footprintFraction']:.0%} of the frame")
     if f["largestFootprint"] > config.maxLargestFootprint:
         reasons.append(f"one footprint covers {f['largestFootprint']:.1%} of the frame")
+    if f["starResidual"] is not None and abs(f["starResidual"]) > config.maxStarResidual:
+        reasons.append(f"the {config.nResidualStars} brightest stars are left over in the "
+                       f"difference with a median S/N of {f['starResidual']:.1f} (a wrong "
+                       "flux scaling of the template)")
     if f["kernelStars"] is not None and f["kernelStars"] < config.minKernelStars:
         reasons.append(f"the PSF matching rests on {f['kernelStars']} stars")
     expected = f["expectedKernelSum"]

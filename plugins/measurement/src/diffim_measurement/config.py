@@ -23,6 +23,18 @@ class PsfMeasurementConfig(Config):
         "apertures mostly sum the residuals of neighbours, and they cost the most time.",
         float, default=[3.0, 4.5, 6.0, 9.0, 12.0, 17.0, 25.0],
         itemCheck=lambda r: r > 0)
+    sharpNoiseMargin = RangeField(
+        "Sigmas in the PSF's favour for ip_diffim_flag_sharp: the brightest pixel of a "
+        "diaSource is lowered, and the mean of each pair of its opposite neighbours raised, "
+        "by this many of their noise sigmas before the test (beyond LSST; LSST's cosmic-ray "
+        "finder uses 2.5 the same way).",
+        float, default=2.5, min=0.0)
+    sharpNeighbourFraction = RangeField(
+        "ip_diffim_flag_sharp is set when, for some pair of opposite neighbours of the "
+        "brightest pixel, their mean is below this fraction of what the PSF predicts from "
+        "that pixel: a cosmic ray, a hot pixel or another change sharper than the PSF. Below "
+        "1, it leaves room for a PSF model a little broader than the truth (beyond LSST).",
+        float, default=0.5, min=0.0, max=1.0, inclusiveMin=False)
 
 
 class DipoleMeasurementConfig(PsfMeasurementConfig):

@@ -12,7 +12,8 @@ from .config import DipoleMeasurementConfig, PsfMeasurementConfig
 from .dipole import DIFFERENCE
 from .dipoles import dipoleRows, fittedImages, measureDipoles
 from .noise import measureNoiseCorrelation
-from .schema import DIPOLE_SCHEMA, addColumns, baseSchema
+from .schema import DIPOLE_SCHEMA, SHARP_FLAG, addColumns, baseSchema
+from .sharpness import sharpFlags
 
 
 def measure(diaSources: Table, footprints: np.ndarray, difference: Exposure,
@@ -38,8 +39,11 @@ def measure(diaSources: Table, footprints: np.ndarray, difference: Exposure,
                                     (footprints > 0) | ~np.logical_and.reduce(usable),
                                     int(np.ceil(3.0 * sigma)), sigma)
     out = diaSources.copy(copy_data=True)
-    addColumns(out, measureBase(diaSources, footprints, difference, usable[0], noise, lobes,
-                                config), baseSchema(config.apertureRadii))
+    columns = measureBase(diaSources, footprints, difference, usable[0], noise, lobes, config)
+    columns[SHARP_FLAG] = sharpFlags(lobes, difference, usable[0], science, matchedTemplate,
+                                     config.badMaskPlanes, config.sharpNoiseMargin,
+                                     config.sharpNeighbourFraction)
+    addColumns(out, columns, baseSchema(config.apertureRadii))
     if fitting:
         addColumns(out, measureDipoles(diaSources, footprints, images, usable, noise, lobes,
                                        config), DIPOLE_SCHEMA)

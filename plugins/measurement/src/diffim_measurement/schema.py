@@ -21,6 +21,7 @@ PSF_FLUX = "base_PsfFlux"
 APERTURE = "base_CircularApertureFlux"
 PIXEL_FLAGS = "base_PixelFlags_flag"
 DIPOLE = "ip_diffim_DipoleFit"
+SHARP_FLAG = "ip_diffim_flag_sharp"
 
 #: Pixel-flag names (LSST's) and the mask plane each reports.
 PIXEL_FLAG_PLANES: dict[str, str] = {
@@ -84,6 +85,11 @@ _BASE_FIXED: tuple[ColumnSpec, ...] = (
     *(ColumnSpec(f"{PIXEL_FLAGS}_{name}Center", "bool", None,
                  f"a pixel of the 3x3 box around the centroid has mask plane {plane}")
       for name, plane in PIXEL_FLAG_PLANES.items()),
+    ColumnSpec(SHARP_FLAG, "bool", None,
+               "the source is sharper than the PSF: across its brightest pixel the light "
+               "falls off faster than any PSF-shaped source's can (a cosmic ray, a hot pixel "
+               "or a template defect left unmasked); see sharpNoiseMargin and "
+               "sharpNeighbourFraction"),
 )
 
 

@@ -18,7 +18,7 @@ import numpy as np
 from scipy.signal import convolve
 
 from diffim.exposure import Exposure
-from diffim.sourcefinding import extractObjects
+from diffim.sourcefinding import extractObjects, matchedFilter
 from diffim.statistics import clippedMean, robustWeightedMean, sampleGood
 
 from .config import ZogyConfig
@@ -31,7 +31,11 @@ MIN_FIT_STARS = 3
 MAX_FIT_STARS = 300
 
 #: Lowest science peak signal-to-noise of a star used for the fit.
-MIN_FIT_PEAK_SNR = 30.0
+MIN_FIT_PEAK_SNR = 10.0
+
+#: Smallest ratio of a peak's PSF-filtered to per-pixel S/N, as a fraction of a star's:
+#: a star gives 1, a single-pixel cosmic ray about (peak / norm of the PSF) ** 2 of it.
+MIN_STAR_SHAPE = 0.5
 
 
 @dataclass(frozen=True)
@@ -129,26 +133,34 @@ def fitFluxRatio(science: Exposure, template: Exposure, unusable: np.ndarray) ->
 
 def _brightPeaks(science: Exposure, unusable: np.ndarray,
                  margin: int) -> list[tuple[int, int]]:
-    """Peak of each connected region above the signal-to-noise threshold, brightest first.
+    """Peak of each star above the signal-to-noise threshold, brightest first.
 
     The regions are the objects of the per-pixel S/N image above
     :data:`MIN_FIT_PEAK_SNR` (:func:`diffim.sourcefinding.extractObjects`, any size,
     not filtered, deblended or cleaned); the S/N is measured from the clipped mean of
-    the usable pixels. Peaks closer than ``margin`` to the image border are left out.
+    the usable pixels. Peaks closer than ``margin`` to the image border are left out,
+    and so are peaks sharper than the PSF (cosmic rays: their PSF-filtered S/N is
+    less than :data:`MIN_STAR_SHAPE` of what a star of their peak S/N gives), which
+    would otherwise pair with blank template sky. Stars are ranked by PSF-filtered S/N.
     """
     good = ~unusable & np.isfinite(science.image) & (science.variance > 0)
     level = clippedMean(sampleGood(science.image, good))
+    signal = np.where(good, science.image - np.float32(level), np.float32(0.0))
+    variance = np.where(good, science.variance, np.float32(0.0))
     with np.errstate(invalid="ignore", divide="ignore"):
-        snr = np.where(good, (science.image - np.float32(level)) / np.sqrt(science.variance),
-                       np.float32(0.0))
+        snr = np.where(good, signal / np.sqrt(variance), np.float32(0.0))
     objects = extractObjects(snr, MIN_FIT_PEAK_SNR, minArea=1, filterKernel=None,
                              deblendContrast=1.0, clean=False).catalog
     xs, ys = objects["xpeak"].astype(np.intp), objects["ypeak"].astype(np.intp)
     height, width = snr.shape
     inside = (ys >= margin) & (ys < height - margin) & (xs >= margin) & (xs < width - margin)
     xs, ys = xs[inside], ys[inside]
-    order = np.argsort(-snr[ys, xs], kind="stable")
-    return [(int(xs[i]), int(ys[i])) for i in order]
+    psf = science.psf.at(*science.center)
+    filteredSnr = matchedFilter(signal, variance, ~good, psf).significance[ys, xs]
+    starShape = np.sqrt(np.sum(psf ** 2)) / psf.max()
+    star = filteredSnr >= MIN_STAR_SHAPE * starShape * snr[ys, xs]
+    order = np.argsort(-filteredSnr[star], kind="stable")
+    return [(int(x), int(y)) for x, y in zip(xs[star][order], ys[star][order])]
 
 
 def _weightedFlux(exposure: Exposure, x: int, y: int,
