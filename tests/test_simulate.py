@@ -212,3 +212,27 @@ def test_movers_change_position_not_flux_and_leave_the_rest_unchanged(pair):
                          skyGradient=0.0, gain=GAIN, readNoise=READ_NOISE, nMovers=10)
     assert np.array_equal(again[0].image, science.image)
     assert np.array_equal(again[2]["templateX"], truth["templateX"])
+
+
+def test_neighbour_transients_sit_next_to_a_star_or_a_transient(pair):
+    science, _, truth = simulatePair(size=SIZE, offset=OFFSET, nTransients=12, nVariables=4,
+                                     seed=3, skyGradient=0.0, gain=GAIN,
+                                     readNoise=READ_NOISE, nNeighbourTransients=20)
+    before = pair[2]
+    for name in before.colnames:                 # the other objects do not depend on it
+        assert np.array_equal(truth[name][:len(before)], before[name])
+    added = truth[len(before):]
+    assert len(added) == 20 and (added["kind"] == "transient").all()
+    assert np.all(added["templateFlux"] == 0) and np.all(added["scienceFlux"] > 0)
+    hosts = truth[:len(before)]
+    hosts = hosts[(hosts["kind"] == "star") & ~hosts["saturated"] | (hosts["kind"] == "transient")]
+    hostX = np.concatenate([hosts["x"], added["x"]])
+    hostY = np.concatenate([hosts["y"], added["y"]])
+    distance = np.hypot(hostX[None, :] - added["x"][:, None], hostY[None, :] - added["y"][:, None])
+    distance[distance == 0] = np.inf
+    assert np.all(distance.min(axis=1) <= 15.0)
+    nearStar = np.hypot(hosts["x"][None, :] - added["x"][:, None],
+                        hosts["y"][None, :] - added["y"][:, None])[:, hosts["kind"] == "star"]
+    assert 3 <= (nearStar.min(axis=1) <= 15.0).sum() <= 17     # about half next to a star
+    assert 4 < added["differenceSnr"].min() and added["differenceSnr"].max() < 110
+    assert not np.array_equal(science.image, pair[0].image)

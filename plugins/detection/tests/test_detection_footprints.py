@@ -163,7 +163,7 @@ def test_combinedGrow_joins_footprints_that_touch_after_growing():
         exposure = flatExposure()
         exposure.image[30, 25] = exposure.image[30, 31] = 100.0
         result = run(exposure, doSmooth=False, thresholdValue=50.0, nSigmaToGrow=grow,
-                     combinedGrow=combined)
+                     combinedGrow=combined, doDeblend=False)
         assert len(result.diaSources) == count
         assert result.diaSources["footprintArea"].sum() == exposure.maskedPixels("DETECTED").sum()
     # Each pixel of the overlap belongs to the nearer footprint.
@@ -174,9 +174,11 @@ def test_diagonal_pixels_form_one_footprint_and_minPixels_drops_small_ones():
     exposure = flatExposure()
     exposure.image[20, 20] = exposure.image[21, 21] = 100.0
     exposure.image[40, 40] = 100.0
-    result = run(exposure, doSmooth=False, thresholdValue=50.0, nSigmaToGrow=0.0)
+    result = run(exposure, doSmooth=False, thresholdValue=50.0, nSigmaToGrow=0.0,
+                 doDeblend=False)
     np.testing.assert_array_equal(result.diaSources["footprintArea"], [2, 1])
-    result = run(exposure, doSmooth=False, thresholdValue=50.0, nSigmaToGrow=0.0, minPixels=2)
+    result = run(exposure, doSmooth=False, thresholdValue=50.0, nSigmaToGrow=0.0, minPixels=2,
+                 doDeblend=False)
     np.testing.assert_array_equal(result.diaSources["footprintArea"], [2])
 
 

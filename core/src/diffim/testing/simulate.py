@@ -49,6 +49,9 @@ MOVER_SNR_RANGE = (100.0, 400.0)
 #: Range of the motion of moving stars between the epochs (pixels, uniform).
 MOVER_SHIFT_RANGE = (0.5, 3.0)
 
+#: Distance of a neighbour transient from its host star or transient (pixels, uniform).
+NEIGHBOUR_DISTANCE_RANGE = (3.0, 15.0)
+
 #: Science and template observation dates written on the exposures.
 SCIENCE_DATE = "2024-03-10T05:12:00.000"
 TEMPLATE_DATE = "2023-02-21T04:48:00.000"
@@ -141,7 +144,8 @@ def simulatePair(size: int = 2048, seeingRatio: float = 1.3, templateSigma: floa
                  gain: float = 2.0, readNoise: float = 5.0, saturation: float = 60000.0,
                  zeroPoint: float = 28.0, filterName: str = "r",
                  center: tuple[float, float] = (150.0, 2.0), nMovers: int = 0,
-                 resampledNoise: float = 0.0) -> tuple[Exposure, Exposure, Table]:
+                 resampledNoise: float = 0.0,
+                 nNeighbourTransients: int = 0) -> tuple[Exposure, Exposure, Table]:
     """Simulate a science and a template exposure of the same star field.
 
     Parameters
@@ -214,6 +218,12 @@ def simulatePair(size: int = 2048, seeingRatio: float = 1.3, templateSigma: floa
         variance planes hold the resulting per-pixel variance, as pipelines
         propagate it, and say nothing of the correlation between pixels (0: white
         noise). The sources are not resampled, so the attached PSFs stay exact.
+    nNeighbourTransients : int
+        Transients placed :data:`NEIGHBOUR_DISTANCE_RANGE` pixels (uniform, in a
+        uniformly random direction) from an unsaturated star or from another
+        transient (half each, the host drawn uniformly), with the science S/N of the
+        other transients: the cases a detection that merges neighbours loses. They
+        are drawn after everything else, so the other objects do not depend on it.
 
     Returns
     -------
@@ -270,6 +280,15 @@ def simulatePair(size: int = 2048, seeingRatio: float = 1.3, templateSigma: floa
     staticFlux = np.concatenate([staticFlux, mflux])
     templateFlux = templateFluxScale * staticFlux
     kind = np.concatenate([kind, np.full(len(mx), "mover")])
+    nx, ny, nflux = _place_neighbours(rng, nNeighbourTransients, x, y, kind,
+                                      scienceFlux * peak < 0.5 * saturation, psfProfile,
+                                      scienceSeeing, scienceSky, gain, readVar)
+    x, y = np.concatenate([x, nx]), np.concatenate([y, ny])
+    templateX, templateY = np.concatenate([templateX, nx]), np.concatenate([templateY, ny])
+    scienceFlux = np.concatenate([scienceFlux, nflux])
+    staticFlux = np.concatenate([staticFlux, np.zeros(len(nx))])
+    templateFlux = templateFluxScale * staticFlux
+    kind = np.concatenate([kind, np.full(len(nx), "transient")])
 
     noiseLevel = np.sqrt(skyVar)
     scienceModel, scienceErr, scienceSat = _render(
@@ -441,16 +460,62 @@ def _place_transients(rng: np.random.Generator, n: int, starX: np.ndarray, starY
         raise ValueError(f"could place only {len(accepted)} of {n} transients away from stars; "
                          f"use fewer stars or transients, or a larger image")
     tx, ty = np.array(accepted).T
-    targets = np.exp(rng.uniform(np.log(5.0), np.log(100.0), n))
-    flux = np.empty(n)
-    for i in range(n):
-        sigma = float(seeing.sigma(tx[i], ty[i]))
-        xi, yi = int(round(tx[i])), int(round(ty[i]))
+    return tx, ty, _transient_fluxes(rng, tx, ty, profile, seeing, sky, gain, readVar)
+
+
+def _transient_fluxes(rng: np.random.Generator, x: np.ndarray, y: np.ndarray,
+                      profile: _Profile, seeing: _Seeing, sky: np.ndarray, gain: float,
+                      readVar: float) -> np.ndarray:
+    """Fluxes giving science S/N log-uniform in [5, 100] against the local sky."""
+    targets = np.exp(rng.uniform(np.log(5.0), np.log(100.0), len(x)))
+    flux = np.empty(len(x))
+    for i in range(len(x)):
+        sigma = float(seeing.sigma(x[i], y[i]))
+        xi, yi = int(round(x[i])), int(round(y[i]))
         half = profile.half_width(sigma, 1.0, 1e-4)
-        unit = profile.stamp(sigma, tx[i] - xi, ty[i] - yi, half)
+        unit = profile.stamp(sigma, x[i] - xi, y[i] - yi, half)
         local = sky[yi, xi] / gain + readVar
         flux[i] = _flux_for_snr(targets[i], unit, local, gain)
-    return tx, ty, flux
+    return flux
+
+
+def _place_neighbours(rng: np.random.Generator, n: int, x: np.ndarray, y: np.ndarray,
+                      kind: np.ndarray, unsaturated: np.ndarray, profile: _Profile,
+                      seeing: _Seeing, sky: np.ndarray, gain: float,
+                      readVar: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Positions and fluxes of ``n`` transients next to a star or another transient.
+
+    Each picks a host (an unsaturated star or a transient, including neighbours placed
+    before it, with equal odds) and a position :data:`NEIGHBOUR_DISTANCE_RANGE` pixels
+    from it, redrawn until it is ``max(20, 6 sigma)`` pixels from the edges.
+    """
+    if n <= 0:
+        return np.empty(0), np.empty(0), np.empty(0)
+    h, w = sky.shape
+    margin = max(20.0, 6.0 * float(seeing.sigma(w - 1, h - 1)))
+    stars = np.flatnonzero((kind == "star") & unsaturated)
+    hostX, hostY = list(x[kind == "transient"]), list(y[kind == "transient"])
+    nx, ny = np.empty(n), np.empty(n)
+    for i in range(n):
+        for _ in range(1000):
+            if rng.uniform() < 0.5 or not hostX:
+                host = stars[rng.integers(stars.size)]
+                cx, cy = x[host], y[host]
+            else:
+                host = rng.integers(len(hostX))
+                cx, cy = hostX[host], hostY[host]
+            distance = rng.uniform(*NEIGHBOUR_DISTANCE_RANGE)
+            angle = rng.uniform(0.0, 2.0 * np.pi)
+            px, py = cx + distance * np.cos(angle), cy + distance * np.sin(angle)
+            if margin <= px <= w - 1 - margin and margin <= py <= h - 1 - margin:
+                break
+        else:
+            raise ValueError(f"could place only {i} of {n} neighbour transients inside "
+                             f"the image; use a larger image")
+        nx[i], ny[i] = px, py
+        hostX.append(px)
+        hostY.append(py)
+    return nx, ny, _transient_fluxes(rng, nx, ny, profile, seeing, sky, gain, readVar)
 
 
 def _place_movers(rng: np.random.Generator, n: int, objX: np.ndarray, objY: np.ndarray,

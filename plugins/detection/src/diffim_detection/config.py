@@ -57,6 +57,17 @@ class ThresholdDetectionConfig(Config):
         "one source (True); otherwise grow each footprint on its own and give a pixel claimed by "
         "several to the nearest one.",
         bool, default=True)
+    doDeblend = Field(
+        "Split a footprint that holds several significant peaks into one diaSource per peak "
+        "(beyond LSST, whose difference-image detection keeps one source per footprint). "
+        "The peaks' amplitudes are fitted jointly with the detection image's response to a "
+        "point source (the PSF, filtered as the detection image is), peaks whose own "
+        "amplitude stays below thresholdValue are dropped, and the footprint's pixels go to "
+        "the child whose fitted profile is brightest there. Children carry the number of "
+        "their blend in 'parent' and the number of children in 'deblend_nChild'. With "
+        "doMerge, a positive and a negative child become one dipole when their footprints, "
+        "grown by growFootprint, touch and each is the other's nearest.",
+        bool, default=True)
     nSigmaForKernel = RangeField(
         "Width of the smoothing kernel in PSF sigmas: the Gaussian stamp is "
         "2 x (int(nSigmaForKernel x sigma + 0.5) // 2) + 1 pixels wide, and a border of half "

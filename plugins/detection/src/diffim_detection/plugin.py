@@ -11,6 +11,8 @@ from diffim.hookspecs import hookimpl
 from diffim.results import DetectionResult
 
 from .config import ThresholdDetectionConfig
+from .deblend import UNTRUSTED_PLANES, Blends, deblend, withUnsmoothedPeaks
+from .dipoles import pairDipoles
 from .footprints import (FootprintSet, findPeaks, growFootprints, mergePolarities,
                          stackPolarities)
 from .measure import measureSources
@@ -47,14 +49,40 @@ def _noiseCorrection(measured: float, config: ThresholdDetectionConfig) -> float
     return measured
 
 
-def _detectPolarity(detection: DetectionImage, ratio: np.ndarray, sign: int,
-                    config: ThresholdDetectionConfig, nGrow: int) -> FootprintSet:
-    """Footprints and peaks of one sign, grown by ``nGrow`` pixels."""
+def _detectPolarity(exposure: Exposure, image: np.ndarray, detection: DetectionImage,
+                    ratio: np.ndarray, sign: int, config: ThresholdDetectionConfig, nGrow: int,
+                    doSmooth: bool) -> tuple[FootprintSet, Blends]:
+    """Footprints and peaks of one sign, grown by ``nGrow`` pixels and deblended.
+
+    ``image`` is the unsmoothed image (invalid pixels 0).
+    """
     labels, count = findFootprints(sign * ratio, config.thresholdValue,
                                    config.includeThresholdMultiplier, config.minPixels)
     peaks = findPeaks(detection.image, labels, count, sign)
-    return growFootprints(FootprintSet(labels, count, peaks), nGrow, config.isotropicGrow,
-                          config.combinedGrow)
+    footprints = growFootprints(FootprintSet(labels, count, peaks), nGrow,
+                                config.isotropicGrow, config.combinedGrow)
+    if not config.doDeblend:
+        return footprints, Blends.unsplit(footprints.count)
+    sigma = exposure.psf.sigma()
+    untrusted = exposure.maskedPixels(*UNTRUSTED_PLANES, context="detection")
+    if doSmooth:
+        footprints = withUnsmoothedPeaks(footprints, image, detection.image, sign, untrusted,
+                                         sigma)
+    return deblend(footprints, ratio, sign, exposure.psf, sigma if doSmooth else None,
+                   detection.kernelWidth, config.thresholdValue, untrusted)
+
+
+def _combine(positive: tuple[FootprintSet, Blends], negative: tuple[FootprintSet, Blends],
+             image: np.ndarray, config: ThresholdDetectionConfig, doMerge: bool,
+             growFootprint: int) -> tuple[FootprintSet, Blends]:
+    """The sources of both polarities: dipoles joined (``doMerge``) or kept apart."""
+    if doMerge and config.doDeblend:
+        return pairDipoles(*positive, *negative, growFootprint, image)
+    if doMerge:
+        sources = mergePolarities(positive[0], negative[0], growFootprint)
+        return sources, Blends.unsplit(sources.count)
+    return (stackPolarities(positive[0], negative[0], image),
+            Blends.stacked(positive[1], negative[1]))
 
 
 def detect(exposure: Exposure, config: ThresholdDetectionConfig, doSmooth: bool, doMerge: bool,
@@ -84,22 +112,23 @@ def detect(exposure: Exposure, config: ThresholdDetectionConfig, doSmooth: bool,
         ratio /= np.float32(correction)
     nGrow = int(config.nSigmaToGrow * sigma + 0.5)
     signs = _POLARITY_SIGNS[config.thresholdPolarity]
-    empty = FootprintSet.empty(exposure.shape)
-    positive = _detectPolarity(detection, ratio, 1, config, nGrow) if 1 in signs else empty
-    negative = _detectPolarity(detection, ratio, -1, config, nGrow) if -1 in signs else empty
-    exposure.setMask(positive.labels > 0, "DETECTED")
-    exposure.setMask(negative.labels > 0, "DETECTED_NEGATIVE")
-    if doMerge:
-        sources = mergePolarities(positive, negative, growFootprint)
-    else:
-        sources = stackPolarities(positive, negative, detection.image)
+    empty = (FootprintSet.empty(exposure.shape), Blends.unsplit(0))
+    positive, negative = (_detectPolarity(exposure, cleanImage, detection, ratio, sign, config,
+                                          nGrow, doSmooth) if sign in signs else empty
+                          for sign in (1, -1))
+    exposure.setMask(positive[0].labels > 0, "DETECTED")
+    exposure.setMask(negative[0].labels > 0, "DETECTED_NEGATIVE")
+    sources, blends = _combine(positive, negative, detection.image, config, doMerge,
+                               growFootprint)
     columns = measureSources(sources, exposure, cleanImage, detection, valid, sigma)
+    columns["parent"], columns["deblend_nChild"] = blends.parent, blends.nChild
     columns["psfFluxErr"] *= correction
     columns["snr"] /= correction
     table = makeTable(columns)
     metadata = {
-        "nPositive": positive.count,
-        "nNegative": negative.count,
+        "nPositive": positive[0].count,
+        "nNegative": negative[0].count,
+        "nDeblended": int(np.count_nonzero(blends.parent)),
         "nMerged": int(np.count_nonzero(columns["isDipoleCandidate"])) if doMerge else 0,
         "nSources": sources.count,
         "psfSigma": sigma,
@@ -130,10 +159,14 @@ class ThresholdDetection:
            their local extrema the peaks.
         4. Grow footprints by ``int(nSigmaToGrow * sigma + 0.5)`` pixels and set
            DETECTED / DETECTED_NEGATIVE on them.
-        5. With ``doMerge``, grow both sets by ``growFootprint`` more pixels and
-           join overlapping footprints into one source holding peaks of both signs;
-           otherwise positive and negative footprints are separate sources.
-        6. Measure each source (peaks, windowed centroid, PSF flux, pixel flags, sky position).
+        5. With ``doDeblend``, split each footprint into one source per significant
+           peak (:mod:`diffim_detection.deblend`).
+        6. With ``doMerge``, join positive and negative sources into dipoles: with
+           ``doDeblend`` the mutually nearest pairs whose footprints, grown by
+           ``growFootprint``, touch; without it every overlapping footprint, grown by
+           ``growFootprint``, into one source holding peaks of both signs. Otherwise
+           positive and negative sources stay separate.
+        7. Measure each source (peaks, windowed centroid, PSF flux, pixel flags, sky position).
 
         Parameters
         ----------

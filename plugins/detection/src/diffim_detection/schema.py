@@ -57,6 +57,13 @@ DIA_SOURCE_SCHEMA: tuple[ColumnSpec, ...] = (
     ColumnSpec("psfFlux_flag", "bool", None,
                "the PSF stamp covers no usable pixel; psfFlux is NaN"),
     ColumnSpec("psfFlux_flag_edge", "bool", None, "the PSF stamp runs off the image"),
+    ColumnSpec("parent", "int64", None,
+               "number (1, 2, ...) of the blend this diaSource was split from, shared by its "
+               "siblings; 0 when its footprint held it alone. Unlike LSST's catalogs, the "
+               "blends themselves are not rows: every row is a source, none needs to be cut"),
+    ColumnSpec("deblend_nChild", "int64", None,
+               "number of diaSources the blend was split into, on each of them; 0 when not "
+               "split"),
     ColumnSpec("footprintArea", "int64", u.pix ** 2, "number of pixels in the footprint"),
     ColumnSpec("isPositive", "bool", None, "the footprint holds a positive peak"),
     ColumnSpec("isNegative", "bool", None, "the footprint holds a negative peak"),
