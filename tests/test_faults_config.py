@@ -29,7 +29,7 @@ from diffim.errors import ConfigError, PluginError
 from diffim.pipeline import RESERVED, dump_config, load_pipeline
 
 from fakeplugins import installSite, writeDistribution
-from paths import PIPELINES
+from paths import PIPELINES, startsWithPath
 
 DEFAULT = PIPELINES / "default.yaml"
 
@@ -78,6 +78,7 @@ def assertFails(outcome: Outcome, *patterns: str, status: int = 1) -> str:
     line = outcome.errorLine
     assert outcome.status == status, (outcome.status, line)
     assert outcome.stdout == ""
+    assert len(line) <= 200, line
     for pattern in patterns:
         assert re.search(pattern, line), f"{pattern!r} not in {line!r}"
     return line
@@ -93,8 +94,8 @@ OVERRIDE_FAULTS = [
     # unknown slot: the closest, or the list of slots
     (["subtrat.kernelSize=31"], [r"^-c subtrat\.kernelSize=31: ", r"unknown slot 'subtrat'",
                                  r"did you mean 'subtract'\?$"]),
-    (["xyz.abc=1"], [r"unknown slot 'xyz'; slots and nested configs are: applyApCorr, "
-                     r"astrometer, .*subtract, connections, quality$"]),
+    (["xyz.abc=1"], [r"unknown slot 'xyz'; slots and nested configs are: "
+                     r"(\w+, )+\w+ \(the closest of \d+\)$"]),
     (["growFootprint.x=1"], [r"'growFootprint' is a plain field.*write growFootprint=VALUE"]),
     (["subtract.kernelSize.x=3"], [r"slot fields are one level deep \(subtract\.FIELD\)"]),
     # unknown plugin: the installed ones and the closest
@@ -114,7 +115,7 @@ OVERRIDE_FAULTS = [
     (["scaleVariance.zzz=1"], [r"scaleVariance \(iqr\): unknown field 'zzz' in \w+; its fields "
                                r"are: maskPlanes, limit, binSize$"]),
     (["connections.foo=1"], [r"unknown field 'foo' in ImageDifferenceConnections; its fields "
-                             r"are: differenceExp, "]),
+                             r"are: ([\w]+, )+\w+ \(the closest of \d+\)$"]),
     # wrong type
     (["growFootprint=wide"], [r"field 'growFootprint' expects int, got str 'wide'$"]),
     (["growFootprint=2.5"], [r"field 'growFootprint' expects int, got float 2\.5$"]),
@@ -224,7 +225,7 @@ FILE_FAULTS = [
                               r"allowed here$"]),
     ("doMerge: !!python/object/apply:os.system ['true']\n",
      [r"malformed YAML at line 1, column 10: tag !!python/object/apply:os\.system is refused: "
-      r"pipelines are plain YAML \(read with yaml\.safe_load"]),
+      r"pipelines are plain YAML \(yaml\.safe_load\); write the plain value$"]),
     ("subtract: !!python/name:os.system\n", [r"line 1, column 11: tag !!python/name:os\.system "
                                              r"is refused"]),
     ("coaddName: !custom deep\n", [r"tag !custom is refused"]),
@@ -265,7 +266,7 @@ def test_pipeline_file_faults_name_the_file(diffim, pair, tmp_path, text, patter
     line = assertFails(diffim(*runArgs(path, pair, out)), *patterns)
     located = {"imports: [missing.yaml]\n": str(tmp_path / "missing.yaml"),
                "imports: [.]\n": str(tmp_path)}
-    assert line.startswith(located.get(text, str(path)) + ": "), line
+    assert startsWithPath(line, located.get(text, str(path)), ": "), line
     assertNothingWritten(out)
 
 
@@ -274,7 +275,7 @@ def test_binary_pipeline_file_is_refused(diffim, tmp_path, content):
     path = tmp_path / "binary.yaml"
     path.write_bytes(content)
     line = assertFails(diffim("validate", path))
-    assert line.startswith(f"{path}: not a YAML text file (byte 0x")
+    assert startsWithPath(line, path, ": not a YAML text file (byte 0x")
 
 
 def test_import_cycle_names_the_files(diffim, tmp_path):
@@ -289,7 +290,7 @@ def test_fault_in_an_imported_file_names_that_file(diffim, tmp_path):
     child = tmp_path / "child.yaml"
     child.write_text("imports: [base.yaml]\nsubtract: al\n")
     line = assertFails(diffim("validate", child), r"'growFootprint' expects int")
-    assert line.startswith(f"{tmp_path / 'base.yaml'}: ")
+    assert startsWithPath(line, tmp_path / "base.yaml", ": ")
 
 
 @pytest.mark.parametrize("text,pattern", [
@@ -512,10 +513,10 @@ def test_plugin_exception_with_a_multiline_message_stays_one_line(installed, dif
     ("twoSlots", r"class implements hooks of other slots \(diffim_detection\); register one "
                  r"class per slot$"),
     ("function", r"entry point must name a class, got <function notAClass"),
-    ("missing", r"entry point fake_diffim_faults_not_there:Nothing fails to load: "
+    ("missing", r"fails to load: "
                 r"ModuleNotFoundError: No module named 'fake_diffim_faults_not_there'$"),
-    ("typo", r"entry point fake_diffim_faults:Raisse fails to load: AttributeError: .*'Raisse'"),
-    ("explodes", r"entry point fake_diffim_explodes:Anything fails to load: RuntimeError: "
+    ("typo", r"fails to load: AttributeError: .*'Raisse'"),
+    ("explodes", r"fails to load: RuntimeError: "
                  r"cannot start: / the licence file is missing$"),
 ])
 def test_broken_plugin_is_refused_when_selected(installed, diffim, pair, tmp_path, name,
@@ -581,7 +582,7 @@ def test_broken_plugin_seen_by_the_installed_command(fakeSite, pair, tmp_path):
     assert done.returncode == 1
     assert done.stderr.splitlines() == [
         f"diffim: error: -c scaleVariance=missing: scaleVariance plugin 'missing' (from "
-        f"{FAKE_DIST}): entry point fake_diffim_faults_not_there:Nothing fails to load: "
+        f"{FAKE_DIST}): fails to load: "
         "ModuleNotFoundError: No module named 'fake_diffim_faults_not_there'"]
     assertNothingWritten(out)
 

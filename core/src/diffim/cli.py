@@ -10,6 +10,7 @@ import click
 
 from . import plugins
 from .errors import DiffimError
+from .messages import MAX_LINE, oneLine
 from .pipeline import dump_config, load_pipeline
 
 _OVERRIDE = click.option("-c", "--config", "overrides", multiple=True, metavar="FIELD=VALUE",
@@ -23,6 +24,9 @@ _PIPELINE = click.argument("pipeline", type=click.Path(dir_okay=False))
 
 #: Exit status of a suspect run with --strict.
 SUSPECT_STATUS = 3
+
+#: What every error line starts with.
+ERROR_PREFIX = "diffim: error: "
 
 
 @click.group()
@@ -116,8 +120,8 @@ def run(stopper, pipeline, science, template, templateRepo, scienceSources, scie
         click.echo(f"{kind:>14}: {path}")
     click.echo(summary.line())
     if strict and summary.reasons:
-        click.echo(f"diffim: error: the result is suspect (--strict): "
-                   f"{'; '.join(summary.reasons)}", err=True)
+        click.echo(_errorLine(f"the result is suspect (--strict): "
+                              f"{'; '.join(summary.reasons)}"), err=True)
         raise click.exceptions.Exit(SUSPECT_STATUS)
 
 
@@ -200,9 +204,9 @@ class _Stopper:
             raise Interrupted(signal.Signals(signum).name)
 
 
-def _oneLine(message: str) -> str:
-    """``message`` with every run of whitespace, newlines included, made one space."""
-    return " ".join(message.split())
+def _errorLine(message: str) -> str:
+    """The printed error line: one line of at most :data:`diffim.messages.MAX_LINE`."""
+    return ERROR_PREFIX + oneLine(message, MAX_LINE - len(ERROR_PREFIX))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -210,8 +214,9 @@ def main(argv: list[str] | None = None) -> int:
 
     Exit status: 0 on success, 1 for a diffim error (bad input, config, plugin,
     output), 2 for a command-line usage error, 3 for a suspect result with
-    ``run --strict``, 130 when interrupted by SIGINT or SIGTERM. The signal handlers and warning capture it installs are
-    restored on return.
+    ``run --strict``, 130 when interrupted by SIGINT or SIGTERM. The signal handlers
+    and warning capture it installs are restored on return. Errors are printed as one
+    line of at most :data:`diffim.messages.MAX_LINE` characters.
     """
     stopper = _Stopper()
     previous = {number: signal.signal(number, stopper)
@@ -224,10 +229,10 @@ def main(argv: list[str] | None = None) -> int:
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except DiffimError as exc:
-        click.echo(f"diffim: error: {_oneLine(str(exc))}", err=True)
+        click.echo(_errorLine(str(exc)), err=True)
         return 1
     except click.ClickException as exc:
-        click.echo(f"diffim: error: {_oneLine(exc.format_message())}", err=True)
+        click.echo(_errorLine(exc.format_message()), err=True)
         return exc.exit_code
     except (click.exceptions.Abort, KeyboardInterrupt) as exc:
         name = exc.args[0] if isinstance(exc, Interrupted) else "SIGINT"

@@ -413,8 +413,14 @@ def _read_hdul(hdul: fits.HDUList, path: Path, supplements: Supplements) -> Expo
     return _read_plain(_image_hdu(hdul, path), hdul[0].header, path, supplements)
 
 
+#: wcslib's prefix naming its own source line ("ERROR 4 in wcs_types() at line 3121 of
+#: file cextern/wcslib/C/wcs.c:"), which tells a user nothing about their file.
+_WCSLIB_PREFIX = re.compile(r"ERROR \d+ in \w+\(\) at line \d+ of file \S+:\s*")
+
+
 def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
+    """The exception's message on one line, without wcslib's source-line prefix."""
+    return _WCSLIB_PREFIX.sub("", " ".join(str(exc).split())) or type(exc).__name__
 
 
 def _check_file(path: Path) -> None:
@@ -655,7 +661,7 @@ def _celestial_wcs(header: fits.Header, shape: tuple[int, int], path: Path) -> W
     if not (np.all(np.isfinite(centre)) and np.isfinite(scale) and scale != 0.0):
         raise InputError(f"{path}: invalid WCS (CTYPE {', '.join(map(str, declared))}): the "
                          "pixel-to-sky mapping is singular or not finite at the image centre; "
-                         "fix the CRVAL/CD/PC/CDELT cards, or remove the WCS")
+                         "fix CRVAL/CD/PC/CDELT, or remove the WCS")
     return celestial
 
 

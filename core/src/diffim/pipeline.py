@@ -60,8 +60,8 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         tag = _refusedTag(exc)
         if tag:
-            problem = (f"tag {tag} is refused: pipelines are plain YAML (read with "
-                       "yaml.safe_load, never Python objects); write the plain value")
+            problem = (f"tag {tag} is refused: pipelines are plain YAML (yaml.safe_load); "
+                       "write the plain value")
         else:
             problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError(f"{path}: malformed YAML{where}: {problem}") from None

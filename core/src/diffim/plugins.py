@@ -18,7 +18,7 @@ from stevedore import ExtensionManager
 
 from . import hookspecs
 from .config.config import Config
-from .config.suggest import suggest
+from .config.suggest import listing, suggest
 from .errors import PluginError
 from .results import SubtractionTraits
 
@@ -68,8 +68,8 @@ def broken(slot: str) -> dict[str, str]:
 
 def _unknown(slot: str, name: str) -> PluginError:
     names = list(installed(slot))
-    listing = ", ".join(names) if names else "none"
-    return PluginError(slot, name, f"not installed; installed {slot} plugins: {listing}"
+    known = listing(name, names) if names else "none"
+    return PluginError(slot, name, f"not installed; installed {slot} plugins: {known}"
                        f"{suggest(name, names)}")
 
 
@@ -98,8 +98,7 @@ def load(slot: str, name: str) -> type:
     try:
         cls = entryPoint.load()
     except Exception as exc:
-        raise PluginError(slot, name, f"entry point {entryPoint.value} fails to load: "
-                          f"{_describe(exc)}", owner) from exc
+        raise PluginError(slot, name, f"fails to load: {_describe(exc)}", owner) from exc
     _check_contract(slot, name, cls, owner)
     return cls
 

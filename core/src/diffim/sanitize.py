@@ -50,9 +50,8 @@ def checkUsable(exposure: Exposure, role: str) -> None:
     unusable = invalidPixels(exposure)
     unusable |= exposure.maskedPixels(*UNUSABLE_PLANES, context="sanitize")
     if unusable.all():
-        raise InputError(f"{role} exposure has no usable pixels: every pixel is NaN or infinite, "
-                         "has variance <= 0, or is masked NO_DATA, BAD or SAT (expected an "
-                         "image with valid data)")
+        raise InputError(f"{role} exposure has no usable pixels: each is NaN or infinite, has "
+                         "variance <= 0, or is masked NO_DATA, BAD or SAT")
 
 
 def checkSubtractionPair(science: Exposure, template: Exposure, algorithm: str) -> None:
