@@ -173,3 +173,13 @@ def test_noise_correlation_of_white_and_convolved_noise():
     assert noise.varianceFactor(2, psf) == pytest.approx(simulated, rel=0.05)
     assert noise.varianceFactor(2, psf) > 5
     assert NoiseCorrelation.white(1, 3).varianceFactor(0, psf) == pytest.approx(1.0)
+
+
+def test_a_footprint_over_the_whole_frame_is_fitted_on_a_stamp_round_its_lobes():
+    from diffim_measurement.dipoles import fitBox
+    start = np.array([510.0, 300.0, 504.0, 302.0])          # x+, y+, x-, y-
+    whole = (slice(0, 2048), slice(0, 2048))
+    rows, columns = fitBox(whole, start, 18.0)
+    assert (rows.start, rows.stop) == (282, 321) and (columns.start, columns.stop) == (486, 529)
+    small = (slice(290, 312), slice(495, 520))
+    assert fitBox(small, start, 18.0) == small

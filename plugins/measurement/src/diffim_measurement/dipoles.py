@@ -18,6 +18,9 @@ from .schema import DIPOLE, DIPOLE_SCHEMA, emptyColumns
 #: Background terms per science / template cut-out for each ``fitBackground`` value.
 _BACKGROUND_TERMS = {0: 0, 1: 1, 2: 3}
 
+#: PSF sigmas of light beyond the farthest a lobe may move (maxSeparation) that the fit sees.
+FIT_MARGIN = 4.0
+
 
 def _checkImage(exposure: Exposure, name: str, shape: tuple[int, int],
                 badMaskPlanes: tuple[str, ...]) -> None:
@@ -58,6 +61,23 @@ def lobeStarts(lobes: Lobes, sigma: float) -> np.ndarray:
     negX = np.where(lobes.negative, lobes.negX, lobes.posX - sigma)
     negY = np.where(lobes.negative, lobes.negY, lobes.posY)
     return np.column_stack([posX, posY, negX, negY])
+
+
+def fitBox(footprintBox: tuple[slice, slice], start: np.ndarray, reach: float
+           ) -> tuple[slice, slice]:
+    """The part of a footprint's bounding box within ``reach`` pixels of both lobe starts.
+
+    A dipole's light lies within a few PSF widths of its lobes, so a footprint that grew
+    over a large region (a crowded or badly subtracted field) is not fitted whole: the
+    cost stays that of a stamp.
+    """
+    xs, ys = start[0::2], start[1::2]
+    rows, columns = footprintBox
+    low = (max(rows.start, int(np.floor(ys.min() - reach))),
+           max(columns.start, int(np.floor(xs.min() - reach))))
+    high = (min(rows.stop, int(np.ceil(ys.max() + reach)) + 1),
+            min(columns.stop, int(np.ceil(xs.max() + reach)) + 1))
+    return slice(low[0], max(low[0], high[0])), slice(low[1], max(low[1], high[1]))
 
 
 def _cutouts(images: list[tuple[int, Exposure]], usable: list[np.ndarray],
@@ -158,10 +178,11 @@ def measureDipoles(diaSources: Table, footprints: np.ndarray,
     x = np.asarray(diaSources["x"], dtype=np.float64)
     y = np.asarray(diaSources["y"], dtype=np.float64)
     nBackground = _BACKGROUND_TERMS[config.fitBackground]
+    reach = (config.maxSeparation + FIT_MARGIN) * sigma
     for row in np.flatnonzero(chosen):
-        box = boxes[row]
-        if box is None or not np.all(np.isfinite(starts[row])):
+        if boxes[row] is None or not np.all(np.isfinite(starts[row])):
             continue
+        box = fitBox(boxes[row], starts[row], reach)
         labels = footprints[box]
         own = (labels == row + 1) | (labels == 0)
         cutouts = _cutouts(images, usable, box, own, x[row], y[row], weightScale)

@@ -106,17 +106,19 @@ def fitFluxRatio(science: Exposure, template: Exposure, unusable: np.ndarray) ->
     half = max(science.psf.at(*center).shape[0], template.psf.at(*center).shape[0]) // 2
     stampHalf = 3 * half
     ratios, errors = [], []
+    weights: dict[tuple[bytes, bytes], tuple[np.ndarray, np.ndarray]] = {}
     for x, y in _brightPeaks(science, unusable, stampHalf):
         box = (slice(y - stampHalf, y + stampHalf + 1), slice(x - stampHalf, x + stampHalf + 1))
         if unusable[box].any():
             continue
         sciencePsf = science.psf.at(x, y)
         templatePsf = template.psf.at(x, y)
-        weight = convolve(sciencePsf, templatePsf)
-        scienceFlux, scienceVar = _weightedFlux(science, x, y,
-                                                convolve(weight, templatePsf[::-1, ::-1]))
-        templateFlux, templateVar = _weightedFlux(template, x, y,
-                                                  convolve(weight, sciencePsf[::-1, ::-1]))
+        key = (sciencePsf.tobytes(), templatePsf.tobytes())
+        if key not in weights:          # PSFs constant over the image: convolve once
+            weights[key] = _matchedWeights(sciencePsf, templatePsf)
+        scienceWeight, templateWeight = weights[key]
+        scienceFlux, scienceVar = _weightedFlux(science, x, y, scienceWeight)
+        templateFlux, templateVar = _weightedFlux(template, x, y, templateWeight)
         if not (scienceFlux > 0 and templateFlux > 0):
             continue
         ratio = templateFlux / scienceFlux
@@ -129,6 +131,14 @@ def fitFluxRatio(science: Exposure, template: Exposure, unusable: np.ndarray) ->
     if combined.nKept < MIN_FIT_STARS:
         raise FluxScaleError(combined.nKept, MIN_FIT_STARS)
     return FluxScaling(combined.mean, "fit", combined.nKept, combined.error)
+
+
+def _matchedWeights(sciencePsf: np.ndarray, templatePsf: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Weights of the science and template stamps: each image seen through the other's PSF,
+    matched-filtered with ``P_n ⊗ P_r``."""
+    weight = convolve(sciencePsf, templatePsf)
+    return convolve(weight, templatePsf[::-1, ::-1]), convolve(weight, sciencePsf[::-1, ::-1])
 
 
 def _brightPeaks(science: Exposure, unusable: np.ndarray,
