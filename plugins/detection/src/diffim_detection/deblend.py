@@ -13,7 +13,7 @@ is brightest there (the PSF-weighted split).
 
 Smoothing merges two sources closer than about 2.8 PSF sigmas into one peak. Where
 the detection image was smoothed, the peaks of the unsmoothed image (more than
-:data:`UNSMOOTHED_PEAK_DISTANCE` sigmas from every smoothed peak) are candidates too,
+:data:`UNSMOOTHED_PEAK_DISTANCE` sigmas from every smoothed peak) are candidates too.
 Footprints that touch a saturated, bad or missing pixel get no unsmoothed candidates,
 and their peaks near such pixels count as one: what a saturated star leaves in a
 difference is not PSF-shaped and would be split into false sources.
