@@ -39,6 +39,7 @@ from scipy import ndimage, signal
 
 from .config import Config, RangeField
 from .exposure import Exposure
+from .morphology import growMask
 from .results import SubtractionResult
 from .sourcefinding import localMaxima
 from .statistics import madSigma
@@ -197,7 +198,7 @@ def _starResidual(difference: Exposure, science: Exposure, valid: np.ndarray,
     unusable = (~valid | difference.maskedPixels("SAT", "BAD", "EDGE", context="quality")
                 | science.maskedPixels("SAT", "BAD", "NO_DATA", "EDGE", context="quality")
                 | ~np.isfinite(science.image))
-    near = ndimage.maximum_filter(unusable.astype(np.uint8), size=2 * reach + 1) > 0
+    near = growMask(unusable, reach, metric="chessboard")
     good = ~unusable
     if good.sum() < MIN_TILE_PIXELS:
         return None

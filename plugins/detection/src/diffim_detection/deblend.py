@@ -27,9 +27,10 @@ from scipy import ndimage, sparse
 from scipy.sparse import linalg
 from scipy.spatial import cKDTree
 
+from diffim.matching import nearestDistance
 from diffim.morphology import growMask
 from diffim.psf import Psf
-from diffim.sourcefinding import localMaxima
+from diffim.sourcefinding import footprintsTouching, localMaxima
 
 from .footprints import FootprintSet, Peaks
 from .smoothing import gaussianKernel1d
@@ -132,7 +133,7 @@ def withUnsmoothedPeaks(footprints: FootprintSet, image: np.ndarray, smoothed: n
     trusted = trustedFootprints(footprints, untrusted)
     x, y = localMaxima(sign * image, separation=max(1, int(round(sigma))),
                        within=trusted[footprints.labels] & (footprints.labels > 0))
-    distance, _ = cKDTree(np.column_stack([peaks.x, peaks.y])).query(np.column_stack([x, y]))
+    distance = nearestDistance(np.column_stack([x, y]), np.column_stack([peaks.x, peaks.y]))
     far = distance > UNSMOOTHED_PEAK_DISTANCE * sigma
     x, y = x[far], y[far]
     extra = Peaks(x, y, smoothed[y, x].astype(np.float64), np.full(x.size, sign, dtype=np.int8),
@@ -142,9 +143,8 @@ def withUnsmoothedPeaks(footprints: FootprintSet, image: np.ndarray, smoothed: n
 
 def trustedFootprints(footprints: FootprintSet, untrusted: np.ndarray) -> np.ndarray:
     """Boolean per label (index 0 unused): the footprint touches no ``untrusted`` pixel."""
-    trusted = np.ones(footprints.count + 1, dtype=bool)
-    trusted[np.unique(footprints.labels[untrusted])] = False
-    return trusted
+    return np.concatenate([[True], ~footprintsTouching(footprints.labels, untrusted,
+                                                       footprints.count)])
 
 
 def _lookup(response: np.ndarray, dx: np.ndarray, dy: np.ndarray) -> np.ndarray:

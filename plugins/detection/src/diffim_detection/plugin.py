@@ -51,10 +51,11 @@ def _noiseCorrection(measured: float, config: ThresholdDetectionConfig) -> float
 
 def _detectPolarity(exposure: Exposure, image: np.ndarray, detection: DetectionImage,
                     ratio: np.ndarray, sign: int, config: ThresholdDetectionConfig, nGrow: int,
-                    doSmooth: bool) -> tuple[FootprintSet, Blends]:
+                    doSmooth: bool, untrusted: np.ndarray) -> tuple[FootprintSet, Blends]:
     """Footprints and peaks of one sign, grown by ``nGrow`` pixels and deblended.
 
-    ``image`` is the unsmoothed image (invalid pixels 0).
+    ``image`` is the unsmoothed image (invalid pixels 0); ``untrusted`` the saturated,
+    bad and missing pixels (:data:`diffim_detection.deblend.UNTRUSTED_PLANES`).
     """
     labels, count = findFootprints(sign * ratio, config.thresholdValue,
                                    config.includeThresholdMultiplier, config.minPixels)
@@ -64,7 +65,6 @@ def _detectPolarity(exposure: Exposure, image: np.ndarray, detection: DetectionI
     if not config.doDeblend:
         return footprints, Blends.unsplit(footprints.count)
     sigma = exposure.psf.sigma()
-    untrusted = exposure.maskedPixels(*UNTRUSTED_PLANES, context="detection")
     if doSmooth:
         footprints = withUnsmoothedPeaks(footprints, image, detection.image, sign, untrusted,
                                          sigma)
@@ -113,8 +113,9 @@ def detect(exposure: Exposure, config: ThresholdDetectionConfig, doSmooth: bool,
     nGrow = int(config.nSigmaToGrow * sigma + 0.5)
     signs = _POLARITY_SIGNS[config.thresholdPolarity]
     empty = (FootprintSet.empty(exposure.shape), Blends.unsplit(0))
+    untrusted = exposure.maskedPixels(*UNTRUSTED_PLANES, context="detection")
     positive, negative = (_detectPolarity(exposure, cleanImage, detection, ratio, sign, config,
-                                          nGrow, doSmooth) if sign in signs else empty
+                                          nGrow, doSmooth, untrusted) if sign in signs else empty
                           for sign in (1, -1))
     exposure.setMask(positive[0].labels > 0, "DETECTED")
     exposure.setMask(negative[0].labels > 0, "DETECTED_NEGATIVE")
