@@ -21,7 +21,8 @@ Figures (``None`` when they do not apply):
 * ``footprintFraction``, ``largestFootprint`` -- fraction of the valid frame inside
   detection footprints, and in the largest one;
 * ``starResidual`` -- median PSF-filtered significance of the difference at the
-  ``nResidualStars`` brightest stars of the science image: about 0 when the
+  ``nResidualStars`` brightest stars of the science image that the template shows
+  too: about 0 when the
   subtraction scaled the template right, far from it when every star is left over
   with one sign (a wrong flux scaling);
 * ``kernelStars`` -- stars the PSF matching rests on;
@@ -53,6 +54,9 @@ NOT_SKY = ("NO_DATA", "EDGE", "SAT", "BAD", "INTRP", "DETECTED", "DETECTED_NEGAT
 TILE = 128
 MIN_TILE_PIXELS = 1024
 
+#: PSF-filtered S/N a science star must have in the template to count for starResidual.
+MIN_TEMPLATE_STAR_SNR = 5.0
+
 
 class QualityConfig(Config):
     """When a run's result is ``suspect`` (beyond LSST; each check is one reason)."""
@@ -74,7 +78,9 @@ class QualityConfig(Config):
                                      "footprint.", float, 0.01, min=0.0, max=1.0)
     nResidualStars = RangeField("How many of the brightest stars of the science image "
                                 "(peaks of its PSF-filtered image, away from saturated, bad "
-                                "and missing pixels) starResidual takes the median over.",
+                                "and missing pixels, and shown by the template at S/N >= 5, "
+                                "so that bright transients do not count) starResidual takes "
+                                "the median over.",
                                 int, 30, min=1)
     maxStarResidual = RangeField("Largest |starResidual|: the median PSF-filtered "
                                  "significance of the difference at the brightest stars. "
@@ -136,7 +142,8 @@ def assessDifference(difference: Exposure, subtraction: SubtractionResult | None
                                                                            / noiseCorrection)
     figures["detectionNoiseCorrection"] = _rounded(noiseCorrection)
     figures["maxTileMean"] = _maxTileMean(z, clean)
-    figures["starResidual"] = _starResidual(difference, science, valid, config.nResidualStars)
+    figures["starResidual"] = _starResidual(difference, science, template, valid,
+                                            config.nResidualStars)
     figures.update(_footprintFigures(difference, valid))
     figures.update(_kernelFigures(subtraction, science, template))
     _judge(quality, config)
@@ -183,13 +190,15 @@ def _psfFiltered(image: np.ndarray, variance: np.ndarray | None, psf: np.ndarray
     return filtered, signal.fftconvolve(variance, (psf * psf)[::-1, ::-1], mode="same")
 
 
-def _starResidual(difference: Exposure, science: Exposure, valid: np.ndarray,
-                  nStars: int) -> float | None:
+def _starResidual(difference: Exposure, science: Exposure, template: Exposure | None,
+                  valid: np.ndarray, nStars: int) -> float | None:
     """Median PSF-filtered significance of the difference at the brightest science stars.
 
     Stars are the peaks of the science image filtered with the difference's PSF
     (which cosmic rays do not win), at least two PSF sigmas from a saturated, bad,
-    missing or edge pixel of either image.
+    missing or edge pixel of either image, that the template (when it is on the
+    science grid) shows at a PSF-filtered S/N of at least
+    :data:`MIN_TEMPLATE_STAR_SNR`: a bright transient is no static star.
     """
     if difference.psf is None or science.shape != difference.shape:
         return None
@@ -202,10 +211,16 @@ def _starResidual(difference: Exposure, science: Exposure, valid: np.ndarray,
     good = ~unusable
     if good.sum() < MIN_TILE_PIXELS:
         return None
-    sky = float(np.median(science.image[good]))
-    stars, _ = _psfFiltered(np.where(good, science.image - sky, 0.0).astype(np.float32), None,
-                            psf)
+    stars, _ = _psfFiltered(_skySubtracted(science.image, good), None, psf)
     x, y = localMaxima(stars, separation=reach, exclude=near)
+    if template is not None and template.shape == science.shape and template.variance is not None:
+        usable = good & np.isfinite(template.image) & (template.variance > 0)
+        shown, shownVariance = _psfFiltered(
+            _skySubtracted(template.image, usable),
+            np.where(usable, template.variance, 0.0).astype(np.float32), psf)
+        keep = shown[y, x] >= MIN_TEMPLATE_STAR_SNR * np.sqrt(np.maximum(shownVariance[y, x],
+                                                                         1e-30))
+        x, y = x[keep], y[keep]
     if not len(x):
         return None
     brightest = np.argsort(stars[y, x])[::-1][:nStars]
@@ -215,6 +230,12 @@ def _starResidual(difference: Exposure, science: Exposure, valid: np.ndarray,
         np.where(valid, difference.variance, 0.0).astype(np.float32), psf)
     significance = filtered[y, x] / np.sqrt(np.maximum(filteredVariance[y, x], 1e-30))
     return _rounded(np.median(significance))
+
+
+def _skySubtracted(image: np.ndarray, good: np.ndarray) -> np.ndarray:
+    """``image`` less the median of its ``good`` pixels, 0 elsewhere (float32)."""
+    sky = float(np.median(image[good]))
+    return np.where(good, image - sky, 0.0).astype(np.float32)
 
 
 def _maxTileMean(z: np.ndarray, clean: np.ndarray) -> float | None:

@@ -25,6 +25,10 @@ BAD = 2
 #: Bin size (pixels) of the sky removed before detecting candidate stars.
 DETECTION_BIN_SIZE = 64
 
+#: Lowest PSF-weighted signal-to-noise in the template of a kernel candidate: a star
+#: of the science image that the template does not show (a transient) matches nothing.
+MIN_TEMPLATE_SNR = 5.0
+
 
 def detectStars(image: np.ndarray, variance: np.ndarray, bad: np.ndarray, psfImage: np.ndarray,
                 config: ImagePsfMatchConfig) -> tuple[np.ndarray, np.ndarray]:
@@ -80,6 +84,54 @@ def sourcePositions(kernelSources: Table) -> tuple[np.ndarray, np.ndarray]:
                          f"pixel positions in columns 'x' and 'y'")
     return (np.asarray(kernelSources["x"], dtype=np.float64),
             np.asarray(kernelSources["y"], dtype=np.float64))
+
+
+def shownByTemplate(x: np.ndarray, y: np.ndarray, template: np.ndarray,
+                    templateVariance: np.ndarray, bad: np.ndarray,
+                    psfImage: np.ndarray) -> np.ndarray:
+    """Whether the template shows a star at each position (PSF-weighted S/N >= 5).
+
+    The flux is the PSF-weighted sum of a stamp the PSF's size, less the median of
+    its border ring, over the PSF's sum of squares; its noise comes from the
+    template variance. Positions whose stamp leaves the image or holds a ``bad``
+    pixel are kept (the stamp checks decide about them).
+
+    Parameters
+    ----------
+    x, y : numpy.ndarray
+        Star positions (0-based pixels).
+    template, templateVariance : numpy.ndarray
+        Template pixels and variance on the science grid.
+    bad : numpy.ndarray
+        Boolean, True where template pixels must be ignored.
+    psfImage : numpy.ndarray
+        Template PSF stamp (odd size).
+
+    Returns
+    -------
+    numpy.ndarray
+        Boolean per position.
+    """
+    half = psfImage.shape[0] // 2
+    height, width = template.shape
+    cx = np.floor(np.asarray(x) + 0.5).astype(np.intp)
+    cy = np.floor(np.asarray(y) + 0.5).astype(np.intp)
+    inside = (cx >= half) & (cx < width - half) & (cy >= half) & (cy < height - half)
+    offsets = np.arange(-half, half + 1)
+    rows = cy[inside, None, None] + offsets[None, :, None]
+    cols = cx[inside, None, None] + offsets[None, None, :]
+    stamps = template[rows, cols].astype(np.float64)
+    variances = templateVariance[rows, cols].astype(np.float64)
+    border = np.ones(psfImage.shape, dtype=bool)
+    border[1:-1, 1:-1] = False
+    stamps -= np.median(stamps[:, border], axis=1)[:, None, None]
+    flux = np.einsum("nij,ij->n", stamps, psfImage)
+    noise = np.sqrt(np.einsum("nij,ij->n", variances, psfImage ** 2))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        shown = (flux >= MIN_TEMPLATE_SNR * noise) | bad[rows, cols].any(axis=(1, 2))
+    result = np.ones(len(cx), dtype=bool)
+    result[inside] = shown
+    return result
 
 
 def _boxCounts(flags: np.ndarray, y0: np.ndarray, x0: np.ndarray, size: int) -> np.ndarray:

@@ -28,7 +28,7 @@ from diffim.results import SubtractionResult, SubtractionTraits
 from diffim.sanitize import checkSubtractionPair
 
 from .basis import BasisShape, KernelBasis, basisShape, makeKernelBasis
-from .candidates import detectStars, makeCandidates, sourcePositions
+from .candidates import detectStars, makeCandidates, shownByTemplate, sourcePositions
 from .config import ImagePsfMatchConfig
 from .convolve import convolveImage, convolveVariance
 from .kernel import SpatialMatchingKernel
@@ -190,8 +190,13 @@ class AlardLuptonSubtraction:
         else:
             x, y = sourcePositions(kernelSources)
             source = "kernelSources"
-        rejectPixels = scienceBad | ((templatePlane.mask & badBits) != 0)
-        rejectPixels |= templatePlane.missing | ~(templatePlane.variance > 0)
+        templateBad = ((templatePlane.mask & badBits) != 0) | templatePlane.missing
+        templateBad |= ~(templatePlane.variance > 0)
+        template = templatePlane.exposure
+        shown = shownByTemplate(x, y, template.image, template.variance, templateBad,
+                                template.psf.at(*template.center))
+        x, y = x[shown], y[shown]
+        rejectPixels = scienceBad | templateBad
 
         stampHalf = (int(config.fpGrowKernelScaling * basis.kernelSize + 0.5)
                      if config.scaleByFwhm else config.fpGrowPix)
@@ -213,15 +218,18 @@ class AlardLuptonSubtraction:
                              config.candidateCoreRadius if config.useCoreStats else None)
         centroidSigma = float(np.hypot(reference.exposure.psf.sigma(),
                                        toConvolve.exposure.psf.sigma()))
-        note = (f"al's own star detection found {len(x)} stars, {len(candidates)} with "
+        note = (f"al's own star detection found {len(shown)} stars, {len(x)} shown by the "
+                f"template, {len(candidates)} with "
                 f"clean stamps (it skips footprints over fpNpixMax={config.fpNpixMax} pixels: "
                 f"blends, and most stars when the seeing is broad; lower detThreshold or let "
                 f"the sourceSelector choose kernel stars with doSelectSources=True)"
                 if source == "detected" else
-                f"{len(x)} kernelSources given, {len(candidates)} with clean stamps")
+                f"{len(shown)} kernelSources given, {len(x)} shown by the template, "
+                f"{len(candidates)} with clean stamps")
         solution = KernelSolver(fitter, candidates, config, science.shape, centroidSigma,
                                 note).solve()
-        counts = {"ALCandidateSource": source, "ALCandidatesFound": int(len(x)),
+        counts = {"ALCandidateSource": source, "ALCandidatesFound": int(len(shown)),
+                  "ALCandidatesNotInTemplate": int(np.count_nonzero(~shown)),
                   "ALCandidatesMasked": nMasked}
         return solution, counts
 

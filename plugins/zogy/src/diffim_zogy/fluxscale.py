@@ -33,6 +33,10 @@ MAX_FIT_STARS = 300
 #: Lowest science peak signal-to-noise of a star used for the fit.
 MIN_FIT_PEAK_SNR = 10.0
 
+#: Lowest template signal-to-noise (of the weighted flux) of a star used for the fit: a
+#: transient, bright in the science image and absent from the template, is no star of it.
+MIN_FIT_TEMPLATE_SNR = 5.0
+
 #: Smallest ratio of a peak's PSF-filtered to per-pixel S/N, as a fraction of a star's:
 #: a star gives 1, a single-pixel cosmic ray about (peak / norm of the PSF) ** 2 of it.
 MIN_STAR_SHAPE = 0.5
@@ -105,7 +109,7 @@ def fitFluxRatio(science: Exposure, template: Exposure, unusable: np.ndarray) ->
     center = science.center
     half = max(science.psf.at(*center).shape[0], template.psf.at(*center).shape[0]) // 2
     stampHalf = 3 * half
-    ratios, errors = [], []
+    scienceFluxes, templateFluxes, scienceVars, templateVars = [], [], [], []
     weights: dict[tuple[bytes, bytes], tuple[np.ndarray, np.ndarray]] = {}
     for x, y in _brightPeaks(science, unusable, stampHalf):
         box = (slice(y - stampHalf, y + stampHalf + 1), slice(x - stampHalf, x + stampHalf + 1))
@@ -119,18 +123,35 @@ def fitFluxRatio(science: Exposure, template: Exposure, unusable: np.ndarray) ->
         scienceWeight, templateWeight = weights[key]
         scienceFlux, scienceVar = _weightedFlux(science, x, y, scienceWeight)
         templateFlux, templateVar = _weightedFlux(template, x, y, templateWeight)
-        if not (scienceFlux > 0 and templateFlux > 0):
+        if not (scienceFlux > 0 and templateFlux > MIN_FIT_TEMPLATE_SNR * np.sqrt(templateVar)):
             continue
-        ratio = templateFlux / scienceFlux
-        ratios.append(ratio)
-        errors.append(ratio * np.sqrt(scienceVar / scienceFlux ** 2
-                                      + templateVar / templateFlux ** 2))
-        if len(ratios) == MAX_FIT_STARS:
+        scienceFluxes.append(scienceFlux)
+        templateFluxes.append(templateFlux)
+        scienceVars.append(scienceVar)
+        templateVars.append(templateVar)
+        if len(scienceFluxes) == MAX_FIT_STARS:
             break
-    combined = robustWeightedMean(np.array(ratios), np.array(errors))
+    scienceFlux, templateFlux = np.array(scienceFluxes), np.array(templateFluxes)
+    ratios = templateFlux / scienceFlux
+    errors = _ratioErrors(ratios, scienceFlux, np.array(scienceVars), np.array(templateVars))
+    combined = robustWeightedMean(ratios, errors)
     if combined.nKept < MIN_FIT_STARS:
         raise FluxScaleError(combined.nKept, MIN_FIT_STARS)
     return FluxScaling(combined.mean, "fit", combined.nKept, combined.error)
+
+
+def _ratioErrors(ratios: np.ndarray, scienceFlux: np.ndarray, scienceVar: np.ndarray,
+                 templateVar: np.ndarray) -> np.ndarray:
+    """Errors of per-star ratios ``templateFlux / scienceFlux``, all at their median ratio.
+
+    Each star's own ratio would give a star measured low a small error and so a
+    large weight, biasing the mean low; at one common ratio the weights depend on
+    the noise alone.
+    """
+    if ratios.size == 0:
+        return ratios
+    ratio = float(np.median(ratios))
+    return np.sqrt(templateVar + ratio ** 2 * scienceVar) / scienceFlux
 
 
 def _matchedWeights(sciencePsf: np.ndarray, templatePsf: np.ndarray
