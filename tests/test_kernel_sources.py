@@ -42,6 +42,9 @@ def test_control_metric_is_worse_for_a_wrong_kernel(pair):
                  "subtract.fitFluxScale=false", "doDecorrelation=false")
     assert wrong.metadata["controlSampleResidualRms"] > 5 * good.metadata[
         "controlSampleResidualRms"]
+    # without doAddMetrics: no kernel-candidate columns and no metrics block
+    assert "KCUsed" not in good.kernelSources.colnames
+    assert "metrics" not in good.metadata["quality"]
 
 
 def test_control_sample_is_reproducible_and_seeded(pair):

@@ -21,8 +21,9 @@ class ImageDifferenceConnections(Config):
                       str, "warpedTemplate.fits")
     matchedExp = Field("PSF-matched template (written when doWriteMatchedExp).", str,
                        "matchedTemplate.fits")
-    kernelSrc = Field("Kernel and control stars with residual metrics (written when doAddMetrics "
-                      "and doSelectSources).", str, "kernelSources.fits")
+    kernelSrc = Field("Kernel and control stars with residual metrics and the kernel-candidate "
+                      "QA columns KCDiffim* (written when doAddMetrics and doSelectSources).",
+                      str, "kernelSources.fits")
     registerDebug = Field("Registration matches and residuals (written when doDebugRegister and "
                           "doUseRegister).", str, "registerDebug.fits")
     metadata = Field("Run metadata: config used, package versions, time per step "

@@ -120,7 +120,10 @@ def diffim_register(science: "Exposure", template: "Exposure", config: "Config",
         pixels), with its PSF transformed to the science grid and the science WCS;
         ``metadata["registerRms"]`` holds the fit rms (science pixels),
         ``metadata["registerMatches"]`` the number of matched stars and, with
-        ``debug``, ``metadata["registerDebug"]`` the matches and residuals.
+        ``debug``, ``metadata["registerDebug"]`` the matches and residuals;
+        optionally ``metadata["registerOffset"]`` and ``["registerOffsetMean"]``,
+        ``[dx, dy]`` science minus template position (pixels) at the science
+        centre and averaged over the matched stars (doAddMetrics records them).
     """
 
 

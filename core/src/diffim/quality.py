@@ -27,7 +27,10 @@ Figures (``None`` when they do not apply):
   with one sign (a wrong flux scaling);
 * ``kernelStars`` -- stars the PSF matching rests on;
 * ``kernelSum``, ``expectedKernelSum`` -- the matching kernel's sum and the flux
-  ratio the photometric calibrations predict for it.
+  ratio the photometric calibrations predict for it;
+* ``metrics`` -- with ``doAddMetrics`` only, LSST's run metrics (kernel-candidate
+  QA, NFalsePositives, registration offsets; :mod:`diffim.metrics`). They
+  describe the run and decide nothing.
 """
 from __future__ import annotations
 

@@ -100,6 +100,15 @@ class SubtractionResult:
     nKernelStars : int, optional
         Stars the PSF matching rests on (kernel stars, or flux-ratio stars); None
         when it rests on none (calibrations alone).
+    kernelCandidates : astropy.table.Table, optional
+        Per-candidate quality of the kernel fit, for an algorithm that fits a
+        kernel on each star stamp: one row per candidate with its star's pixel
+        ``x``, ``y`` and figures, e.g. LSST's kernel-candidate QA
+        ``KCDiffim{Mean,Median,StDev}_{LOCAL,SPATIAL}`` (residuals under the
+        candidate's own kernel and under the spatial model). With ``doAddMetrics``
+        the task copies the other columns into ``kernelSources`` (the candidate
+        within 1 pixel of each star) and the median over candidates of each float
+        column into the metadata ``quality.metrics``.
     metadata : dict
         Diagnostics to record in the run metadata.
     """
@@ -112,6 +121,7 @@ class SubtractionResult:
     convolvedScience: bool = False
     needsDecorrelation: bool = True
     nKernelStars: int | None = None
+    kernelCandidates: Table | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
 
 

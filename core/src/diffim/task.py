@@ -19,7 +19,9 @@ from .defects import interpolateDefects
 from .errors import ConfigError, DiffimError, InputError, PluginError, RegistrationRequiredError
 from .exposure import Exposure
 from .ids import IdFactory
+from .kernel_candidates import joinKernelCandidates
 from .kernel_stars import KernelStars
+from .metrics import runMetrics
 from .quality import Quality, assessDifference
 from .results import (DetectionResult, ImageDifferenceResult, PsfMeasurement,
                       SubtractionResult, SubtractionTraits)
@@ -208,6 +210,9 @@ class ImageDifferenceTask:
                                             preConvKernel=preConvKernel)
             if stars is not None:
                 result.kernelSources = self._kernelStars().metrics(difference, science, stars)
+                if config.doAddMetrics and subtraction.kernelCandidates is not None:
+                    result.kernelSources = joinKernelCandidates(result.kernelSources,
+                                                                subtraction.kernelCandidates)
             if preConvKernel is not None:
                 # AL score mode: what was subtracted is the likelihood image, not a difference.
                 result.scoreExposure, difference = difference, None
@@ -225,17 +230,26 @@ class ImageDifferenceTask:
             result.diaSources = self._detectAndMeasure(detectionExposure, science, result,
                                                        idFactory, rng)
         if detectionExposure is not None:
-            result.quality = self._assess(detectionExposure, science, result)
+            knownSources = [t for t in (selectSources, templateSources) if t is not None]
+            result.quality = self._assess(detectionExposure, science, result, knownSources)
         result.metadata = self.metadata
         return result
 
-    def _assess(self, exposure: Exposure, science: Exposure,
-                result: ImageDifferenceResult) -> Quality:
-        """The quality verdict on the image detected on (metadata ``quality``, a WARNING)."""
+    def _assess(self, exposure: Exposure, science: Exposure, result: ImageDifferenceResult,
+                knownSources: list[Table]) -> Quality:
+        """The quality verdict on the image detected on (metadata ``quality``, a WARNING).
+
+        With doAddMetrics the verdict's ``metrics`` hold the seed's own metrics
+        (:func:`diffim.metrics.runMetrics`; ``knownSources`` are the science and
+        template source catalogs that were given).
+        """
         with self._step("quality"):
             quality = assessDifference(exposure, result.subtractRes, science,
                                        result.warpedExposure, self.config.quality,
                                        self.metadata.get("detectionNoiseCorrection", 1.0))
+            if self.config.doAddMetrics:
+                quality.figures["metrics"] = runMetrics(result.subtractRes, result.diaSources,
+                                                        science, knownSources, self.metadata)
         quality.figures["varianceScaleFactor"] = self.metadata.get("scaleDiffimVarianceFactor")
         self.metadata["quality"] = quality.toDict()
         if quality.reasons:
@@ -350,7 +364,7 @@ class ImageDifferenceTask:
                                     sipOrder=config.templateSipOrder,
                                     debug=config.doDebugRegister)
                 for key in ("registerRms", "registerMatches", "registerRejected",
-                            "registerDebug"):
+                            "registerOffset", "registerOffsetMean", "registerDebug"):
                     if key in warped.metadata:
                         self.metadata[key] = warped.metadata[key]
             else:

@@ -115,9 +115,19 @@ class ImageDifferenceConfig(Config):
     doAddCalexpBackground = Field("Add the calexp background model to the science image before "
                                   "processing (the AL fit models a differential background).",
                                   bool, False)
-    doAddMetrics = Field("Write the kernel and control stars with their residual metrics "
-                         "(kernel-candidate QA, connections.kernelSrc); AL with doSelectSources.",
-                         bool, False)
+    doAddMetrics = Field("Add the run metrics (LSST's) to the metadata's quality.metrics and "
+                         "write the kernel and control stars (connections.kernelSrc). "
+                         "Kernel-candidate QA: each candidate's mean, median and stdev of "
+                         "difference/sqrt(variance) in its stamp under its own kernel "
+                         "(KCDiffim*_LOCAL) and the spatial model (KCDiffim*_SPATIAL), as "
+                         "kernelSources columns and their medians over the candidates; "
+                         "NFalsePositives{Total,RefAssociated,SrcAssociated,Unassociated}: "
+                         "diaSources matched to a reference object (doMatchSources), else "
+                         "within one science PSF FWHM of a given science or template source, "
+                         "else neither; with doUseRegister, registerOffset and "
+                         "registerOffsetMean (science minus template position, px) and "
+                         "registerRms. Needs doSelectSources and a kernel-fitting subtraction "
+                         "(AL).", bool, False)
     doApCorr = Field("Apply aperture corrections to diaSource fluxes (applyApCorr subtask).",
                      bool, True)
     doDebugRegister = Field("Write debugging data (matches, residuals) for doUseRegister.", bool,

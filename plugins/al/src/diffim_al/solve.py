@@ -18,7 +18,7 @@ from diffim.statistics import clippedStats
 from .candidates import BAD, GOOD, KernelCandidates
 from .config import ImagePsfMatchConfig
 from .kernel import CentroidGauge, SpatialBackground, SpatialMatchingKernel
-from .stampfit import StampFitter, conditionNumbers, isSingular, solveSymmetric
+from .stampfit import ResidualStats, StampFitter, conditionNumbers, isSingular, solveSymmetric
 
 #: Sigma-clipping iterations of the kernel-sum statistics.
 _KSUM_CLIP_ITERATIONS = 3
@@ -281,7 +281,15 @@ class KernelSolver:
             expansion[:, nBasis, -nb:] = bgFunctions.evaluate(x, y)
         return expansion
 
-    def _assess(self, index: np.ndarray, kernel: SpatialMatchingKernel):
+    def localStats(self, index: np.ndarray) -> ResidualStats:
+        """Residual statistics of fitted candidates under their own single-stamp kernels."""
+        nBasis = self.fitter.basis.nBasis
+        solution = solveSymmetric(self.matrix[index], self.rhs[index])
+        kernels = self.fitter.kernelImages(solution[:, :nBasis])
+        background = solution[:, nBasis] if self.fitter.fitBackground else None
+        return self.fitter.residualStats(index, kernels, background)
+
+    def spatialStats(self, index: np.ndarray, kernel: SpatialMatchingKernel) -> ResidualStats:
         """Residual statistics of the candidates under the spatial model."""
         x, y = self.candidates.x[index], self.candidates.y[index]
         kernels = np.tensordot(kernel.functions.evaluate(x, y), kernel.components, axes=1)
@@ -312,7 +320,7 @@ class KernelSolver:
             kernelOrder, bgOrder, fallback = self._orders(len(used))
             kernel = self._spatialFit(used, kernelOrder, bgOrder)
             iterations += 1
-            stats = self._assess(used, kernel)
+            stats = self.spatialStats(used, kernel)
             bad = ~(np.isfinite(stats.mean) & np.isfinite(stats.std))
             if config.spatialKernelClipping:
                 bad |= self._outsideLimits(stats.mean, stats.std)
@@ -326,7 +334,7 @@ class KernelSolver:
                 kernelOrder, bgOrder, fallback = self._orders(len(used))
                 kernel = self._spatialFit(used, kernelOrder, bgOrder)
                 iterations += 1
-                stats = self._assess(used, kernel)
+                stats = self.spatialStats(used, kernel)
         used = self._usable()
         if len(used) == 0:
             raise self._insufficient()

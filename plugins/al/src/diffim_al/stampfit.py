@@ -142,19 +142,29 @@ def _convolveStack(stamps: np.ndarray, kernels: np.ndarray) -> np.ndarray:
     return full[:, half:size - half, half:size - half]
 
 
+def _maskedMedian(z: np.ndarray, use: np.ndarray) -> np.ndarray:
+    """Median of each ``(valid, valid)`` plane of ``z`` over its ``use`` pixels (NaN if none)."""
+    values = np.where(use & np.isfinite(z), z, np.nan).reshape(len(z), -1)
+    median = np.full(len(z), np.nan)
+    some = ~np.all(np.isnan(values), axis=1)
+    median[some] = np.nanmedian(values[some], axis=1)
+    return median
+
+
 @dataclass
 class ResidualStats:
     """Statistics of ``z = difference / sqrt(variance)`` over candidate stamps.
 
     Attributes
     ----------
-    mean, std : numpy.ndarray
+    mean, median, std : numpy.ndarray
         Per candidate (std with the n/(n-1) correction).
     pooledSum, pooledSumSq, pooledCount : float
         Sums of z and z**2 and the pixel count over all candidates.
     """
 
     mean: np.ndarray
+    median: np.ndarray
     std: np.ndarray
     pooledSum: float
     pooledSumSq: float
@@ -264,7 +274,7 @@ class StampFitter:
             ``(n,)`` background per candidate; None for no background.
         """
         n = len(index)
-        mean, std = np.empty(n), np.empty(n)
+        mean, median, std = np.empty(n), np.empty(n), np.empty(n)
         pooled = np.zeros(3)
         for start in range(0, n, _CHUNK):
             chunk = slice(start, start + _CHUNK)
@@ -283,8 +293,9 @@ class StampFitter:
                 mean[chunk] = total / count
             deviation = np.where(use, z - mean[chunk, None, None], 0.0)
             std[chunk] = np.sqrt((deviation ** 2).sum(axis=(1, 2)) / np.maximum(count - 1, 1))
+            median[chunk] = _maskedMedian(z, use)
             pooled += (total.sum(), np.where(use, z * z, 0.0).sum(), count.sum())
-        return ResidualStats(mean, std, float(pooled[0]), float(pooled[1]), int(pooled[2]))
+        return ResidualStats(mean, median, std, float(pooled[0]), float(pooled[1]), int(pooled[2]))
 
     def _statsRegion(self, index: np.ndarray, valid: int) -> np.ndarray:
         """Boolean ``(n, valid, valid)``: the pixels the statistics are taken over."""

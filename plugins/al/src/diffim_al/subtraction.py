@@ -33,6 +33,7 @@ from .config import ImagePsfMatchConfig
 from .convolve import convolveImage, convolveVariance
 from .kernel import SpatialMatchingKernel
 from .masks import borderPixels
+from .qa import kernelCandidateQa
 from .solve import KernelSolution, KernelSolver
 from .stampfit import StampFitter
 
@@ -132,7 +133,8 @@ class AlardLuptonSubtraction:
         SubtractionResult
             Difference, the template as given (``warpedExposure``), the convolved image
             (``matchedExposure``), the kernel (its ``background`` attribute holds the
-            differential background) and diagnostics in ``metadata``.
+            differential background), the per-candidate residuals in
+            ``kernelCandidates`` (:mod:`diffim_al.qa`) and diagnostics in ``metadata``.
 
         Raises
         ------
@@ -157,8 +159,9 @@ class AlardLuptonSubtraction:
 
         shape = basisShape(config, toConvolve.exposure.psf.sigma(), reference.exposure.psf.sigma())
         basis = makeKernelBasis(shape)
-        solution, counts = self._fitKernel(sciencePlane, templatePlane, reference, toConvolve,
-                                           basis, config, planes, kernelSources)
+        solver, solution, counts = self._fitKernel(sciencePlane, templatePlane, reference,
+                                                   toConvolve, basis, config, planes,
+                                                   kernelSources)
         kernel = solution.kernel
         if not kernel.kernelSum > 0:
             raise KernelFitError(f"fitted kernel sum {kernel.kernelSum:.4g} is not positive; "
@@ -171,14 +174,20 @@ class AlardLuptonSubtraction:
         return SubtractionResult(subtractedExposure=difference, warpedExposure=template,
                                  matchedExposure=matched, psfMatchingKernel=kernel,
                                  convolvedScience=not convolveTemplate,
-                                 nKernelStars=solution.nUsed, metadata=metadata)
+                                 nKernelStars=solution.nUsed, metadata=metadata,
+                                 kernelCandidates=kernelCandidateQa(solver, kernel,
+                                                                    convolveTemplate))
 
     # --- fitting ----------------------------------------------------------------
     def _fitKernel(self, sciencePlane: _Plane, templatePlane: _Plane, reference: _Plane,
                    toConvolve: _Plane, basis: KernelBasis, config: ImagePsfMatchConfig,
                    planes: MaskPlanes,
-                   kernelSources: Table | None) -> tuple[KernelSolution, dict[str, object]]:
-        """Find the candidates and run the solution loop; also return candidate counts."""
+                   kernelSources: Table | None
+                   ) -> tuple[KernelSolver, KernelSolution, dict[str, object]]:
+        """Find the candidates and run the solution loop.
+
+        Returns the solver (for the candidate QA), its solution and the candidate counts.
+        """
         science = sciencePlane.exposure
         badBits = _badBits(config, planes)
         scienceBad = ((sciencePlane.mask & badBits) != 0) | sciencePlane.missing
@@ -226,12 +235,12 @@ class AlardLuptonSubtraction:
                 if source == "detected" else
                 f"{len(shown)} kernelSources given, {len(x)} shown by the template, "
                 f"{len(candidates)} with clean stamps")
-        solution = KernelSolver(fitter, candidates, config, science.shape, centroidSigma,
-                                note).solve()
+        solver = KernelSolver(fitter, candidates, config, science.shape, centroidSigma, note)
+        solution = solver.solve()
         counts = {"ALCandidateSource": source, "ALCandidatesFound": int(len(shown)),
                   "ALCandidatesNotInTemplate": int(np.count_nonzero(~shown)),
                   "ALCandidatesMasked": nMasked}
-        return solution, counts
+        return solver, solution, counts
 
     # --- applying -----------------------------------------------------------------
     def _convolve(self, toConvolve: _Plane, reference: _Plane, kernel: SpatialMatchingKernel,

@@ -73,6 +73,13 @@ class Registration:
                                                 self.residual, self.kept)]
 
     @property
+    def meanOffset(self) -> tuple[float, float]:
+        """Mean science minus template position ``(dx, dy)`` of the kept matches (pixels)."""
+        t, s = self.templateStars, self.scienceStars
+        it, js = self.templateIndex[self.kept], self.scienceIndex[self.kept]
+        return float(np.mean(s.x[js] - t.x[it])), float(np.mean(s.y[js] - t.y[it]))
+
+    @property
     def rms(self) -> float:
         """Root-mean-square residual length of the kept matches (science pixels)."""
         if not self.kept.any():

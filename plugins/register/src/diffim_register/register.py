@@ -125,6 +125,7 @@ def registerTemplate(science: Exposure, template: Exposure, config: SipRegisterC
         "registerMatches": registration.nMatches,
         "registerRejected": registration.nRejected,
         "registerOffset": [float(cx - tx), float(cy - ty)],
+        "registerOffsetMean": list(registration.meanOffset),
     })
     if debug:
         warped.metadata["registerDebug"] = registration.records()
@@ -175,7 +176,8 @@ class SipRegister:
             ``registerRms`` (px), ``registerMatches``, ``registerRejected``,
             ``registerMethod`` (``"wcs"`` or ``"pattern"``), ``registerOrder``,
             ``registerOffset`` (science minus template position of the science
-            centre, px) and, with ``debug``, ``registerDebug``: one dict per
+            centre, px), ``registerOffsetMean`` (mean science minus template
+            position of the matched stars, px) and, with ``debug``, ``registerDebug``: one dict per
             match with ``templateX``, ``templateY``, ``scienceX``, ``scienceY``,
             residual ``dx``, ``dy`` and ``rejected``.
 
