@@ -5,6 +5,10 @@ template-to-science flux ratio of 0.019 instead of 2 (the transients, absent fro
 template, won the robust mean) and made AL fit its kernel on them (kernel sum 0.06
 instead of 2), both reporting success. Kernel stars and flux-ratio stars must now be
 shown by the template, and the quality check's reference stars too.
+
+Measured (768², 850 stars, 90 transients, seed 3; AL / ZOGY): found 87-90 of 90; false
+detections 0-5 / 0; median flux ratio 0.998-1.006 / 0.991-1.004; robust pull width
+0.83-0.98 / 0.91-0.97; kernel sum within 0.7% / flux ratio 0.8-1.1% high.
 """
 from __future__ import annotations
 
@@ -26,7 +30,8 @@ SEEING = {"science broader": (4.4, 3.2), "science sharper": (3.0, 4.2),
 @pytest.fixture(scope="module", params=list(SEEING))
 def pair(request):
     scienceFwhm, templateFwhm = SEEING[request.param]
-    return makePair(size=1024, scienceFwhm=scienceFwhm, templateFwhm=templateFwhm, seed=3)
+    return makePair(size=768, scienceFwhm=scienceFwhm, templateFwhm=templateFwhm, nStars=850,
+                    nTransients=90, seed=3)
 
 
 @pytest.mark.parametrize("pipeline", ["default.yaml", "zogy.yaml"])
@@ -46,7 +51,7 @@ def test_independent_pair_subtracts_to_noise_with_transients_at_their_flux(pair,
     matched = matchPixels(sources["x"], sources["y"], truth["x"], truth["y"], 2.0,
                           method="oneToOne")
     assert len(matched.index2) >= 0.95 * len(truth)
-    assert len(sources) - len(matched.index1) <= 10          # false detections per Mpix
+    assert len(sources) - len(matched.index1) <= 8           # false detections in 0.6 Mpix
     flux = np.asarray(sources["base_PsfFlux_instFlux"])[matched.index1]
     error = np.asarray(sources["base_PsfFlux_instFluxErr"])[matched.index1]
     trueFlux = np.asarray(truth["flux"])[matched.index2]
