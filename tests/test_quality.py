@@ -132,3 +132,16 @@ def test_stars_left_over_by_a_wrong_flux_scaling_are_suspect(scale, suspect):
     quality = result.metadata["quality"]
     assert (abs(quality["starResidual"]) > 5.0) is suspect
     assert any("brightest stars are left over" in r for r in quality["reasons"]) is suspect
+
+
+def test_a_variance_scale_on_too_few_pixels_is_suspect_not_a_silent_one():
+    science, template, _ = simulatePair(size=256, seed=4, nTransients=5)
+    config = load_pipeline(PIPELINES / "default.yaml",
+                           overrides=["scaleVariance.minPixels=100000"])
+    result = ImageDifferenceTask(config=config).run(exposure=science, templateExposure=template)
+    quality = result.metadata["quality"]
+    assert result.metadata["scaleDiffimVarianceEstimator"] == "none"
+    assert quality["varianceScaleFactor"] == 1.0 and quality["status"] == "suspect"
+    pixels = quality["varianceScalePixels"]
+    assert 0.5 * 256 ** 2 < pixels < 100000
+    assert f"scaleDiffimVariance had only {pixels} usable pixels" in " ".join(quality["reasons"])

@@ -29,7 +29,7 @@ if TYPE_CHECKING:  # pragma: no cover - imports for annotations only
 
     from .config import Config
     from .exposure import Exposure
-    from .results import DetectionResult, PsfMeasurement, SubtractionResult
+    from .results import DetectionResult, PsfMeasurement, SubtractionResult, VarianceScale
 
 hookspec = pluggy.HookspecMarker("diffim")
 hookimpl = pluggy.HookimplMarker("diffim")
@@ -248,7 +248,7 @@ def diffim_decorrelate(science: "Exposure", template: "Exposure",
 
 
 @hookspec(firstresult=True)
-def diffim_scaleVariance(exposure: "Exposure", config: "Config") -> float:
+def diffim_scaleVariance(exposure: "Exposure", config: "Config") -> "float | VarianceScale":
     """Measure how much the variance plane under-states the noise of the image.
 
     Parameters
@@ -260,8 +260,10 @@ def diffim_scaleVariance(exposure: "Exposure", config: "Config") -> float:
 
     Returns
     -------
-    float
-        Factor by which to multiply the variance plane.
+    float or VarianceScale
+        Factor by which to multiply the variance plane; as a
+        :class:`~diffim.results.VarianceScale` also the pixels it rests on and how
+        it was measured (estimator ``"none"``: too few pixels, the run is suspect).
     """
 
 

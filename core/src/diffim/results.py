@@ -41,6 +41,27 @@ class PsfMeasurement:
 
 
 @dataclass(frozen=True)
+class VarianceScale:
+    """What a ``scaleVariance`` implementation may return instead of a bare factor.
+
+    Attributes
+    ----------
+    factor : float
+        Factor by which to multiply the variance plane.
+    nPixels : int
+        Pixels the factor was measured on.
+    estimator : str
+        How: ``"sourceFree"`` (pixels outside the source masks), ``"sourceRejected"``
+        (all usable pixels, sources rejected statistically: a crowded frame) or
+        ``"none"`` (too few usable pixels: the factor is 1 and the run is suspect).
+    """
+
+    factor: float
+    nPixels: int
+    estimator: str
+
+
+@dataclass(frozen=True)
 class SubtractionTraits:
     """What a ``subtract`` implementation produces, declared before it runs.
 

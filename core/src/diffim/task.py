@@ -24,7 +24,7 @@ from .kernel_stars import KernelStars
 from .metrics import runMetrics
 from .quality import Quality, assessDifference
 from .results import (DetectionResult, ImageDifferenceResult, PsfMeasurement,
-                      SubtractionResult, SubtractionTraits)
+                      SubtractionResult, SubtractionTraits, VarianceScale)
 from .preconvolve import preConvolutionKernel, preConvolve
 from .sanitize import sanitize
 from .task_config import ImageDifferenceConfig
@@ -251,6 +251,11 @@ class ImageDifferenceTask:
                 quality.figures["metrics"] = runMetrics(result.subtractRes, result.diaSources,
                                                         science, knownSources, self.metadata)
         quality.figures["varianceScaleFactor"] = self.metadata.get("scaleDiffimVarianceFactor")
+        quality.figures["varianceScalePixels"] = self.metadata.get("scaleDiffimVariancePixels")
+        for step in ("scaleTemplateVariance", "scaleDiffimVariance"):
+            if self.metadata.get(f"{step}Estimator") == "none":
+                quality.reasons.append(f"{step} had only {self.metadata[f'{step}Pixels']} "
+                                       "usable pixels: the variance plane was left unscaled")
         self.metadata["quality"] = quality.toDict()
         if quality.reasons:
             log.warning("the result is suspect: %s", "; ".join(quality.reasons))
@@ -376,10 +381,7 @@ class ImageDifferenceTask:
             elif not config.doUseRegister:
                 self._checkMisalignment(science, warped)
         if config.doScaleTemplateVariance:
-            with self._step("scaleTemplateVariance"):
-                factor = float(self._call("scaleVariance", (float, np.floating), exposure=warped))
-                warped.variance *= np.float32(factor)
-                self.metadata["scaleTemplateVarianceFactor"] = factor
+            self._scaleVariance(warped, "scaleTemplateVariance")
         kernelSources, stars = None, None
         if config.doSelectSources:
             with self._step("selectSources"):
@@ -497,17 +499,30 @@ class ImageDifferenceTask:
         self.metadata["convolveTemplate"] = choice
         return choice
 
+    def _scaleVariance(self, exposure: Exposure, step: str) -> None:
+        """Scale ``exposure``'s variance plane in place (step and metadata ``<step>Factor``).
+
+        A plugin that returns a :class:`~diffim.results.VarianceScale` also records
+        ``<step>Pixels`` and ``<step>Estimator``; ``"none"`` (too few usable pixels)
+        makes the run's quality suspect.
+        """
+        with self._step(step):
+            scale = self._call("scaleVariance", (float, np.floating, VarianceScale),
+                               exposure=exposure)
+        if isinstance(scale, VarianceScale):
+            self.metadata[f"{step}Pixels"] = scale.nPixels
+            self.metadata[f"{step}Estimator"] = scale.estimator
+            scale = scale.factor
+        exposure.variance *= np.float32(scale)
+        self.metadata[f"{step}Factor"] = float(scale)
+
     def _detectAndMeasure(self, exposure: Exposure, science: Exposure,
                           result: ImageDifferenceResult, idFactory,
                           rng: np.random.Generator) -> Table:
         """Rescale the variance of the detection exposure, detect, then measure."""
         config = self.config
         if config.doScaleDiffimVariance:
-            with self._step("scaleDiffimVariance"):
-                factor = float(self._call("scaleVariance", (float, np.floating),
-                                          exposure=exposure))
-                exposure.variance *= np.float32(factor)
-                self.metadata["scaleDiffimVarianceFactor"] = factor
+            self._scaleVariance(exposure, "scaleDiffimVariance")
         exposure.clearMask("DETECTED", "DETECTED_NEGATIVE")
         with self._step("detection"):
             detection = self._call("detection", DetectionResult, exposure=exposure,

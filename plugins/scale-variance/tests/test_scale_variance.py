@@ -13,7 +13,7 @@ SHAPE = (512, 512)
 def factor(exposure, **overrides):
     config = IqrScaleVarianceConfig(**overrides)
     config.freeze()
-    return IqrScaleVariance().diffim_scaleVariance(exposure=exposure, config=config)
+    return IqrScaleVariance().diffim_scaleVariance(exposure=exposure, config=config).factor
 
 
 def test_entry_point_and_defaults():
@@ -98,3 +98,41 @@ def test_too_few_good_pixels_give_one_and_bad_inputs_are_user_errors(makeNoise):
     flat.variance[:] = 1.0
     with pytest.raises(InputError, match="scatter|noise"):
         factor(flat)
+
+
+@pytest.fixture(scope="module")
+def crowdedPair():
+    from diffim.testing.simulate import simulatePair
+    science, template, _ = simulatePair(size=512, nStars=600, nTransients=0, seed=2)
+    return science, template
+
+
+@pytest.mark.parametrize("role", [0, 1], ids=["science", "template"])
+def test_crowded_frame_measures_the_noise_below_the_mode(crowdedPair, role):
+    # DETECTED covers all but 1 pixel in 1600 (164 pixels, below minPixels): the factor
+    # comes from all pixels, the stars rejected statistically. Measured 1.52 / 1.53.
+    exposure = crowdedPair[role].clone()
+    exposure.variance /= np.float32(1.5)
+    detected = np.ones(exposure.shape, bool)
+    detected[::40, ::40] = False
+    exposure.setMask(detected, "DETECTED")
+    config = IqrScaleVarianceConfig()
+    config.freeze()
+    result = IqrScaleVariance().diffim_scaleVariance(exposure=exposure, config=config)
+    assert result.estimator == "sourceRejected" and result.nPixels > 0.99 * exposure.image.size
+    assert result.factor == pytest.approx(1.5, rel=0.05)
+    # the interquartile width of the same pixels is thrown by the stars
+    assert factor(exposure, maskPlanes=[]) > 1.8
+
+
+def test_too_few_usable_pixels_leave_one_with_a_warning(makeNoise, caplog):
+    exposure = makeNoise((64, 64), NOISE, 0.25, np.random.default_rng(9))
+    bad = np.ones(exposure.shape, bool)
+    bad[:10, :50] = False
+    exposure.setMask(bad, "BAD")
+    config = IqrScaleVarianceConfig()
+    config.freeze()
+    with caplog.at_level("WARNING", logger="diffim.scaleVariance"):
+        result = IqrScaleVariance().diffim_scaleVariance(exposure=exposure, config=config)
+    assert (result.factor, result.nPixels, result.estimator) == (1.0, 500, "none")
+    assert "only 500 usable pixels (minPixels 1000)" in caplog.text

@@ -11,6 +11,17 @@ class IqrScaleVarianceConfig(Config):
         "Mask planes whose pixels are ignored, both when estimating the background and when "
         "measuring the noise: sources (DETECTED, DETECTED_NEGATIVE) and unreliable pixels.",
         str, default=["DETECTED", "DETECTED_NEGATIVE", "BAD", "SAT", "NO_DATA", "INTRP"])
+    sourcePlanes = ListField(
+        "Those of maskPlanes that mark sources. In a crowded frame, where fewer than "
+        "minPixels usable pixels lie outside them, they are not ignored: the noise is "
+        "measured on all usable pixels, below their mode (sources only add light), and the "
+        "run metadata says so (scale*VarianceEstimator: sourceRejected).",
+        str, default=["DETECTED", "DETECTED_NEGATIVE"])
+    minPixels = RangeField(
+        "Fewest pixels the factor may rest on: first those free of all maskPlanes, then (a "
+        "crowded frame) those free of all but sourcePlanes. With fewer of those too, the "
+        "factor is 1, a WARNING names the pixel count and the run's quality is suspect.",
+        int, default=1000, min=2)
     limit = RangeField(
         "Largest acceptable factor. A pixel-based factor above it is replaced by the image-based "
         "one (interquartile noise of the image over the median variance); if that is above it "

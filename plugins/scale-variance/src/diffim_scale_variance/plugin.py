@@ -1,39 +1,62 @@
 """The ``iqr`` implementation of the ``scaleVariance`` slot."""
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 
 from diffim.background import backgroundModel
 from diffim.errors import InputError
 from diffim.exposure import Exposure
 from diffim.hookspecs import hookimpl
+from diffim.results import VarianceScale
 
 from .config import IqrScaleVarianceConfig
-from .statistics import imageBasedFactor, pixelBasedFactor
+from .statistics import imageBasedFactor, pixelBasedFactor, sourceRejectedFactor
+
+log = logging.getLogger("diffim.scaleVariance")
 
 
-def _goodPixels(exposure: Exposure, config: IqrScaleVarianceConfig) -> np.ndarray:
+def _pixelSets(exposure: Exposure, config: IqrScaleVarianceConfig
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """Usable pixels (outside the non-source maskPlanes, finite, variance > 0) and, of
+    those, the ones outside the sourcePlanes too."""
+    context = "scaleVariance.maskPlanes"
+    sources = [p for p in config.maskPlanes if p in config.sourcePlanes]
+    others = [p for p in config.maskPlanes if p not in config.sourcePlanes]
     with np.errstate(invalid="ignore"):
         positive = exposure.variance > 0
-    return (~exposure.maskedPixels(*config.maskPlanes, context="scaleVariance.maskPlanes")
-            & np.isfinite(exposure.image)
-            & np.isfinite(exposure.variance) & positive)
+    usable = (np.isfinite(exposure.image) & np.isfinite(exposure.variance) & positive)
+    if others:
+        usable &= ~exposure.maskedPixels(*others, context=context)
+    free = usable & ~exposure.maskedPixels(*sources, context=context) if sources else usable
+    return usable, free
 
 
-def varianceScaleFactor(exposure: Exposure, config: IqrScaleVarianceConfig) -> float:
+def varianceScaleFactor(exposure: Exposure, config: IqrScaleVarianceConfig) -> VarianceScale:
     """Factor by which to multiply the variance plane so it matches the pixel noise.
 
     See :meth:`IqrScaleVariance.diffim_scaleVariance`.
     """
     if exposure.variance is None:
         raise InputError("scaleVariance needs a variance plane, but exposure.variance is None")
-    good = _goodPixels(exposure, config)
-    if np.count_nonzero(good) < 2:
-        return 1.0
+    usable, free = _pixelSets(exposure, config)
+    nUsable, nFree = int(np.count_nonzero(usable)), int(np.count_nonzero(free))
+    if nFree >= config.minPixels:
+        good, estimator, measure = free, "sourceFree", pixelBasedFactor
+    elif nUsable >= config.minPixels:
+        good, estimator, measure = usable, "sourceRejected", sourceRejectedFactor
+        log.info("scaleVariance: only %d of %d usable pixels are free of %s; measuring the "
+                 "noise below the mode of all of them", nFree, nUsable,
+                 "/".join(config.sourcePlanes))
+    else:
+        log.warning("scaleVariance: only %d usable pixels (minPixels %d); the variance plane "
+                    "is left unscaled", nUsable, config.minPixels)
+        return VarianceScale(1.0, nUsable, "none")
     background = backgroundModel(exposure.image, ~good, config.binSize, filterSize=1)
     residual = (exposure.image - background)[good]
     variance = exposure.variance[good].astype(np.float64)
-    factor = pixelBasedFactor(residual, variance)
+    factor = measure(residual, variance)
     if factor > config.limit:
         pixelFactor = factor
         factor = imageBasedFactor(residual, variance)
@@ -43,9 +66,9 @@ def varianceScaleFactor(exposure: Exposure, config: IqrScaleVarianceConfig) -> f
                              f"above scaleVariance.limit {config.limit:g}; check the variance "
                              f"plane of the input")
     if not (np.isfinite(factor) and factor > 0):
-        raise InputError(f"cannot scale the variance: the {np.count_nonzero(good)} good pixels "
+        raise InputError(f"cannot scale the variance: the {len(residual)} good pixels "
                          f"give a noise scale factor of {factor}; expected a noisy image")
-    return float(factor)
+    return VarianceScale(float(factor), len(residual), estimator)
 
 
 class IqrScaleVariance:
@@ -54,15 +77,20 @@ class IqrScaleVariance:
     ConfigClass = IqrScaleVarianceConfig
 
     @hookimpl
-    def diffim_scaleVariance(self, exposure: Exposure, config: IqrScaleVarianceConfig) -> float:
+    def diffim_scaleVariance(self, exposure: Exposure,
+                             config: IqrScaleVarianceConfig) -> VarianceScale:
         """Measure how much the variance plane under-states the noise of the image.
 
-        1. Good pixels: none of ``maskPlanes`` set, finite image and variance, variance > 0;
-           with fewer than two the factor is 1.
+        1. Usable pixels: none of the maskPlanes other than ``sourcePlanes`` set, finite
+           image and variance, variance > 0. Good pixels: the usable ones outside the
+           ``sourcePlanes`` too, if at least ``minPixels``; else (a crowded frame) all
+           usable pixels; with fewer than ``minPixels`` of those the factor is 1, with a
+           WARNING.
         2. Subtract (from a copy) a background in ``binSize`` bins fitted to the good pixels
            (:func:`diffim.background.backgroundModel`, bins not median filtered, as LSST).
         3. Pixel-based factor: ``iqrSigma(image / sqrt(variance))**2``
-           (:func:`diffim.statistics.iqrSigma`: ``IQR / 1.349``).
+           (:func:`diffim.statistics.iqrSigma`: ``IQR / 1.349``); in a crowded frame the
+           width below the mode instead (:func:`diffim.statistics.lowerSideSigma`).
         4. Above ``limit``: image-based factor ``iqrSigma(image)**2 / median(variance)``;
            still above ``limit``: raise.
 
@@ -71,12 +99,13 @@ class IqrScaleVariance:
         exposure : Exposure
             The image to measure; not modified.
         config : IqrScaleVarianceConfig
-            Mask planes, background bin size and limit.
+            Mask planes, crowding thresholds, background bin size and limit.
 
         Returns
         -------
-        float
-            Factor by which to multiply the variance plane.
+        VarianceScale
+            The factor by which to multiply the variance plane, the pixels it rests
+            on and the estimator used.
 
         Raises
         ------

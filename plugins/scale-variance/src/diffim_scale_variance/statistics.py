@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from diffim.statistics import iqrSigma
+from diffim.statistics import iqrSigma, lowerSideSigma
 
 
 def pixelBasedFactor(image: np.ndarray, variance: np.ndarray) -> float:
@@ -24,3 +24,13 @@ def imageBasedFactor(image: np.ndarray, variance: np.ndarray) -> float:
     thrown by a few pixels with absurdly small variance.
     """
     return (iqrSigma(image) / np.sqrt(np.median(variance))) ** 2
+
+
+def sourceRejectedFactor(image: np.ndarray, variance: np.ndarray) -> float:
+    """:func:`pixelBasedFactor` for pixels most of which hold some source light.
+
+    The width of ``image / sqrt(variance)`` is measured below its mode
+    (:func:`diffim.statistics.lowerSideSigma`), where sources, which only add
+    light, leave the noise (nearly) alone.
+    """
+    return lowerSideSigma(image / np.sqrt(variance))[1] ** 2
