@@ -28,6 +28,9 @@ Figures (``None`` when they do not apply):
 * ``kernelStars`` -- stars the PSF matching rests on;
 * ``kernelSum``, ``expectedKernelSum`` -- the matching kernel's sum and the flux
   ratio the photometric calibrations predict for it;
+* ``fluxScaleError`` -- relative error of the flux scale (kernel sum or flux ratio)
+  as the stars it was measured on determine it, their scatter included (a few
+  faint stars, or stars that disagree, give a scale nobody should trust);
 * ``metrics`` -- with ``doAddMetrics`` only, LSST's run metrics (kernel-candidate
   QA, NFalsePositives, registration offsets; :mod:`diffim.metrics`). They
   describe the run and decide nothing.
@@ -94,7 +97,9 @@ class QualityConfig(Config):
     minKernelStars = RangeField("Fewest stars the PSF matching may rest on.", int, 3, min=0)
     maxKernelSumDeviation = RangeField("Largest relative departure of the matching kernel's "
                                        "sum from the flux ratio the two photometric "
-                                       "calibrations predict (when both exist).", float, 0.1,
+                                       "calibrations predict (when both exist), and largest "
+                                       "fluxScaleError: the relative error of the kernel sum "
+                                       "or flux ratio as its stars measure it.", float, 0.1,
                                        min=0.0)
 
 
@@ -270,10 +275,12 @@ def _kernelFigures(subtraction: SubtractionResult | None, science: Exposure,
                    template: Exposure | None) -> dict[str, Any]:
     """Stars the matching rests on; the kernel sum and what the calibrations predict for it."""
     figures: dict[str, Any] = {"kernelStars": None, "kernelSum": None,
-                               "expectedKernelSum": None}
+                               "expectedKernelSum": None, "fluxScaleError": None}
     if subtraction is None:
         return figures
     figures["kernelStars"] = subtraction.nKernelStars
+    if subtraction.fluxScaleError is not None:
+        figures["fluxScaleError"] = _rounded(subtraction.fluxScaleError)
     kernel = subtraction.psfMatchingKernel
     if kernel is None:
         return figures
@@ -312,6 +319,9 @@ def _judge(quality: Quality, config: QualityConfig) -> None:
                        "flux scaling of the template)")
     if f["kernelStars"] is not None and f["kernelStars"] < config.minKernelStars:
         reasons.append(f"the PSF matching rests on {f['kernelStars']} stars")
+    if f["fluxScaleError"] is not None and f["fluxScaleError"] > config.maxKernelSumDeviation:
+        reasons.append(f"the stars the PSF matching rests on measure its flux scale to only "
+                       f"{f['fluxScaleError']:.0%}")
     expected = f["expectedKernelSum"]
     if expected and abs(f["kernelSum"] / expected - 1.0) > config.maxKernelSumDeviation:
         reasons.append(f"the kernel sum {f['kernelSum']:.4g} departs from the "

@@ -130,6 +130,10 @@ class SubtractionResult:
         the task copies the other columns into ``kernelSources`` (the candidate
         within 1 pixel of each star) and the median over candidates of each float
         column into the metadata ``quality.metrics``.
+    fluxScaleError : float, optional
+        Relative standard error of the flux scale between the images (the kernel
+        sum, or flux ratio) as measured from those stars, their scatter included;
+        None when it was not measured from stars.
     metadata : dict
         Diagnostics to record in the run metadata.
     """
@@ -143,6 +147,7 @@ class SubtractionResult:
     needsDecorrelation: bool = True
     nKernelStars: int | None = None
     kernelCandidates: Table | None = None
+    fluxScaleError: float | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
 
 

@@ -147,11 +147,15 @@ class ImagePsfMatchConfig(Config):
         "candidateResidualMeanMax / candidateResidualStdMax.",
         bool, default=True)
     kernelSumClipping = Field(
-        "Reject candidates whose kernel sum is more than maxKsumSigma clipped standard "
-        "deviations from the clipped mean (variable stars, transients, blends).",
+        "Reject candidates whose kernel sum (their own flux ratio) departs from the "
+        "ensemble's robust weighted mean by more than maxKsumSigma times its error from "
+        "the pixel noise (plus 1%), combined with the ensemble's scatter beyond the errors "
+        "(variable stars, transients, movers, blends; needs 3 candidates). Their positions "
+        "are recorded as ALKernelSumOutliers.",
         bool, default=True)
     maxKsumSigma = RangeField(
-        "Kernel-sum clipping threshold in standard deviations.",
+        "Kernel-sum clipping threshold in errors (the candidate's own and the ensemble's "
+        "scatter in quadrature).",
         float, default=3.0, min=0.0, inclusiveMin=False)
     kernelCentroidClipping = Field(
         "Reject candidates whose own kernel moves the star away from where the other "

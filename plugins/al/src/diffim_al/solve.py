@@ -13,17 +13,17 @@ import numpy as np
 
 from diffim.errors import InsufficientKernelSourcesError
 from diffim.polynomial import PolynomialBasis, nTerms
-from diffim.statistics import clippedStats
+from diffim.statistics import robustWeightedMean
 
 from .candidates import BAD, GOOD, KernelCandidates
 from .config import ImagePsfMatchConfig
 from .kernel import CentroidGauge, SpatialBackground, SpatialMatchingKernel
 from .stampfit import ResidualStats, StampFitter, conditionNumbers, isSingular, solveSymmetric
 
-#: Sigma-clipping iterations of the kernel-sum statistics.
-_KSUM_CLIP_ITERATIONS = 3
-#: Sigma-clipping threshold of the kernel-sum statistics.
-_KSUM_CLIP_SIGMA = 3.0
+#: Relative error added in quadrature to each single-stamp kernel sum's: what the pixel
+#: noise leaves out (PSF-model mismatch, neighbours' light), so that bright constant stars
+#: that agree to a per cent or so are not clipped.
+KERNEL_SUM_ERROR_FLOOR = 0.01
 #: The kind of :class:`diffim.polynomial.PolynomialBasis` of each ``spatialModelType``.
 SPATIAL_KINDS = {"chebyshev1": "chebyshev", "polynomial": "polynomial"}
 #: Added in quadrature to each single-stamp kernel centroid's error (pixels): what the
@@ -44,6 +44,13 @@ class KernelSolution:
         Candidates in the final spatial fit.
     nRejected : int
         Candidates rejected by residual, condition-number, kernel-sum or spatial clipping.
+    kernelSumOutliers : list of tuple of float
+        ``(x, y)`` of the candidates rejected by kernel-sum clipping (variable stars,
+        transients, movers, blends).
+    kernelSumError : float
+        Relative standard error of the kernel sum as the used candidates measure it:
+        their robust weighted mean's error (their scatter beyond their errors
+        included) over the kernel sum.
     residualMean, residualStd : float
         Mean and standard deviation of difference/sqrt(variance) over the used
         candidates' stamps under the final spatial model.
@@ -65,6 +72,8 @@ class KernelSolution:
     spatialBgOrder: int
     spatialFallback: bool
     iterations: int
+    kernelSumOutliers: list[tuple[float, float]]
+    kernelSumError: float
 
 
 class KernelSolver:
@@ -100,6 +109,8 @@ class KernelSolver:
         self.matrix = np.zeros((n, ncol, ncol))
         self.rhs = np.zeros((n, ncol))
         self.kernelSum = np.zeros(n)
+        self.kernelSumErr = np.zeros(n)
+        self.kernelSumOutliers: list[tuple[float, float]] = []
         self.centroid = np.zeros((n, 2))
         self.centroidErr = np.zeros((n, 2))
         self.fitted = np.zeros(n, dtype=bool)
@@ -121,6 +132,8 @@ class KernelSolver:
             stats = self.fitter.residualStats(todo, kernels, background)
             self.matrix[todo], self.rhs[todo] = matrix, rhs
             self.kernelSum[todo] = kernels.sum(axis=(1, 2))
+            self.kernelSumErr[todo] = np.hypot(self.fitter.kernelSumErrors(todo, matrix),
+                                               KERNEL_SUM_ERROR_FLOOR * self.kernelSum[todo])
             self.centroid[todo], self.centroidErr[todo] = self._centroids(
                 solution[:, :nBasis], matrix)
             self.fitted[todo] = True
@@ -160,14 +173,23 @@ class KernelSolver:
         return rejected
 
     def _clipKernelSums(self) -> bool:
-        """Reject kernel-sum outliers among the usable candidates; True if any."""
+        """Reject kernel-sum outliers among the usable candidates; True if any.
+
+        Each candidate's own kernel sum is its flux ratio between the images; they are
+        compared with the ensemble's robust weighted mean
+        (:func:`diffim.statistics.robustWeightedMean`, whose start, the densest half,
+        lets the constant majority win over a few bright variables) in units of the
+        candidate's error combined with the ensemble's scatter beyond the errors.
+        """
         active = self._usable()
-        if len(active) < 2:
+        if len(active) < 3:
             return False
-        stats = clippedStats(self.kernelSum[active], _KSUM_CLIP_SIGMA, _KSUM_CLIP_ITERATIONS)
-        outliers = active[np.abs(self.kernelSum[active] - stats.mean)
-                          > self.config.maxKsumSigma * stats.stdev]
+        ensemble = robustWeightedMean(self.kernelSum[active], self.kernelSumErr[active],
+                                      self.config.maxKsumSigma)
+        outliers = active[~ensemble.kept]
         self.candidates.reject(outliers)
+        self.kernelSumOutliers += [(float(self.candidates.x[i]), float(self.candidates.y[i]))
+                                   for i in outliers]
         return len(outliers) > 0
 
     def _clipKernelCentroids(self) -> bool:
@@ -341,8 +363,12 @@ class KernelSolver:
         count = max(stats.pooledCount, 1)
         mean = stats.pooledSum / count
         std = float(np.sqrt(max(stats.pooledSumSq / count - mean ** 2, 0.0)))
+        ensemble = robustWeightedMean(self.kernelSum[used], self.kernelSumErr[used],
+                                      self.config.maxKsumSigma)
         return KernelSolution(kernel, len(used), self.candidates.nBad, float(mean), std,
-                              kernelOrder, bgOrder, fallback, iterations)
+                              kernelOrder, bgOrder, fallback, iterations,
+                              self.kernelSumOutliers,
+                              float(ensemble.error / abs(kernel.kernelSum)))
 
     def _insufficient(self) -> InsufficientKernelSourcesError:
         n = len(self.candidates)

@@ -242,16 +242,53 @@ class StampFitter:
             if self.fitBackground:
                 design = np.concatenate([design, np.ones(design.shape[:2] + (1,))], axis=2)
             variance = (self._valid(refVar) + self._valid(convVar)).reshape(m, -1)
-            if self.constantWeighting:
-                level = np.median(variance, axis=1)
-                weight = np.broadcast_to(np.where(level > 0, 1.0 / level, 1.0)[:, None],
-                                         variance.shape)
-            else:
-                weight = 1.0 / variance
+            weight = self._weights(variance)
             weighted = design * weight[..., None]
             matrix[chunk] = np.swapaxes(weighted, 1, 2) @ design
             rhs[chunk] = np.einsum("npi,np->ni", weighted, self._valid(ref).reshape(m, -1))
         return matrix, rhs
+
+    def _weights(self, variance: np.ndarray) -> np.ndarray:
+        """Per-pixel weights ``(n, pixels)`` of the fits from the summed variance."""
+        if self.constantWeighting:
+            level = np.median(variance, axis=1)
+            return np.broadcast_to(np.where(level > 0, 1.0 / level, 1.0)[:, None],
+                                   variance.shape)
+        return 1.0 / variance
+
+    def kernelSumErrors(self, index: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+        """Standard error of each candidate's own kernel sum, from the pixel noise.
+
+        The kernel sum is ``g . a`` with ``g`` the sums of the basis images (0 for the
+        background) and ``a = M^-1 D^T W r`` the fit; with pixel variances ``s`` (of
+        the two images summed) its variance is ``sum_p (W D M^-1 g)_p^2 s_p``, where
+        ``D M^-1 g`` is the stamp convolved with the kernel of coefficients ``M^-1 g``.
+        Unlike ``g^T M^-1 g`` this holds under constantVarianceWeighting too, where
+        ``M`` leaves out the stars' own photon noise.
+
+        Parameters
+        ----------
+        index : numpy.ndarray
+            Candidates.
+        matrix : numpy.ndarray
+            ``(n, nColumns, nColumns)``: their normal matrices.
+        """
+        sums = np.zeros(self.nColumns)
+        sums[:self.basis.nBasis] = self.basis.images.sum(axis=(1, 2))
+        direction = solveSymmetric(matrix, np.tile(sums, (len(index), 1)))
+        kernels = self.kernelImages(direction[:, :self.basis.nBasis])
+        errors = np.empty(len(index))
+        for start in range(0, len(index), _CHUNK):
+            chunk = slice(start, start + _CHUNK)
+            _, refVar, conv, convVar = self.stamps(index[chunk])
+            response = _convolveStack(conv, kernels[chunk])
+            if self.fitBackground:
+                response += direction[chunk, self.basis.nBasis, None, None]
+            m = len(response)
+            variance = (self._valid(refVar) + self._valid(convVar)).reshape(m, -1)
+            weighted = self._weights(variance) * response.reshape(m, -1)
+            errors[chunk] = np.sqrt(np.sum(weighted ** 2 * variance, axis=1))
+        return errors
 
     def kernelImages(self, coefficients: np.ndarray) -> np.ndarray:
         """``(n, size, size)`` kernel images from ``(n, nBasis)`` basis coefficients."""

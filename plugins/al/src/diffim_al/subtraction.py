@@ -174,7 +174,8 @@ class AlardLuptonSubtraction:
         return SubtractionResult(subtractedExposure=difference, warpedExposure=template,
                                  matchedExposure=matched, psfMatchingKernel=kernel,
                                  convolvedScience=not convolveTemplate,
-                                 nKernelStars=solution.nUsed, metadata=metadata,
+                                 nKernelStars=solution.nUsed,
+                                 fluxScaleError=solution.kernelSumError, metadata=metadata,
                                  kernelCandidates=kernelCandidateQa(solver, kernel,
                                                                     convolveTemplate))
 
@@ -304,6 +305,9 @@ class AlardLuptonSubtraction:
             **counts,
             "ALCandidatesUsed": solution.nUsed,
             "ALCandidatesRejected": solution.nRejected,
+            "ALKernelSumError": solution.kernelSumError,
+            "ALKernelSumOutliers": [[round(x, 1), round(y, 1)]
+                                    for x, y in solution.kernelSumOutliers],
             "ALSpatialKernelOrder": solution.spatialKernelOrder,
             "ALSpatialBgOrder": solution.spatialBgOrder,
             "ALSpatialFallback": solution.spatialFallback,

@@ -275,6 +275,8 @@ class ZogySubtraction:
                                  scoreExposure=score, convolvedScience=False,
                                  needsDecorrelation=False,
                                  nKernelStars=scaling.nStars if scaling.source == "fit" else None,
+                                 fluxScaleError=(scaling.error / scaling.ratio
+                                                 if scaling.source == "fit" else None),
                                  metadata=metadata)
 
     @staticmethod
