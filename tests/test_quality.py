@@ -145,3 +145,27 @@ def test_a_variance_scale_on_too_few_pixels_is_suspect_not_a_silent_one():
     pixels = quality["varianceScalePixels"]
     assert 0.5 * 256 ** 2 < pixels < 100000
     assert f"scaleDiffimVariance had only {pixels} usable pixels" in " ".join(quality["reasons"])
+
+
+def test_noise_ratio_of_a_crowded_difference_rejects_its_sources():
+    # footprints over all but 1 pixel in 1600: the ratio comes from every valid pixel, the
+    # sources (bright squares of both signs) clipped; with the variance 1.5 times too
+    # small it is sqrt(1.5). With too few usable pixels it is None and a reason.
+    difference = _noise()
+    difference.variance /= np.float32(1.5)
+    rng = np.random.default_rng(3)
+    for x, y in rng.integers(10, 500, (800, 2)):
+        difference.image[y - 2:y + 3, x - 2:x + 3] += rng.choice([-30.0, 30.0])
+    difference.maskPlanes.add("DETECTED")
+    detected = np.ones(difference.shape, bool)
+    detected[::40, ::40] = False
+    difference.setMask(detected, "DETECTED")
+    config = QualityConfig(maxFootprintFraction=1.0, maxLargestFootprint=1.0)
+    quality = assessDifference(difference, None, difference, None, config)
+    assert quality.figures["noisePixels"] == 512 ** 2
+    assert quality.figures["noiseRatio"] == pytest.approx(np.sqrt(1.5), rel=0.03)
+    difference.setMask(np.pad(np.zeros((10, 50), bool), ((0, 502), (0, 462)),
+                              constant_values=True), "BAD")
+    starved = assessDifference(difference, None, difference, None, config)
+    assert starved.figures["noiseRatio"] is None and starved.figures["noisePixels"] == 500
+    assert any("only 500 pixels of the difference are usable" in r for r in starved.reasons)

@@ -9,8 +9,11 @@ its result says so rather than printing success.
 Figures (``None`` when they do not apply):
 
 * ``validFraction`` -- fraction of the difference that holds data (not NO_DATA);
-* ``noiseRatio`` -- robust width of ``D / sqrt(V)`` over clean pixels (1 when the
-  variance plane describes the pixel noise);
+* ``noiseRatio``, ``noisePixels`` -- robust width of ``D / sqrt(V)`` over clean
+  pixels (1 when the variance plane describes the pixel noise), and how many it
+  rests on. When footprints leave fewer than ``MIN_NOISE_PIXELS`` clean pixels, all
+  valid pixels outside the unreliable planes are used with the sources rejected by
+  clipping at 3 sigma; with fewer of those too the ratio is None and the run suspect;
 * ``filteredNoiseRatio`` -- the same for the PSF-filtered difference against the
   filtered variance, divided by ``detectionNoiseCorrection`` (the correction
   detection measured and applied to its thresholds and the flux errors): above
@@ -55,6 +58,12 @@ log = logging.getLogger("diffim.quality")
 
 #: Mask planes whose pixels are not clean sky for the noise figures.
 NOT_SKY = ("NO_DATA", "EDGE", "SAT", "BAD", "INTRP", "DETECTED", "DETECTED_NEGATIVE")
+
+#: Of NOT_SKY, the planes that mark sources (used anyway when too few pixels are clean).
+SOURCE_PLANES = ("DETECTED", "DETECTED_NEGATIVE")
+
+#: Fewest pixels the noise ratio may rest on.
+MIN_NOISE_PIXELS = 1024
 
 #: Side of the tiles of ``maxTileMean`` (pixels), and the fewest clean pixels a tile needs.
 TILE = 128
@@ -144,7 +153,8 @@ def assessDifference(difference: Exposure, subtraction: SubtractionResult | None
     figures["validFraction"] = _rounded(valid.mean())
     clean = valid & ~difference.maskedPixels(*NOT_SKY, context="quality")
     z = _normalised(difference, clean)
-    figures["noiseRatio"] = _rounded(madSigma(z[clean])) if clean.any() else None
+    noiseRatio, figures["noisePixels"] = _noiseRatio(difference, valid, clean, z)
+    figures["noiseRatio"] = None if noiseRatio is None else _rounded(noiseRatio)
     filtered = _filteredNoiseRatio(difference, clean)
     figures["filteredNoiseRatio"] = None if filtered is None else _rounded(filtered
                                                                            / noiseCorrection)
@@ -168,6 +178,24 @@ def _normalised(exposure: Exposure, clean: np.ndarray) -> np.ndarray:
     np.divide(exposure.image, np.sqrt(exposure.variance), out=z,
               where=clean & (exposure.variance > 0))
     return z
+
+
+def _noiseRatio(difference: Exposure, valid: np.ndarray, clean: np.ndarray,
+                z: np.ndarray) -> tuple[float | None, int]:
+    """Robust width of ``z`` over the clean pixels, or over all usable ones in a crowded frame.
+
+    Returns the width (None with fewer than :data:`MIN_NOISE_PIXELS` usable pixels)
+    and the number of pixels it rests on.
+    """
+    nClean = int(np.count_nonzero(clean))
+    if nClean >= MIN_NOISE_PIXELS:
+        return madSigma(z[clean]), nClean
+    unreliable = [p for p in NOT_SKY if p not in SOURCE_PLANES]
+    usable = valid & ~difference.maskedPixels(*unreliable, context="quality")
+    nUsable = int(np.count_nonzero(usable))
+    if nUsable < MIN_NOISE_PIXELS:
+        return None, nUsable
+    return madSigma(_normalised(difference, usable)[usable], nIter=3), nUsable
 
 
 def _filteredNoiseRatio(difference: Exposure, clean: np.ndarray) -> float | None:
@@ -298,7 +326,10 @@ def _judge(quality: Quality, config: QualityConfig) -> None:
     f, reasons = quality.figures, quality.reasons
     if f["validFraction"] < config.minValidFraction:
         reasons.append(f"only {f['validFraction']:.0%} of the difference holds data")
-    if f["noiseRatio"] is not None and abs(f["noiseRatio"] - 1.0) > config.maxNoiseDeviation:
+    if f["noiseRatio"] is None:
+        reasons.append(f"the noise ratio cannot be measured: only {f['noisePixels']} pixels "
+                       "of the difference are usable")
+    elif abs(f["noiseRatio"] - 1.0) > config.maxNoiseDeviation:
         reasons.append(f"the difference's noise is {f['noiseRatio']:.2f} times what its "
                        "variance plane says")
     if (f["filteredNoiseRatio"] is not None and f["noiseRatio"]
