@@ -113,7 +113,7 @@ OVERRIDE_FAULTS = [
     (["detection.thresholdValu=3"], [r"detection \(threshold\): unknown field 'thresholdValu'",
                                      r"did you mean 'thresholdValue'\?$"]),
     (["scaleVariance.zzz=1"], [r"scaleVariance \(iqr\): unknown field 'zzz' in \w+; its fields "
-                               r"are: maskPlanes, sourcePlanes, minPixels, limit, binSize$"]),
+                               r"are: ([\w]+, )+\w+ \(the closest of 6\)$"]),
     (["connections.foo=1"], [r"unknown field 'foo' in ImageDifferenceConnections; its fields "
                              r"are: ([\w]+, )+\w+ \(the closest of \d+\)$"]),
     # wrong type

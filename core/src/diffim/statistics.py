@@ -150,52 +150,6 @@ def madSigma(values: np.ndarray, centre: float | None = None, nSigma: float = 3.
     return sigma
 
 
-def lowerSideSigma(values: np.ndarray, nIter: int = 2) -> tuple[float, float]:
-    """Mode of a sample and the Gaussian width of its values below (and just above) the mode.
-
-    Made for noise under sources that cover most of the pixels: sources only add
-    light, so the values below the mode are (nearly) pure noise. The start is the
-    median of the densest half of the values (the shortest interval holding half of
-    them) and ``1.4826 * median(mode - v)`` over the values ``v`` below it; then, in
-    each of ``nIter`` rounds, a Gaussian (a parabola in log counts) is fitted to the
-    histogram from 3 widths below the mode to half a width above it, whose vertex
-    and curvature give the new mode and width.
-
-    Parameters
-    ----------
-    values : numpy.ndarray
-        Sample; non-finite values are ignored.
-    nIter : int
-        Histogram fits.
-
-    Returns
-    -------
-    mode, sigma : float
-        NaN when fewer than two values are finite.
-    """
-    values = _finite(values)
-    if values.size < 2:
-        return float("nan"), float("nan")
-    mode = float(np.median(values[_densestHalf(values)]))
-    below = values[values < mode]
-    sigma = float(SIGMA_PER_MAD * np.median(mode - below)) if below.size else 0.0
-    for _ in range(nIter):
-        if not sigma > 0:
-            break
-        counts, edges = np.histogram(values, bins=35, range=(mode - 3 * sigma,
-                                                           mode + 0.5 * sigma))
-        centres = 0.5 * (edges[1:] + edges[:-1]) - mode
-        filled = counts > 0
-        if np.count_nonzero(filled) < 3:
-            break
-        c, b, _ = np.polyfit(centres[filled], np.log(counts[filled]), 2,
-                             w=np.sqrt(counts[filled]))
-        if not c < 0:
-            break
-        mode, sigma = mode - b / (2 * c), float(np.sqrt(-1 / (2 * c)))
-    return float(mode), sigma
-
-
 def sampleGood(array: np.ndarray, good: np.ndarray, maxSamples: int = MAX_SAMPLES) -> np.ndarray:
     """The values of ``array`` where ``good`` is True, on a regular subsample.
 

@@ -110,7 +110,7 @@ def crowdedPair():
 @pytest.mark.parametrize("role", [0, 1], ids=["science", "template"])
 def test_crowded_frame_measures_the_noise_below_the_mode(crowdedPair, role):
     # DETECTED covers all but 1 pixel in 1600 (164 pixels, below minPixels): the factor
-    # comes from all pixels, the stars rejected statistically. Measured 1.52 / 1.53.
+    # comes from the quarter of all pixels farthest from the stars.
     exposure = crowdedPair[role].clone()
     exposure.variance /= np.float32(1.5)
     detected = np.ones(exposure.shape, bool)
@@ -119,7 +119,8 @@ def test_crowded_frame_measures_the_noise_below_the_mode(crowdedPair, role):
     config = IqrScaleVarianceConfig()
     config.freeze()
     result = IqrScaleVariance().diffim_scaleVariance(exposure=exposure, config=config)
-    assert result.estimator == "sourceRejected" and result.nPixels > 0.99 * exposure.image.size
+    assert result.estimator == "sourceRejected"
+    assert result.nPixels == pytest.approx(0.25 * exposure.image.size, rel=0.02)
     assert result.factor == pytest.approx(1.5, rel=0.05)
     # the interquartile width of the same pixels is thrown by the stars
     assert factor(exposure, maskPlanes=[]) > 1.8
@@ -135,4 +136,4 @@ def test_too_few_usable_pixels_leave_one_with_a_warning(makeNoise, caplog):
     with caplog.at_level("WARNING", logger="diffim.scaleVariance"):
         result = IqrScaleVariance().diffim_scaleVariance(exposure=exposure, config=config)
     assert (result.factor, result.nPixels, result.estimator) == (1.0, 500, "none")
-    assert "only 500 usable pixels (minPixels 1000)" in caplog.text
+    assert "only 500 usable pixels (minPixels 1000" in caplog.text

@@ -14,9 +14,15 @@ class IqrScaleVarianceConfig(Config):
     sourcePlanes = ListField(
         "Those of maskPlanes that mark sources. In a crowded frame, where fewer than "
         "minPixels usable pixels lie outside them, they are not ignored: the noise is "
-        "measured on all usable pixels, below their mode (sources only add light), and the "
-        "run metadata says so (scale*VarianceEstimator: sourceRejected).",
+        "measured on the quietFraction of the usable pixels whose surroundings are "
+        "quietest, and the run metadata says so (scale*VarianceEstimator: sourceRejected).",
         str, default=["DETECTED", "DETECTED_NEGATIVE"])
+    quietFraction = RangeField(
+        "In a crowded frame, the fraction of the usable pixels the noise is measured on: "
+        "those whose surroundings (a square of about two PSF sigmas less the central 5x5 "
+        "pixels) have the smallest mean significance squared, i.e. are farthest from "
+        "sources and subtraction residuals.", float, default=0.25, min=0.0, max=1.0,
+        inclusiveMin=False)
     minPixels = RangeField(
         "Fewest pixels the factor may rest on: first those free of all maskPlanes, then (a "
         "crowded frame) those free of all but sourcePlanes. With fewer of those too, the "

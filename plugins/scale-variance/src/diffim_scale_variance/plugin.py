@@ -12,9 +12,12 @@ from diffim.hookspecs import hookimpl
 from diffim.results import VarianceScale
 
 from .config import IqrScaleVarianceConfig
-from .statistics import imageBasedFactor, pixelBasedFactor, sourceRejectedFactor
+from .statistics import imageBasedFactor, pixelBasedFactor, quietPixels
 
 log = logging.getLogger("diffim.scaleVariance")
+
+#: PSF sigma (pixels) that sizes the surroundings of quietPixels when the exposure has no PSF.
+DEFAULT_PSF_SIGMA = 2.0
 
 
 def _pixelSets(exposure: Exposure, config: IqrScaleVarianceConfig
@@ -33,6 +36,16 @@ def _pixelSets(exposure: Exposure, config: IqrScaleVarianceConfig
     return usable, free
 
 
+def _quietPixels(exposure: Exposure, background: np.ndarray, usable: np.ndarray,
+                 fraction: float) -> np.ndarray:
+    """:func:`quietPixels` of the background-subtracted significance of ``exposure``."""
+    significance = np.zeros(exposure.shape)
+    np.divide(exposure.image - background, np.sqrt(exposure.variance), out=significance,
+              where=usable)
+    psfSigma = exposure.psf.sigma() if exposure.psf is not None else DEFAULT_PSF_SIGMA
+    return quietPixels(significance, usable, psfSigma, fraction)
+
+
 def varianceScaleFactor(exposure: Exposure, config: IqrScaleVarianceConfig) -> VarianceScale:
     """Factor by which to multiply the variance plane so it matches the pixel noise.
 
@@ -43,20 +56,23 @@ def varianceScaleFactor(exposure: Exposure, config: IqrScaleVarianceConfig) -> V
     usable, free = _pixelSets(exposure, config)
     nUsable, nFree = int(np.count_nonzero(usable)), int(np.count_nonzero(free))
     if nFree >= config.minPixels:
-        good, estimator, measure = free, "sourceFree", pixelBasedFactor
-    elif nUsable >= config.minPixels:
-        good, estimator, measure = usable, "sourceRejected", sourceRejectedFactor
+        good, estimator = free, "sourceFree"
+        background = backgroundModel(exposure.image, ~good, config.binSize, filterSize=1)
+    elif config.quietFraction * nUsable >= config.minPixels:
+        estimator = "sourceRejected"
+        background = backgroundModel(exposure.image, ~usable, config.binSize, filterSize=1)
+        good = _quietPixels(exposure, background, usable, config.quietFraction)
         log.info("scaleVariance: only %d of %d usable pixels are free of %s; measuring the "
-                 "noise below the mode of all of them", nFree, nUsable,
-                 "/".join(config.sourcePlanes))
+                 "noise on the %d with the quietest surroundings", nFree, nUsable,
+                 "/".join(config.sourcePlanes), np.count_nonzero(good))
     else:
-        log.warning("scaleVariance: only %d usable pixels (minPixels %d); the variance plane "
-                    "is left unscaled", nUsable, config.minPixels)
+        log.warning("scaleVariance: only %d usable pixels (minPixels %d, of which "
+                    "quietFraction %g in a crowded frame); the variance plane is left "
+                    "unscaled", nUsable, config.minPixels, config.quietFraction)
         return VarianceScale(1.0, nUsable, "none")
-    background = backgroundModel(exposure.image, ~good, config.binSize, filterSize=1)
     residual = (exposure.image - background)[good]
     variance = exposure.variance[good].astype(np.float64)
-    factor = measure(residual, variance)
+    factor = pixelBasedFactor(residual, variance)
     if factor > config.limit:
         pixelFactor = factor
         factor = imageBasedFactor(residual, variance)
@@ -83,14 +99,15 @@ class IqrScaleVariance:
 
         1. Usable pixels: none of the maskPlanes other than ``sourcePlanes`` set, finite
            image and variance, variance > 0. Good pixels: the usable ones outside the
-           ``sourcePlanes`` too, if at least ``minPixels``; else (a crowded frame) all
-           usable pixels; with fewer than ``minPixels`` of those the factor is 1, with a
-           WARNING.
-        2. Subtract (from a copy) a background in ``binSize`` bins fitted to the good pixels
+           ``sourcePlanes`` too, if at least ``minPixels``; else (a crowded frame) the
+           ``quietFraction`` of the usable pixels with the quietest surroundings
+           (:func:`~diffim_scale_variance.statistics.quietPixels`); with fewer than
+           ``minPixels`` of those the factor is 1, with a WARNING.
+        2. Subtract (from a copy) a background in ``binSize`` bins fitted to the good
+           (crowded: usable) pixels
            (:func:`diffim.background.backgroundModel`, bins not median filtered, as LSST).
         3. Pixel-based factor: ``iqrSigma(image / sqrt(variance))**2``
-           (:func:`diffim.statistics.iqrSigma`: ``IQR / 1.349``); in a crowded frame the
-           width below the mode instead (:func:`diffim.statistics.lowerSideSigma`).
+           (:func:`diffim.statistics.iqrSigma`: ``IQR / 1.349``).
         4. Above ``limit``: image-based factor ``iqrSigma(image)**2 / median(variance)``;
            still above ``limit``: raise.
 

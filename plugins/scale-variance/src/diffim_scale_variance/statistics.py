@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import numpy as np
+from scipy import signal
 
-from diffim.statistics import iqrSigma, lowerSideSigma
+from diffim.statistics import iqrSigma
 
 
 def pixelBasedFactor(image: np.ndarray, variance: np.ndarray) -> float:
@@ -26,11 +27,43 @@ def imageBasedFactor(image: np.ndarray, variance: np.ndarray) -> float:
     return (iqrSigma(image) / np.sqrt(np.median(variance))) ** 2
 
 
-def sourceRejectedFactor(image: np.ndarray, variance: np.ndarray) -> float:
-    """:func:`pixelBasedFactor` for pixels most of which hold some source light.
+def quietPixels(significance: np.ndarray, usable: np.ndarray, psfSigma: float,
+                fraction: float) -> np.ndarray:
+    """The usable pixels whose surroundings are the quietest ``fraction`` of them.
 
-    The width of ``image / sqrt(variance)`` is measured below its mode
-    (:func:`diffim.statistics.lowerSideSigma`), where sources, which only add
-    light, leave the noise (nearly) alone.
+    A pixel's surroundings are the square of half-size ``max(4, 2 * psfSigma)``
+    around it less the central 5x5 pixels; their mean ``significance**2`` is large
+    near sources and subtraction residuals of either sign. Leaving out the pixel and
+    its nearest neighbours keeps the selection independent of the pixel's own noise,
+    even when a warp has correlated it with its neighbours, so the chosen pixels have
+    the noise of the image, not less.
+
+    Parameters
+    ----------
+    significance : numpy.ndarray
+        Background-subtracted image over the square root of its variance (2-D).
+    usable : numpy.ndarray
+        Boolean, True for the pixels that may be used.
+    psfSigma : float
+        Gaussian sigma of the PSF (pixels).
+    fraction : float
+        Fraction of the usable pixels (with enough usable surroundings) to keep.
+
+    Returns
+    -------
+    numpy.ndarray
+        Boolean, True for the chosen pixels.
     """
-    return lowerSideSigma(image / np.sqrt(variance))[1] ** 2
+    half = max(4, int(np.ceil(2.0 * psfSigma)))
+    ring = np.ones((2 * half + 1, 2 * half + 1))
+    ring[half - 2:half + 3, half - 2:half + 3] = 0.0
+    squared = np.where(usable, significance, 0.0) ** 2
+    power = signal.fftconvolve(squared, ring, mode="same")
+    count = signal.fftconvolve(usable.astype(np.float64), ring, mode="same")
+    candidates = usable & (count > 0.5 * ring.sum())
+    quiet = np.zeros_like(usable)
+    if not candidates.any():
+        return quiet
+    local = power[candidates] / count[candidates]
+    quiet[candidates] = local <= np.quantile(local, fraction)
+    return quiet
