@@ -108,7 +108,7 @@ def crowdedPair():
 
 
 @pytest.mark.parametrize("role", [0, 1], ids=["science", "template"])
-def test_crowded_frame_measures_the_noise_below_the_mode(crowdedPair, role):
+def test_crowded_frame_measures_the_noise_on_its_quietest_pixels(crowdedPair, role):
     # DETECTED covers all but 1 pixel in 1600 (164 pixels, below minPixels): the factor
     # comes from the quarter of all pixels farthest from the stars.
     exposure = crowdedPair[role].clone()
