@@ -82,7 +82,11 @@ class ZogyConfig(Config):
         "Follow PSF variations across the image: subtract on a grid of cells, each with "
         "the PSFs and mean variances at its centre, and blend neighbouring cells with "
         "bilinear (tent) weights so that there are no seams. The difference PSF is then "
-        "the same blend of the cells' PSFs.",
+        "the same blend of the cells' PSFs. The grid is used whenever either PSF model "
+        "varies across the image, whatever this field says: one PSF for the whole image "
+        "would leave PSF-mismatch residuals and flux errors several times too small at "
+        "high S/N (30% width variation: pulls 3.9 at S/N >= 40). True uses it for "
+        "constant PSFs too (per-cell noise levels).",
         bool, default=False)
     gridInnerSize = RangeField(
         "Cell spacing of the spatial grid, in units of the border size (the kernel "

@@ -181,7 +181,9 @@ class _Layout:
                    template.psf.at(*science.center).shape[0]) // 2
         maxRadius = KERNEL_RADIUS_PER_PSF_RADIUS * half
         border = maxRadius + half + 1
-        spacing = config.gridInnerSize * border if config.doSpatialGrid else None
+        follow = (config.doSpatialGrid or science.psf.isSpatiallyVarying
+                  or template.psf.isSpatiallyVarying)
+        spacing = config.gridInnerSize * border if follow else None
         return cls(maxRadius, border, CellGrid(science.shape, spacing))
 
 
