@@ -12,6 +12,8 @@ from scipy import ndimage
 
 from diffim.psf import Psf
 
+from .stamps import extractStamps
+
 
 @dataclass
 class PsfPhotometry:
@@ -92,3 +94,40 @@ def measurePsfFlux(image: np.ndarray, variance: np.ndarray, valid: np.ndarray, p
         flux[k] = float(np.dot(p, image[y0:y1, x0:x1][good])) / norm
         fluxErr[k] = float(np.sqrt(np.dot(p * p, variance[y0:y1, x0:x1][good]))) / norm
     return PsfPhotometry(flux, fluxErr, noGoodPixels, edge)
+
+
+def psfWeightedSignificance(image: np.ndarray, variance: np.ndarray, x: np.ndarray,
+                            y: np.ndarray, psfImage: np.ndarray) -> np.ndarray:
+    """Signal-to-noise of the PSF-weighted flux at integer pixels, above a local background.
+
+    The flux is ``sum P (I - b)`` over a stamp the PSF's size, ``b`` the median of the
+    stamp's border ring; its noise is ``sqrt(sum P^2 V)``. A quick test of whether an
+    image shows a star at a position (a transient is absent from the template), with
+    no full-frame filtering.
+
+    Parameters
+    ----------
+    image, variance : numpy.ndarray
+        Pixels and their variance; NaN pixels make a position's result NaN.
+    x, y : numpy.ndarray
+        Integer positions.
+    psfImage : numpy.ndarray
+        Odd square PSF stamp.
+
+    Returns
+    -------
+    numpy.ndarray
+        One value per position; NaN where the stamp leaves the image or holds a NaN
+        pixel or a non-positive total variance.
+    """
+    half = psfImage.shape[0] // 2
+    stamps = extractStamps(image, x, y, half, np.nan).astype(np.float64)
+    variances = extractStamps(variance, x, y, half, np.nan).astype(np.float64)
+    border = np.ones(psfImage.shape, dtype=bool)
+    border[1:-1, 1:-1] = False
+    weights = np.asarray(psfImage, dtype=np.float64)
+    flux = np.einsum("nij,ij->n", stamps, weights) - np.median(stamps[:, border], axis=1) \
+        * weights.sum()
+    noiseSquared = np.einsum("nij,ij->n", variances, weights ** 2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(noiseSquared > 0, flux / np.sqrt(noiseSquared), np.nan)

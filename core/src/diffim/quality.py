@@ -50,6 +50,7 @@ from scipy import ndimage, signal
 from .config import Config, RangeField
 from .exposure import Exposure
 from .morphology import growMask
+from .photometry import psfWeightedSignificance
 from .results import SubtractionResult
 from .sourcefinding import localMaxima
 from .statistics import madSigma
@@ -69,7 +70,7 @@ MIN_NOISE_PIXELS = 1024
 TILE = 128
 MIN_TILE_PIXELS = 1024
 
-#: PSF-filtered S/N a science star must have in the template to count for starResidual.
+#: PSF-weighted S/N a science star must have in the template to count for starResidual.
 MIN_TEMPLATE_STAR_SNR = 5.0
 
 
@@ -233,7 +234,7 @@ def _starResidual(difference: Exposure, science: Exposure, template: Exposure | 
     Stars are the peaks of the science image filtered with the difference's PSF
     (which cosmic rays do not win), at least two PSF sigmas from a saturated, bad,
     missing or edge pixel of either image, that the template (when it is on the
-    science grid) shows at a PSF-filtered S/N of at least
+    science grid) shows at a PSF-weighted S/N of at least
     :data:`MIN_TEMPLATE_STAR_SNR`: a bright transient is no static star.
     """
     if difference.psf is None or science.shape != difference.shape:
@@ -247,16 +248,13 @@ def _starResidual(difference: Exposure, science: Exposure, template: Exposure | 
     good = ~unusable
     if good.sum() < MIN_TILE_PIXELS:
         return None
-    stars, _ = _psfFiltered(_skySubtracted(science.image, good), None, psf)
+    sky = float(np.median(science.image[good]))
+    stars, _ = _psfFiltered(np.where(good, science.image - sky, 0.0).astype(np.float32), None,
+                            psf)
     x, y = localMaxima(stars, separation=reach, exclude=near)
     if template is not None and template.shape == science.shape and template.variance is not None:
-        usable = good & np.isfinite(template.image) & (template.variance > 0)
-        shown, shownVariance = _psfFiltered(
-            _skySubtracted(template.image, usable),
-            np.where(usable, template.variance, 0.0).astype(np.float32), psf)
-        keep = shown[y, x] >= MIN_TEMPLATE_STAR_SNR * np.sqrt(np.maximum(shownVariance[y, x],
-                                                                         1e-30))
-        x, y = x[keep], y[keep]
+        shown = psfWeightedSignificance(template.image, template.variance, x, y, psf)
+        x, y = x[shown >= MIN_TEMPLATE_STAR_SNR], y[shown >= MIN_TEMPLATE_STAR_SNR]
     if not len(x):
         return None
     brightest = np.argsort(stars[y, x])[::-1][:nStars]
@@ -266,12 +264,6 @@ def _starResidual(difference: Exposure, science: Exposure, template: Exposure | 
         np.where(valid, difference.variance, 0.0).astype(np.float32), psf)
     significance = filtered[y, x] / np.sqrt(np.maximum(filteredVariance[y, x], 1e-30))
     return _rounded(np.median(significance))
-
-
-def _skySubtracted(image: np.ndarray, good: np.ndarray) -> np.ndarray:
-    """``image`` less the median of its ``good`` pixels, 0 elsewhere (float32)."""
-    sky = float(np.median(image[good]))
-    return np.where(good, image - sky, 0.0).astype(np.float32)
 
 
 def _maxTileMean(z: np.ndarray, clean: np.ndarray) -> float | None:

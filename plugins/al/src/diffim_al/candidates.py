@@ -13,6 +13,7 @@ from astropy.table import Table
 
 from diffim.background import backgroundModel
 from diffim.errors import InputError
+from diffim.photometry import psfWeightedSignificance
 from diffim.sourcefinding import extractObjects, matchedFilter
 
 from .config import ImagePsfMatchConfig
@@ -91,10 +92,9 @@ def shownByTemplate(x: np.ndarray, y: np.ndarray, template: np.ndarray,
                     psfImage: np.ndarray) -> np.ndarray:
     """Whether the template shows a star at each position (PSF-weighted S/N >= 5).
 
-    The flux is the PSF-weighted sum of a stamp the PSF's size, less the median of
-    its border ring, over the PSF's sum of squares; its noise comes from the
-    template variance. Positions whose stamp leaves the image or holds a ``bad``
-    pixel are kept (the stamp checks decide about them).
+    :func:`diffim.photometry.psfWeightedSignificance` of the template; positions
+    whose stamp leaves the image or holds a ``bad`` pixel are kept (the stamp checks
+    decide about them).
 
     Parameters
     ----------
@@ -112,26 +112,11 @@ def shownByTemplate(x: np.ndarray, y: np.ndarray, template: np.ndarray,
     numpy.ndarray
         Boolean per position.
     """
-    half = psfImage.shape[0] // 2
-    height, width = template.shape
     cx = np.floor(np.asarray(x) + 0.5).astype(np.intp)
     cy = np.floor(np.asarray(y) + 0.5).astype(np.intp)
-    inside = (cx >= half) & (cx < width - half) & (cy >= half) & (cy < height - half)
-    offsets = np.arange(-half, half + 1)
-    rows = cy[inside, None, None] + offsets[None, :, None]
-    cols = cx[inside, None, None] + offsets[None, None, :]
-    stamps = template[rows, cols].astype(np.float64)
-    variances = templateVariance[rows, cols].astype(np.float64)
-    border = np.ones(psfImage.shape, dtype=bool)
-    border[1:-1, 1:-1] = False
-    stamps -= np.median(stamps[:, border], axis=1)[:, None, None]
-    flux = np.einsum("nij,ij->n", stamps, psfImage)
-    noise = np.sqrt(np.einsum("nij,ij->n", variances, psfImage ** 2))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        shown = (flux >= MIN_TEMPLATE_SNR * noise) | bad[rows, cols].any(axis=(1, 2))
-    result = np.ones(len(cx), dtype=bool)
-    result[inside] = shown
-    return result
+    significance = psfWeightedSignificance(np.where(bad, np.nan, template), templateVariance,
+                                           cx, cy, psfImage)
+    return ~(significance < MIN_TEMPLATE_SNR)
 
 
 def _boxCounts(flags: np.ndarray, y0: np.ndarray, x0: np.ndarray, size: int) -> np.ndarray:
