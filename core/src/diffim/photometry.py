@@ -11,8 +11,7 @@ import numpy as np
 from scipy import ndimage
 
 from diffim.psf import Psf
-
-from .stamps import extractStamps
+from diffim.stamps import extractStamps
 
 
 @dataclass
@@ -126,8 +125,8 @@ def psfWeightedSignificance(image: np.ndarray, variance: np.ndarray, x: np.ndarr
     border = np.ones(psfImage.shape, dtype=bool)
     border[1:-1, 1:-1] = False
     weights = np.asarray(psfImage, dtype=np.float64)
-    flux = np.einsum("nij,ij->n", stamps, weights) - np.median(stamps[:, border], axis=1) \
-        * weights.sum()
+    background = np.median(stamps[:, border], axis=1)
+    flux = np.einsum("nij,ij->n", stamps, weights) - background * weights.sum()
     noiseSquared = np.einsum("nij,ij->n", variances, weights ** 2)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(noiseSquared > 0, flux / np.sqrt(noiseSquared), np.nan)
