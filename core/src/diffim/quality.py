@@ -53,6 +53,7 @@ from .morphology import growMask
 from .photometry import psfWeightedSignificance
 from .results import SubtractionResult
 from .sourcefinding import localMaxima
+from .stamps import extractStamps
 from .statistics import madSigma
 
 log = logging.getLogger("diffim.quality")
@@ -259,10 +260,13 @@ def _starResidual(difference: Exposure, science: Exposure, template: Exposure | 
         return None
     brightest = np.argsort(stars[y, x])[::-1][:nStars]
     x, y = x[brightest], y[brightest]
-    filtered, filteredVariance = _psfFiltered(
-        np.where(valid, difference.image, 0.0).astype(np.float32),
-        np.where(valid, difference.variance, 0.0).astype(np.float32), psf)
-    significance = filtered[y, x] / np.sqrt(np.maximum(filteredVariance[y, x], 1e-30))
+    half = psf.shape[0] // 2
+    inside = extractStamps(valid, x, y, half, False)
+    filtered = np.einsum("nij,ij->n", np.where(inside, extractStamps(
+        difference.image, x, y, half, 0.0), 0.0), psf, dtype=np.float64)
+    filteredVariance = np.einsum("nij,ij->n", np.where(inside, extractStamps(
+        difference.variance, x, y, half, 0.0), 0.0), psf * psf, dtype=np.float64)
+    significance = filtered / np.sqrt(np.maximum(filteredVariance, 1e-30))
     return _rounded(np.median(significance))
 
 
