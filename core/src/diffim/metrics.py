@@ -44,8 +44,9 @@ def runMetrics(subtraction: SubtractionResult | None, diaSources: Table | None,
         The run metadata so far (the registration figures).
     """
     metrics: dict[str, Any] = {}
-    if subtraction is not None and subtraction.kernelCandidates is not None:
-        metrics.update(kernelCandidateSummary(subtraction.kernelCandidates))
+    candidates = None if subtraction is None else subtraction.candidateTable()
+    if candidates is not None:
+        metrics.update(kernelCandidateSummary(candidates))
     if diaSources is not None:
         metrics.update(falsePositiveCounts(diaSources, science, knownSources))
     metrics.update({key: metadata[key] for key in REGISTRATION_KEYS if key in metadata})

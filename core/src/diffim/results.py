@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Callable, Protocol, runtime_checkable
 
 import numpy as np
 from astropy.table import Table
@@ -121,15 +121,17 @@ class SubtractionResult:
     nKernelStars : int, optional
         Stars the PSF matching rests on (kernel stars, or flux-ratio stars); None
         when it rests on none (calibrations alone).
-    kernelCandidates : astropy.table.Table, optional
+    kernelCandidates : astropy.table.Table or callable, optional
         Per-candidate quality of the kernel fit, for an algorithm that fits a
         kernel on each star stamp: one row per candidate with its star's pixel
         ``x``, ``y`` and figures, e.g. LSST's kernel-candidate QA
         ``KCDiffim{Mean,Median,StDev}_{LOCAL,SPATIAL}`` (residuals under the
-        candidate's own kernel and under the spatial model). With ``doAddMetrics``
-        the task copies the other columns into ``kernelSources`` (the candidate
-        within 1 pixel of each star) and the median over candidates of each float
-        column into the metadata ``quality.metrics``.
+        candidate's own kernel and under the spatial model); or a function of no
+        arguments that makes that table, so that it costs nothing unless asked for
+        (:meth:`candidateTable`). With ``doAddMetrics`` the task copies the other
+        columns into ``kernelSources`` (the candidate within 1 pixel of each star)
+        and the median over candidates of each float column into the metadata
+        ``quality.metrics``.
     fluxScaleError : float, optional
         Relative standard error of the flux scale between the images (the kernel
         sum, or flux ratio) as measured from those stars, their scatter included;
@@ -146,9 +148,15 @@ class SubtractionResult:
     convolvedScience: bool = False
     needsDecorrelation: bool = True
     nKernelStars: int | None = None
-    kernelCandidates: Table | None = None
+    kernelCandidates: Table | Callable[[], Table] | None = None
     fluxScaleError: float | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+
+    def candidateTable(self) -> Table | None:
+        """``kernelCandidates`` as a table, made now (once) if the plugin deferred it."""
+        if callable(self.kernelCandidates):
+            self.kernelCandidates = self.kernelCandidates()
+        return self.kernelCandidates
 
 
 @dataclass

@@ -210,9 +210,10 @@ class ImageDifferenceTask:
                                             preConvKernel=preConvKernel)
             if stars is not None:
                 result.kernelSources = self._kernelStars().metrics(difference, science, stars)
-                if config.doAddMetrics and subtraction.kernelCandidates is not None:
+                candidates = subtraction.candidateTable() if config.doAddMetrics else None
+                if candidates is not None:
                     result.kernelSources = joinKernelCandidates(result.kernelSources,
-                                                                subtraction.kernelCandidates)
+                                                                candidates)
             if preConvKernel is not None:
                 # AL score mode: what was subtracted is the likelihood image, not a difference.
                 result.scoreExposure, difference = difference, None

@@ -16,7 +16,7 @@ def _fluxChange(qa, truth):
 
 
 def test_good_candidates_leave_noise_under_both_kernels(result):
-    qa = result.kernelCandidates
+    qa = result.candidateTable()
     used = qa[qa["KCUsed"]]
     assert len(used) == result.nKernelStars > 30
     local = np.asarray(used["KCDiffimStDev_LOCAL"])
@@ -29,7 +29,7 @@ def test_good_candidates_leave_noise_under_both_kernels(result):
 
 
 def test_a_variable_fits_its_own_kernel_but_not_the_spatial_one(pair, result):
-    qa = result.kernelCandidates
+    qa = result.candidateTable()
     variable = qa[_fluxChange(qa, pair[2]) > 1.5]
     assert len(variable) == 2
     assert not np.any(variable["KCUsed"])
@@ -41,7 +41,7 @@ def test_a_variable_fits_its_own_kernel_but_not_the_spatial_one(pair, result):
 def test_residuals_are_positive_where_the_science_is_brighter_when_it_is_convolved():
     science, template, truth = makePair(256, nStars=60, seed=2, templateSigma=2.08,
                                         scienceSigma=1.6, nVariables=2)
-    qa = subtract(science, template, convolveTemplate=False).kernelCandidates
+    qa = subtract(science, template, convolveTemplate=False).candidateTable()
     variable = qa[_fluxChange(qa, truth) > 1.5]
     assert len(variable) == 1
     assert variable["KCDiffimMean_SPATIAL"][0] > 2.0

@@ -14,6 +14,7 @@ NO_DATA in the mask, as in LSST; the unconvolved border is EDGE as well.
 from __future__ import annotations
 
 import copy
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -134,7 +135,8 @@ class AlardLuptonSubtraction:
             Difference, the template as given (``warpedExposure``), the convolved image
             (``matchedExposure``), the kernel (its ``background`` attribute holds the
             differential background), the per-candidate residuals in
-            ``kernelCandidates`` (:mod:`diffim_al.qa`) and diagnostics in ``metadata``.
+            ``kernelCandidates`` (:mod:`diffim_al.qa`, made when asked for) and
+            diagnostics in ``metadata``.
 
         Raises
         ------
@@ -176,8 +178,8 @@ class AlardLuptonSubtraction:
                                  convolvedScience=not convolveTemplate,
                                  nKernelStars=solution.nUsed,
                                  fluxScaleError=solution.kernelSumError, metadata=metadata,
-                                 kernelCandidates=kernelCandidateQa(solver, kernel,
-                                                                    convolveTemplate))
+                                 kernelCandidates=functools.partial(
+                                     kernelCandidateQa, solver, kernel, convolveTemplate))
 
     # --- fitting ----------------------------------------------------------------
     def _fitKernel(self, sciencePlane: _Plane, templatePlane: _Plane, reference: _Plane,
