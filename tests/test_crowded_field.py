@@ -1,8 +1,10 @@
 """A crowded 2048² field: every transient its own diaSource, next to stars and to each other.
 
 5000 stars, 150 transients away from stars and 100 placed 3-15 px from a star or from
-another transient. Detection splits merged footprints at their significant peaks, so a
-transient whose light joins a neighbour's is still reported.
+another transient. Detection splits merged footprints at their significant peaks, splits
+a source that two point sources fit significantly better than one (two transients under
+one peak), and keeps a point-like peak beside a saturated star, so a transient whose
+light joins a neighbour's is still reported.
 """
 from __future__ import annotations
 
@@ -49,9 +51,11 @@ def test_every_transient_of_a_crowded_field_is_its_own_diaSource(crowded, pipeli
     sources, truth = _run(crowded, pipeline)
     found = _recovery(sources, truth)
     near = nearestDistance(np.column_stack([truth["x"], truth["y"]])) <= 15.0
-    assert found[_transients(truth, 10)].mean() >= 0.94     # measured 0.957 al, 0.941 zogy
-    assert (~found[_transients(truth, 50)]).sum() <= 2      # measured 1 al, 2 zogy of 53
-    assert found[_transients(truth, 10) & near].mean() >= 0.92     # 0.943 al, 0.929 zogy
+    assert found[_transients(truth, 10)].mean() >= 0.97     # measured 0.984 al and zogy
+    # the one S/N >= 50 transient missed (S/N 89) lies 5.4 px from a saturated star, on the
+    # steep edge of its 240-sigma residual: no peak of its own, smoothed or not
+    assert (~found[_transients(truth, 50)]).sum() <= 1      # measured 1 of 53, al and zogy
+    assert found[_transients(truth, 10) & near].mean() >= 0.95     # 0.979 al and zogy
     matched = matchPixels(sources["x"], sources["y"], truth["x"], truth["y"], 3.0)
     assert len(matched.index2) - len(set(matched.index2)) <= 1     # no object split in two
     assert (len(sources) - len(set(matched.index1))) / (SIZE * SIZE / 1e6) <= 0.5

@@ -15,12 +15,14 @@ Smoothing merges two sources closer than about 2.8 PSF sigmas into one peak. Whe
 the detection image was smoothed, the peaks of the unsmoothed image (more than
 :data:`UNSMOOTHED_PEAK_DISTANCE` sigmas from every smoothed peak) are candidates too.
 Footprints that touch a saturated, bad or missing pixel get no unsmoothed candidates,
-and their peaks near such pixels count as one: what a saturated star leaves in a
-difference is not PSF-shaped and would be split into false sources.
+and of their peaks near such pixels only those that look like point sources, and the
+brightest of the rest, are candidates: what a saturated star leaves in a difference is
+not PSF-shaped and would be split into false sources.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from collections.abc import Callable
 
 import numpy as np
 from scipy import ndimage, sparse
@@ -231,13 +233,16 @@ def sharePixels(pixelX: np.ndarray, pixelY: np.ndarray, childX: np.ndarray,
 
 def deblend(footprints: FootprintSet, significance: np.ndarray, sign: int, psf: Psf,
             smoothingSigma: float | None, smoothingWidth: int, threshold: float,
-            untrusted: np.ndarray) -> tuple[FootprintSet, Blends]:
+            untrusted: np.ndarray,
+            pointLike: Callable[[np.ndarray, np.ndarray], np.ndarray]
+            ) -> tuple[FootprintSet, Blends]:
     """Split every footprint holding several significant peaks into one source per peak.
 
     Within :data:`UNTRUSTED_REACH` PSF sigmas of an ``untrusted`` (saturated, bad,
-    missing) pixel only the brightest peak is a candidate: what a saturated star leaves
-    in a difference is a ring or a smear of several peaks, one artefact rather than
-    several sources.
+    missing) pixel a peak is a candidate when it looks like a point source, and of the
+    others only the brightest is: what a saturated star leaves in a difference is a ring
+    or a smear of several peaks, one artefact rather than several sources, while a
+    transient beside it is still a source.
 
     Parameters
     ----------
@@ -255,6 +260,9 @@ def deblend(footprints: FootprintSet, significance: np.ndarray, sign: int, psf: 
         Significance a peak needs on its own, its neighbours' light fitted away.
     untrusted : numpy.ndarray
         True for saturated, bad or missing pixels.
+    pointLike : callable
+        ``pointLike(x, y)``: which of the peaks at integer positions ``x, y`` look like
+        a point source (see :func:`diffim_detection.pointsources.pointLike`).
 
     Returns
     -------
@@ -285,9 +293,16 @@ def deblend(footprints: FootprintSet, significance: np.ndarray, sign: int, psf: 
                                        smoothingSigma, smoothingWidth)
         value = sign * significance[py, px]
         strong = value >= threshold
+        strong[np.argmax(value)] = True
         near = np.flatnonzero(nearUntrusted[py, px])
-        strong[near] = False
-        strong[near[np.argmax(value[near])] if near.size else np.argmax(value)] = True
+        if near.size:
+            strong[near] = False
+            candidates = near[value[near] >= threshold]
+            sources = candidates[pointLike(px[candidates], py[candidates])]
+            strong[sources] = True
+            artefacts = np.setdiff1d(near, sources)
+            if artefacts.size:
+                strong[artefacts[np.argmax(value[artefacts])]] = True
         members, px, py, value = members[strong], px[strong], py[strong], value[strong]
         if members.size == 1:
             keptPeaks.append(_only(peaks, members))

@@ -16,6 +16,7 @@ from .dipoles import pairDipoles
 from .footprints import (FootprintSet, findPeaks, growFootprints, mergePolarities,
                          stackPolarities)
 from .measure import measureSources
+from .pointsources import pointLike, splitPairs
 from .schema import makeTable
 from .smoothing import DetectionImage, makeDetectionImage
 from .threshold import findFootprints, measuredNoise, noiseLevel, significance
@@ -49,9 +50,10 @@ def _noiseCorrection(measured: float, config: ThresholdDetectionConfig) -> float
     return measured
 
 
-def _detectPolarity(exposure: Exposure, image: np.ndarray, detection: DetectionImage,
-                    ratio: np.ndarray, sign: int, config: ThresholdDetectionConfig, nGrow: int,
-                    doSmooth: bool, untrusted: np.ndarray) -> tuple[FootprintSet, Blends]:
+def _detectPolarity(exposure: Exposure, image: np.ndarray, variance: np.ndarray,
+                    valid: np.ndarray, detection: DetectionImage, ratio: np.ndarray, sign: int,
+                    config: ThresholdDetectionConfig, nGrow: int, doSmooth: bool,
+                    untrusted: np.ndarray) -> tuple[FootprintSet, Blends]:
     """Footprints and peaks of one sign, grown by ``nGrow`` pixels and deblended.
 
     ``image`` is the unsmoothed image (invalid pixels 0); ``untrusted`` the saturated,
@@ -69,7 +71,9 @@ def _detectPolarity(exposure: Exposure, image: np.ndarray, detection: DetectionI
         footprints = withUnsmoothedPeaks(footprints, image, detection.image, sign, untrusted,
                                          sigma)
     return deblend(footprints, ratio, sign, exposure.psf, sigma if doSmooth else None,
-                   detection.kernelWidth, config.thresholdValue, untrusted)
+                   detection.kernelWidth, config.thresholdValue, untrusted,
+                   lambda x, y: pointLike(image, variance, valid, untrusted, sign,
+                                          exposure.psf, x, y, config.thresholdValue))
 
 
 def _combine(positive: tuple[FootprintSet, Blends], negative: tuple[FootprintSet, Blends],
@@ -114,9 +118,16 @@ def detect(exposure: Exposure, config: ThresholdDetectionConfig, doSmooth: bool,
     signs = _POLARITY_SIGNS[config.thresholdPolarity]
     empty = (FootprintSet.empty(exposure.shape), Blends.unsplit(0))
     untrusted = exposure.maskedPixels(*UNTRUSTED_PLANES, context="detection")
-    positive, negative = (_detectPolarity(exposure, cleanImage, detection, ratio, sign, config,
-                                          nGrow, doSmooth, untrusted) if sign in signs else empty
+    positive, negative = (_detectPolarity(exposure, cleanImage, cleanVariance, valid, detection,
+                                          ratio, sign, config, nGrow, doSmooth, untrusted)
+                          if sign in signs else empty
                           for sign in (1, -1))
+    if config.doDeblend:
+        split = [splitPairs(*own, other[0], cleanImage, cleanVariance, valid, ratio,
+                            detection.image, sign, exposure.psf, config.thresholdValue,
+                            untrusted, max(1.0, measured))
+                 for own, other, sign in ((positive, negative, 1), (negative, positive, -1))]
+        positive, negative = split
     exposure.setMask(positive[0].labels > 0, "DETECTED")
     exposure.setMask(negative[0].labels > 0, "DETECTED_NEGATIVE")
     sources, blends = _combine(positive, negative, detection.image, config, doMerge,
@@ -161,7 +172,9 @@ class ThresholdDetection:
         4. Grow footprints by ``int(nSigmaToGrow * sigma + 0.5)`` pixels and set
            DETECTED / DETECTED_NEGATIVE on them.
         5. With ``doDeblend``, split each footprint into one source per significant
-           peak (:mod:`diffim_detection.deblend`).
+           peak (:mod:`diffim_detection.deblend`), then each source that two point
+           sources fit significantly better than one
+           (:mod:`diffim_detection.pointsources`).
         6. With ``doMerge``, join positive and negative sources into dipoles: with
            ``doDeblend`` the mutually nearest pairs whose footprints, grown by
            ``growFootprint``, touch; without it every overlapping footprint, grown by
