@@ -111,6 +111,11 @@ class DipoleModel:
         self.nLobe = 6 if separateNegative else 5
         self.nParams = self.nLobe + nBackground * sum(c.role != DIFFERENCE for c in cutouts)
         self._cache: tuple[bytes, tuple] | None = None
+        # the fitted pixels of each cut-out (flat indices), their sqrt weights and weighted data
+        self._used = [np.flatnonzero(c.use) for c in cutouts]
+        self._rootWeight = [np.sqrt(c.weight.ravel()[i]) for c, i in zip(cutouts, self._used)]
+        self._weightedData = np.concatenate([r * c.data.ravel()[i] for c, i, r in
+                                             zip(cutouts, self._used, self._rootWeight)])
 
     def fluxes(self, theta: np.ndarray) -> tuple[float, float]:
         return theta[0], theta[5] if self.separateNegative else theta[0]
@@ -154,13 +159,13 @@ class DipoleModel:
 
     def residuals(self, theta: np.ndarray) -> np.ndarray:
         models, _ = self.derivatives(theta)
-        return np.concatenate([(np.sqrt(c.weight) * (c.data - m))[c.use]
-                               for c, m in zip(self.cutouts, models)])
+        return self._weightedData - np.concatenate(
+            [r * m.ravel()[i] for m, i, r in zip(models, self._used, self._rootWeight)])
 
     def jacobian(self, theta: np.ndarray) -> np.ndarray:
         _, jacobians = self.derivatives(theta)
-        return np.concatenate([-(np.sqrt(c.weight) * j)[:, c.use].T
-                               for c, j in zip(self.cutouts, jacobians)])
+        return np.concatenate([-(j.reshape(self.nParams, -1)[:, i] * r).T
+                               for j, i, r in zip(jacobians, self._used, self._rootWeight)])
 
     def linearStart(self, theta: np.ndarray) -> np.ndarray:
         """``theta`` with its fluxes and backgrounds solved for at its positions."""
