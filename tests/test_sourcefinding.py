@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import sep
 from diffim.psf import gaussian_stamp
 from diffim.sourcefinding import (extractObjects, footprintsTouching, isolated, localMaxima,
-                                  matchedFilter)
+                                  matchedFilter, sourcePixels)
 
 
 def _field(seed=1, n=60, size=400, sigma=2.0, noise=5.0):
@@ -80,6 +81,24 @@ def test_extract_objects_with_segmentation():
     objects = extractObjects(image, 5.0, noise=5.0, segmentation=True)
     assert len(objects) >= 0.9 * len(x) and objects.segmentation.max() == len(objects)
     assert objects.segmentation.dtype == np.int32
+
+
+def test_source_pixels_are_every_object_whole():
+    # a crowded field: blends that the deblender splits, and branches it drops
+    image, _, _, _ = _field(seed=3, n=400, size=300)
+    whole = extractObjects(image, 3.0, noise=5.0, deblendContrast=1.0, clean=False,
+                           segmentation=True)
+    split = extractObjects(image, 3.0, noise=5.0, segmentation=True)
+    mask = sourcePixels(image, 3.0, noise=5.0)
+    np.testing.assert_array_equal(mask, whole.segmentation > 0)
+    assert len(split) > len(whole)
+    assert not np.any((split.segmentation > 0) & ~mask)
+    # no deblending asked for: the one threshold level used gives sep's 32-level answer
+    catalog, segmentation = sep.extract(image.astype(np.float32), 3.0, err=5.0, minarea=5,
+                                        deblend_nthresh=32, deblend_cont=1.0, clean=False,
+                                        segmentation_map=True)
+    np.testing.assert_array_equal(segmentation, whole.segmentation)
+    np.testing.assert_array_equal(catalog["flux"], whole.catalog["flux"])
 
 
 def test_footprints_touching_flagged_pixels():

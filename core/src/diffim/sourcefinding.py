@@ -7,6 +7,7 @@ its own parameters:
 
 * :func:`extractObjects` -- connected pixels above a threshold, with
   ``sep`` (SExtractor's detection, deblending and cleaning);
+* :func:`sourcePixels` -- the pixels of every such object, as one mask;
 * :func:`matchedFilter` -- the PSF matched-filter image: at each pixel the
   S/N and flux of a point source centred there (the optimal detection image
   for point sources);
@@ -70,7 +71,7 @@ def extractObjects(data: np.ndarray, threshold: float, noise: np.ndarray | float
         given kernel, or None for none (``data`` is then already a detection image).
     deblendThresholds, deblendContrast : int, float
         Multi-threshold deblending levels and the contrast a branch needs to become
-        its own object (1.0: no deblending).
+        its own object (1.0: no deblending, and no levels are built).
     clean : bool
         Merge objects that a neighbour's wing can explain (SExtractor's cleaning).
     segmentation : bool
@@ -91,6 +92,11 @@ def extractObjects(data: np.ndarray, threshold: float, noise: np.ndarray | float
         kwargs["mask"] = np.ascontiguousarray(exclude, dtype=bool)
     if not (isinstance(filterKernel, str) and filterKernel == "default"):
         kwargs["filter_kernel"] = filterKernel
+    if deblendContrast >= 1.0:
+        # no branch can hold more than its whole object: nothing is split, but sep would
+        # still build the multi-threshold tree of every object, whose cost grows faster
+        # than the object's area (0.3 s for one 150,000-pixel blend of a crowded frame)
+        deblendThresholds = 1
     found = sep.extract(data, threshold, minarea=minArea, deblend_nthresh=deblendThresholds,
                         deblend_cont=deblendContrast, clean=clean,
                         segmentation_map=segmentation, **kwargs)
@@ -98,6 +104,31 @@ def extractObjects(data: np.ndarray, threshold: float, noise: np.ndarray | float
         catalog, segmap = found
         return Objects(catalog, segmap.astype(np.int32, copy=False))
     return Objects(found, None)
+
+
+def sourcePixels(data: np.ndarray, threshold: float, noise: np.ndarray | float | None = None,
+                 exclude: np.ndarray | None = None, minArea: int = 5) -> np.ndarray:
+    """The pixels of every object of :func:`extractObjects`, as one boolean mask.
+
+    Every group of at least ``minArea`` connected pixels above ``threshold`` in the
+    filtered image (sep's default 3x3 kernel). For a mask of source light the objects
+    need not be split, so they are not deblended nor cleaned: deblending would only
+    drop the pixels of branches too small to stand alone (1 to 15 % of them), and its
+    cost grows faster than a blend's area (0.3 s for one 128,000-pixel blend of a
+    crowded bulge frame, against 0.04 s for the whole frame without it).
+
+    Parameters
+    ----------
+    data, threshold, noise, exclude, minArea
+        As :func:`extractObjects`.
+
+    Returns
+    -------
+    numpy.ndarray
+        True on the objects' pixels.
+    """
+    return extractObjects(data, threshold, noise=noise, exclude=exclude, minArea=minArea,
+                          deblendContrast=1.0, clean=False, segmentation=True).segmentation > 0
 
 
 @dataclass

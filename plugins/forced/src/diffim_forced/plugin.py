@@ -38,8 +38,9 @@ def usablePixels(science: Exposure, badMaskPlanes: tuple[str, ...]) -> np.ndarra
 def fittedArea(psf: Psf, valid: np.ndarray, x: float, y: float) -> float:
     """Effective area ``(sum P)**2 / sum P**2`` of the PSF over the pixels a fit at (x, y) uses.
 
-    ``P`` is the unit-sum PSF image moved to ``(x, y)`` (as :func:`diffim.photometry.measurePsfFlux`
-    fits it), restricted to the pixels of ``valid`` its stamp covers; NaN when there are none.
+    ``P`` is the unit-sum PSF image moved to ``(x, y)`` (as
+    :func:`diffim.photometry.measurePsfFlux` fits it), restricted to the pixels of ``valid``
+    its stamp covers; NaN when there are none.
     """
     stamp, ix, iy = shiftedPsf(psf, x, y)
     half = stamp.shape[0] // 2
@@ -68,10 +69,12 @@ def forcedPsfFlux(diaSources: Table, science: Exposure,
     valid = usablePixels(science, config.badMaskPlanes)
     image = science.image
     if config.doSubtractBackground and valid.any():
+        # the sky needs the sources' pixels, not the sources split: not deblending them
+        # keeps a crowded frame's 100,000-pixel blends from costing 0.3 s
         image = image - sourceMaskedBackground(image, science.variance, ~valid,
                                                config.backgroundBinSize,
                                                int(np.ceil(science.psf.fwhm())),
-                                               dtype=np.float64)
+                                               dtype=np.float64, deblend=False)
     photometry = measurePsfFlux(image, science.variance, valid, science.psf,
                                 x[placed], y[placed])
     columns = {spec.name: np.full(n, np.nan) if spec.dtype == "float64"
@@ -109,7 +112,7 @@ class PsfForcedMeasurement:
         ``doSubtractBackground`` a smooth sky is first removed from a copy of the
         science image: :func:`diffim.background.sourceMaskedBackground`, the clipped
         mode in ``backgroundBinSize`` cells estimated again without the detected
-        sources, grown by one PSF FWHM. At each position the
+        sources (not deblended), grown by one PSF FWHM. At each position the
         unit-sum science PSF model, moved to the sub-pixel position, is fitted to the
         science pixels with uniform weights by :func:`diffim.photometry.measurePsfFlux`,
         leaving out non-finite pixels and those with a ``badMaskPlanes`` bit.

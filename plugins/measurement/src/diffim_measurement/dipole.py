@@ -21,6 +21,19 @@ from .psfmodel import PsfInterpolant
 #: Largest number of model evaluations of one fit.
 MAX_EVALUATIONS = 200
 
+#: Evaluations after which a fit whose model does not describe the difference image
+#: (chi-square per degree of freedom above :data:`STALLED_CHI2DOF`) is stopped. A dipole
+#: of two PSFs converges in 4 to 10 evaluations; only a close pair fitted to the
+#: difference alone (relWeight=0), where flux trades against separation along a flat
+#: valley, needs more, and it fits the data (chi2dof about 1) all the way. LSST allows
+#: 250 evaluations of a forward-difference Jacobian in 5 parameters: about 40 steps.
+STALLED_EVALUATIONS = 40
+
+#: chi2dof above which a fit still running after :data:`STALLED_EVALUATIONS` is no dipole
+#: of two PSFs (the residual of a badly subtracted star in a crowded field: 2.6 to 250 on
+#: the SAAO pairs, where such fits crept on for up to 200 evaluations).
+STALLED_CHI2DOF = 2.0
+
 #: Roles of the images in the model.
 DIFFERENCE, SCIENCE, TEMPLATE = 0, 1, 2
 
@@ -75,6 +88,7 @@ class DipoleFit:
     chi2dof: float
     nData: int
     success: bool
+    converged: bool = True
 
 
 class DipoleModel:
@@ -111,6 +125,11 @@ class DipoleModel:
         self.nLobe = 6 if separateNegative else 5
         self.nParams = self.nLobe + nBackground * sum(c.role != DIFFERENCE for c in cutouts)
         self._cache: tuple[bytes, tuple] | None = None
+        # the fitted pixels of each cut-out (flat indices), their sqrt weights and weighted data
+        self._used = [np.flatnonzero(c.use) for c in cutouts]
+        self._rootWeight = [np.sqrt(c.weight.ravel()[i]) for c, i in zip(cutouts, self._used)]
+        self._weightedData = np.concatenate([r * c.data.ravel()[i] for c, i, r in
+                                             zip(cutouts, self._used, self._rootWeight)])
 
     def fluxes(self, theta: np.ndarray) -> tuple[float, float]:
         return theta[0], theta[5] if self.separateNegative else theta[0]
@@ -154,13 +173,13 @@ class DipoleModel:
 
     def residuals(self, theta: np.ndarray) -> np.ndarray:
         models, _ = self.derivatives(theta)
-        return np.concatenate([(np.sqrt(c.weight) * (c.data - m))[c.use]
-                               for c, m in zip(self.cutouts, models)])
+        return self._weightedData - np.concatenate(
+            [r * m.ravel()[i] for m, i, r in zip(models, self._used, self._rootWeight)])
 
     def jacobian(self, theta: np.ndarray) -> np.ndarray:
         _, jacobians = self.derivatives(theta)
-        return np.concatenate([-(np.sqrt(c.weight) * j)[:, c.use].T
-                               for c, j in zip(self.cutouts, jacobians)])
+        return np.concatenate([-(j.reshape(self.nParams, -1)[:, i] * r).T
+                               for j, i, r in zip(jacobians, self._used, self._rootWeight)])
 
     def linearStart(self, theta: np.ndarray) -> np.ndarray:
         """``theta`` with its fluxes and backgrounds solved for at its positions."""
@@ -221,25 +240,59 @@ def _correlatedProducts(scaled: list[np.ndarray], noise: NoiseCorrelation) -> np
     return total
 
 
+class _Stalled(Exception):
+    """Raised inside the optimiser to stop a fit that is no dipole of two PSFs."""
+
+
+class _Watch:
+    """The residual function of ``model`` that remembers its best point and stops stalled fits.
+
+    After :data:`STALLED_EVALUATIONS` evaluations it raises :class:`_Stalled` when the
+    chi2dof of the best point so far exceeds :data:`STALLED_CHI2DOF`.
+    """
+
+    def __init__(self, model: DipoleModel):
+        self.model = model
+        self.calls = 0
+        self.best: tuple[float, np.ndarray] | None = None
+
+    def __call__(self, theta: np.ndarray) -> np.ndarray:
+        residuals = self.model.residuals(theta)
+        cost = float(residuals @ residuals)
+        if self.best is None or cost < self.best[0]:
+            self.best = (cost, theta.copy())
+        self.calls += 1
+        if self.calls == STALLED_EVALUATIONS:
+            chi2, nData = self.model.chi2(self.best[1])
+            if chi2 > STALLED_CHI2DOF * max(nData - self.model.nLobe, 1):
+                raise _Stalled
+        return residuals
+
+
 def fitDipole(model: DipoleModel, start: np.ndarray, maxShift: float, tolerance: float,
               noise: NoiseCorrelation) -> DipoleFit:
     """Fit ``model`` from lobe positions ``start = (x+, y+, x-, y-)``.
 
     Fluxes and backgrounds start from their linear least-squares values at the
     start positions; the Levenberg-Marquardt fit then frees everything. A fit
-    that does not converge, ends with a flux that is not positive, or moves a
-    lobe farther than ``maxShift`` pixels from its start along either axis has
-    failed.
+    that does not converge (within :data:`MAX_EVALUATIONS` evaluations, or within
+    :data:`STALLED_EVALUATIONS` when its model does not describe the difference),
+    ends with a flux that is not positive, or moves a lobe farther than
+    ``maxShift`` pixels from its start along either axis has failed.
     """
     theta = np.zeros(model.nParams)
     theta[1:5] = start
     theta = model.linearStart(theta)
     fluxIndex = [0] + ([5] if model.separateNegative else [])
     theta[fluxIndex] = np.maximum(theta[fluxIndex], 1e-3 * np.abs(theta[fluxIndex]).max() + 1.0)
-    result = optimize.least_squares(model.residuals, theta, jac=model.jacobian, method="lm",
-                                    x_scale="jac", ftol=tolerance, xtol=tolerance,
-                                    gtol=tolerance, max_nfev=MAX_EVALUATIONS)
-    params = result.x
+    watch = _Watch(model)
+    try:
+        result = optimize.least_squares(watch, theta, jac=model.jacobian, method="lm",
+                                        x_scale="jac", ftol=tolerance, xtol=tolerance,
+                                        gtol=tolerance, max_nfev=MAX_EVALUATIONS)
+        params, converged = result.x, result.status > 0
+    except _Stalled:
+        params, converged = watch.best[1], False
     chi2, nData = model.chi2(params)
     nDof = nData - model.nLobe
     chi2dof = chi2 / nDof if nDof > 0 else np.nan
@@ -251,6 +304,6 @@ def fitDipole(model: DipoleModel, start: np.ndarray, maxShift: float, tolerance:
     inside = bool(np.all(np.abs(params[1:5] - start) <= maxShift))
     positive = bool(np.all(params[fluxIndex] > 0))
     order = [0, 1, 2, 3, 4, 5 if model.separateNegative else 0]
-    success = (ok and inside and positive and result.status > 0
-               and bool(np.all(np.isfinite(params))))
-    return DipoleFit(params[order], covariance[np.ix_(order, order)], chi2dof, nData, success)
+    success = ok and inside and positive and converged and bool(np.all(np.isfinite(params)))
+    return DipoleFit(params[order], covariance[np.ix_(order, order)], chi2dof, nData, success,
+                     converged)

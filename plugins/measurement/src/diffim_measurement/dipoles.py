@@ -193,6 +193,7 @@ def measureDipoles(diaSources: Table, footprints: np.ndarray,
         fit = fitDipole(model, starts[row], config.maxSeparation * sigma, config.tolerance,
                         noise)
         columns[f"{DIPOLE}_nData"][row] = fit.nData
+        columns[f"{DIPOLE}_flag_notConverged"][row] = not fit.converged
         if fit.success:
             columns[f"{DIPOLE}_flag"][row] = False
             _fitColumns(columns, row, fit, config)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.interpolate import RectBivariateSpline
+from scipy.interpolate import BSpline, RectBivariateSpline
 
 #: Zero pixels added around the stamp so that the spline falls to zero at its edge.
 _PAD = 2
@@ -26,7 +26,14 @@ class PsfInterpolant:
         stamp = np.pad(np.asarray(stamp, dtype=np.float64), _PAD)
         self.half = stamp.shape[0] // 2
         grid = np.arange(-self.half, self.half + 1, dtype=np.float64)
-        self._spline = RectBivariateSpline(grid, grid, stamp, kx=3, ky=3, s=0)
+        rowKnots, columnKnots, coefficients = RectBivariateSpline(grid, grid, stamp, kx=3,
+                                                                  ky=3, s=0).tck
+        nRows, nColumns = len(rowKnots) - 4, len(columnKnots) - 4
+        self._coefficients = coefficients.reshape(nRows, nColumns)
+        self._rowBasis = BSpline(rowKnots, np.eye(nRows), 3)
+        self._columnBasis = BSpline(columnKnots, np.eye(nColumns), 3)
+        self._rowSlope = self._rowBasis.derivative()
+        self._columnSlope = self._columnBasis.derivative()
 
     def render(self, columns: np.ndarray, rows: np.ndarray, x: float, y: float,
                derivatives: bool) -> tuple[np.ndarray, ...]:
@@ -54,9 +61,14 @@ class PsfInterpolant:
         if cols.size == 0 or rws.size == 0:
             return tuple(outputs)
         box = (slice(rws[0], rws[-1] + 1), slice(cols[0], cols[-1] + 1))
-        sx, sy = dx[box[1]], dy[box[0]]
-        outputs[0][box] = self._spline(sy, sx)
+        # the spline is a tensor product: value = B_row(dy) C B_column(dx)^T, and each
+        # derivative swaps one basis for its slope
+        rowBasis = self._rowBasis(dy[box[0]])
+        columnBasis = self._columnBasis(dx[box[1]])
+        weighted = rowBasis @ self._coefficients
+        outputs[0][box] = weighted @ columnBasis.T
         if derivatives:
-            outputs[1][box] = -self._spline(sy, sx, dy=1)
-            outputs[2][box] = -self._spline(sy, sx, dx=1)
+            outputs[1][box] = -(weighted @ self._columnSlope(dx[box[1]]).T)
+            outputs[2][box] = -(self._rowSlope(dy[box[0]]) @ self._coefficients
+                                @ columnBasis.T)
         return tuple(outputs)

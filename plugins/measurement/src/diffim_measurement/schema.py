@@ -164,6 +164,10 @@ DIPOLE_SCHEMA: tuple[ColumnSpec, ...] = (
     ColumnSpec(f"{DIPOLE}_flag", "bool", None,
                "the source was not fitted (not a dipole candidate, a sky source, too few "
                "pixels) or the fit failed; the model columns are NaN"),
+    ColumnSpec(f"{DIPOLE}_flag_notConverged", "bool", None,
+               "the fit did not converge: it ran out of evaluations (200), or after 40 its "
+               "model still did not describe the difference (chi2dof > 2: a residual or a "
+               "blend, no dipole of two PSFs); flag is set too"),
     ColumnSpec(f"{DIPOLE}_flag_classification", "bool", None,
                "classified as a dipole: signalToNoise > minSn and each lobe's share "
                "|f| / (|f+| + |f-|) < maxFluxRatio"),
@@ -180,7 +184,7 @@ def emptyColumns(specs: Iterable[ColumnSpec], n: int) -> dict[str, np.ndarray]:
 
 def addColumns(table: Table, columns: dict[str, np.ndarray],
                specs: Iterable[ColumnSpec]) -> None:
-    """Add (or replace) the ``specs`` columns of ``table`` from ``columns``, with units and docs."""
+    """Add (or replace) the ``specs`` columns of ``table`` from ``columns``, with units, docs."""
     for spec in specs:
         table[spec.name] = Column(np.asarray(columns[spec.name], dtype=spec.dtype),
                                   unit=spec.unit, description=spec.description)
