@@ -14,10 +14,13 @@ and, without a WCS, registers the template from its pixels (``doUseRegister=true
 twin that carried its true PSF and an exact WCS would skip that work and flatter the
 ratio. So the twin is made to go through the same path:
 
-* it is a :func:`diffim.testing.simulate.simulatePair` pair with the default star
-  density and 50 transients per 1024² pixels, at the seeing of the real pair (both PSF
-  widths as the ``measurePsf`` plugin measures them on the real images), cropped to
-  each real image's shape;
+* it is a :func:`diffim.testing.simulate.simulatePair` pair with 50 transients per
+  1024² pixels, at the seeing of the real pair (both PSF widths as the ``measurePsf``
+  plugin measures them on the real images), cropped to each real image's shape, and
+  as crowded as the real science image: its star count is scaled until it shows as
+  many objects at 5 sigma (``--density default`` keeps the simulator's own density).
+  The issue asks that time grow with pixels and sources, so a bulge field is compared
+  with a simulated field of as many sources;
 * each image is written as a plain single-HDU FITS file with only ``GAIN``,
   ``RDNOISE`` and ``SATURATE`` cards (and its WCS only when the real pair has one),
   and read back with :func:`diffim.fits_io.readExposure` like the real files;
@@ -30,7 +33,7 @@ twin's content (a sparse, well-subtracting field) is what differs, which is the
 point. Compare figures only within one run of this script: the machine is shared.
 
 Usage: python benchmarks/real_vs_simulated.py [--pairs NAME ...] [--pipelines FILE ...]
-       [--repeat N] [--steps N]
+       [--repeat N] [--steps N] [--density matched|default] [--keep DIR]
 """
 from __future__ import annotations
 
@@ -48,8 +51,9 @@ from diffim.errors import DiffimError
 from diffim.exposure import Exposure
 from diffim.fits_io import readExposure
 from diffim.pipeline import load_pipeline
+from diffim.sourcefinding import extractObjects
 from diffim.task import ImageDifferenceTask
-from diffim.testing.simulate import simulatePair
+from diffim.testing.simulate import STAR_DENSITY, simulatePair
 
 REPO = Path(__file__).resolve().parents[1]
 REAL = REPO.parent / "shared" / "data" / "real"
@@ -67,6 +71,15 @@ PAIR_OVERRIDES = {("saao_kb13475_badseeing", "default.yaml"): ["doSelectSources=
 
 #: Transients per pixel of a twin: 50 on a 1024² image (simulatePair's default count).
 TRANSIENT_DENSITY = 50 / 1024**2
+
+#: Detection threshold (sigma) of the object counts that match a twin's crowding to a pair's.
+COUNT_THRESHOLD = 5.0
+
+#: Fewest stars a density-matched twin gets, as a fraction of the default (kernel stars).
+MIN_DENSITY_SCALE = 0.25
+
+#: Most stars per pixel a density-matched twin gets (the simulator's placement slows beyond).
+MAX_STAR_DENSITY = 40 * STAR_DENSITY
 
 
 @dataclass
@@ -145,17 +158,44 @@ def plainHdu(exposure: Exposure, shape: tuple[int, int], header: fits.Header,
     return fits.PrimaryHDU(data=data, header=out)
 
 
-def writeTwin(pair: Pair, sigmas: tuple[float, float], directory: Path) -> tuple[Path, Path]:
-    """Simulate the pair's twin and write it as plain FITS; return its two paths."""
+def objectCount(exposure: Exposure) -> int:
+    """Objects detected at :data:`COUNT_THRESHOLD` sigma above the median of ``exposure``."""
+    data = np.asarray(exposure.image, dtype=np.float64)
+    noise = np.sqrt(np.asarray(exposure.variance, dtype=np.float64))
+    usable = np.isfinite(data) & np.isfinite(noise) & (noise > 0)
+    data = np.where(usable, data - np.median(data[usable]), 0.0)
+    return len(extractObjects(data, COUNT_THRESHOLD, np.where(usable, noise, 1.0),
+                              exclude=~usable))
+
+
+def writeTwin(pair: Pair, sigmas: tuple[float, float], directory: Path,
+              matchDensity: bool) -> tuple[Path, Path, int]:
+    """Simulate the pair's twin and write it as plain FITS; return its paths and star count."""
     real = [readExposure(pair.science), readExposure(pair.template)]
     headers = [fits.getheader(pair.science, ext=_imageExtension(pair.science)),
                fits.getheader(pair.template, ext=_imageExtension(pair.template))]
     size = max(max(e.shape) for e in real)
     scienceSigma, templateSigma = sigmas
     nTransients = max(1, round(TRANSIENT_DENSITY * real[0].image.size))
-    science, template, _ = simulatePair(size=size, templateSigma=templateSigma,
-                                        seeingRatio=scienceSigma / templateSigma,
-                                        nTransients=nTransients, seed=4)
+    nStars = round(STAR_DENSITY * size * size)
+
+    def simulate(stars: int):
+        return simulatePair(size=size, templateSigma=templateSigma,
+                            seeingRatio=scienceSigma / templateSigma, nStars=stars,
+                            nTransients=nTransients, seed=4)
+
+    science, template, _ = simulate(nStars)
+    if matchDensity:
+        crop = Exposure(image=science.image[:real[0].shape[0], :real[0].shape[1]],
+                        variance=science.variance[:real[0].shape[0], :real[0].shape[1]])
+        wanted = nStars * objectCount(real[0]) / max(objectCount(crop), 1)
+        nStars = int(min(max(wanted, MIN_DENSITY_SCALE * nStars), MAX_STAR_DENSITY * size * size))
+        while True:     # so crowded that the transients find no free place: fewer stars
+            try:
+                science, template, _ = simulate(nStars)
+                break
+            except ValueError:
+                nStars = int(0.8 * nStars)
     withWcs = not pair.overrides
     paths = []
     for role, sim, exposure, header in zip(("science", "template"), (science, template),
@@ -163,7 +203,7 @@ def writeTwin(pair: Pair, sigmas: tuple[float, float], directory: Path) -> tuple
         path = directory / f"{pair.name}_{role}.fits"
         plainHdu(sim, exposure.shape, header, withWcs).writeto(path, overwrite=True)
         paths.append(path)
-    return paths[0], paths[1]
+    return paths[0], paths[1], nStars
 
 
 def _imageExtension(path: Path) -> int:
@@ -185,6 +225,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--pipelines", nargs="*", type=Path, default=PIPELINES)
     parser.add_argument("--repeat", type=int, default=2, help="runs per case; the best is kept")
     parser.add_argument("--steps", type=int, default=8, help="slowest steps printed per case")
+    parser.add_argument("--density", choices=("matched", "default"), default="matched",
+                        help="twin star density: as crowded as the real science image, or "
+                             "the simulator's default")
     parser.add_argument("--keep", type=Path, help="write the twins here (default: a temporary "
                         "folder, removed at the end)")
     args = parser.parse_args(argv)
@@ -196,7 +239,9 @@ def main(argv: list[str] | None = None) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         for pair in realPairs(args.pairs):
             sigmas = measuredSigmas(pair, args.pipelines[0])
-            twinScience, twinTemplate = writeTwin(pair, sigmas, folder)
+            twinScience, twinTemplate, nStars = writeTwin(pair, sigmas, folder,
+                                                          args.density == "matched")
+            print(f"{pair.name}: twin of {nStars} stars", flush=True)
             for pipeline in args.pipelines:
                 overrides = pair.overrides + PAIR_OVERRIDES.get((pair.name, pipeline.name), [])
                 try:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from collections.abc import Callable
 
 import numpy as np
-from scipy import ndimage
+from scipy import ndimage, signal
 
 from diffim.psf import Psf
 
@@ -175,7 +175,7 @@ def _companionStart(residual: np.ndarray, shape: tuple[int, int], iy: np.ndarray
     """
     image = np.zeros(shape)
     image[iy, ix] = residual
-    filtered = ndimage.correlate(image, psf.stamp, mode="constant")[iy, ix]
+    filtered = signal.fftconvolve(image, psf.stamp[::-1, ::-1], mode="same")[iy, ix]
     far = np.hypot(ix[:, None] - xs[None, :], iy[:, None] - ys[None, :]).min(axis=1) >= minDistance
     if not far.any():
         return None
