@@ -9,7 +9,7 @@ from diffim.psf import GaussianPsf, gaussian_stamp
 from scipy import signal
 
 from diffim_measurement.sourcenoise import (SourceNoisePath, fluxScale, ownNoiseVariance,
-                                            pulledBackWeights)
+                                            pulledBackWeights, sourceNoiseInputs)
 
 SIZE = 41
 SKY = 100.0
@@ -81,7 +81,7 @@ def test_flux_scale_from_the_zero_points():
     template = Exposure(image=np.zeros((5, 5)), photoCalib=PhotoCalib(28.0 + 2.5 * np.log10(4)))
     assert fluxScale(template, science) == pytest.approx(0.25)
     assert fluxScale(science, science) == 1.0
-    assert fluxScale(Exposure(image=np.zeros((5, 5))), science) == 1.0
+    assert fluxScale(Exposure(image=np.zeros((5, 5))), science) is None
 
 
 def test_one_followed_input_replaces_only_rows_of_its_sign():
@@ -100,3 +100,12 @@ def test_one_followed_input_replaces_only_rows_of_its_sign():
     both = ownNoiseVariance([(1, path), (-1, path)], [np.full(2, SKY)] * 2, x, y,
                             np.array([5.0, -5.0]), plane)
     np.testing.assert_allclose(both, 2 * own[0])
+
+
+def test_inputs_without_a_zero_point_are_not_followed():
+    def exposure(zeroPoint):
+        return Exposure(image=np.zeros((9, 9)), variance=np.ones((9, 9)), psf=GaussianPsf(1.0),
+                        photoCalib=None if zeroPoint is None else PhotoCalib(zeroPoint))
+    difference, science, template = exposure(28.0), exposure(28.0), exposure(None)
+    assert sourceNoiseInputs(difference, science, template) == [(1, science)]
+    assert sourceNoiseInputs(difference, template, None) == []

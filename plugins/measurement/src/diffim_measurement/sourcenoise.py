@@ -15,11 +15,13 @@ Here the PSF-flux weights ``w = P_d / sum(P_d**2)`` are carried back onto the in
 image, ``u = w ⋆ h`` (the weight each input pixel gets in the flux), with
 ``h = P_d / P_i`` in Fourier space (``P_i`` the input's PSF, ``P_d`` the difference's,
 which every subtraction here makes by passing ``P_i`` through ``h``) times the flux
-scale of the input relative to the difference. A source's photon-noise variance in
-the input, ``V_i - sky_i`` (the variance plane above its local sky level), then
-gives the flux variance ``f_i * sum((V_i - sky_i) u**2)``, where ``f_i`` is
-the excess the input's own measured noise correlation gives the weighted sum
-``u`` (1 for white noise; larger for a convolved or resampled input). For Gaussian
+scale of the input relative to the difference (from their zero points: an input
+without one is not followed, its sources' noise stays as the variance plane has it).
+A source's photon-noise variance in the input, ``V_i - sky_i`` (the variance plane
+above its local sky level), then gives the flux variance
+``f_i * sum((V_i - sky_i) u**2)``, where ``f_i`` is the excess the input's own measured
+noise correlation gives the weighted sum ``u`` (1 for white noise; larger for a
+convolved or resampled input). For Gaussian
 profiles this local-constant treatment is exact.
 """
 from __future__ import annotations
@@ -46,10 +48,14 @@ def _centred(stamp: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return np.roll(grid, (-half, -half), axis=(0, 1))
 
 
-def fluxScale(image: Exposure, difference: Exposure) -> float:
-    """Difference counts per input-image count of the same source (1 without calibrations)."""
+def fluxScale(image: Exposure, difference: Exposure) -> float | None:
+    """Difference counts per input-image count of the same source; None without both zero points.
+
+    The input may be on another flux scale than the difference (AL convolving the
+    science image puts it on the template's); only the calibrations say so.
+    """
     if image.photoCalib is None or difference.photoCalib is None:
-        return 1.0
+        return None
     return float(10.0 ** (0.4 * (difference.photoCalib.zeroPoint - image.photoCalib.zeroPoint)))
 
 
@@ -148,14 +154,16 @@ def sourceNoiseInputs(difference: Exposure, science: Exposure | None,
     """The inputs whose sources' photon noise is followed into the difference, with signs.
 
     ``(+1, science)`` and ``(-1, matchedTemplate)`` (the images the task gives the
-    measurement for the positive and negative lobes), each only when it has a PSF and a
-    variance plane on the difference's pixel grid and the difference has a PSF.
+    measurement for the positive and negative lobes), each only when it has a PSF, a
+    variance plane and a zero point (:func:`fluxScale`) on the difference's pixel grid and
+    the difference has a PSF. Without them the source part of a PSF-flux error stays as
+    the variance plane has it.
     """
     if difference.psf is None:
         return []
     return [(sign, image) for sign, image in ((1, science), (-1, matchedTemplate))
             if image is not None and image.psf is not None and image.variance is not None
-            and image.shape == difference.shape]
+            and image.shape == difference.shape and fluxScale(image, difference) is not None]
 
 
 def ownNoiseVariance(paths: list[tuple[int, "SourceNoisePath"]], skies: list[np.ndarray],
