@@ -19,6 +19,7 @@ from .config import PsfMeasurementConfig
 from .noise import NoiseCorrelation
 from .pixelflags import pixelFlags
 from .schema import CENTROID, PSF_FLUX, SHAPE, apertureName
+from .sourcenoise import SourceNoisePath, ownNoiseVariance
 
 #: Cell size (pixels) of the sky-variance estimate.
 SKY_BLOCK = 64
@@ -200,15 +201,58 @@ def apertureWeights(radius: float) -> np.ndarray:
     return (np.hypot(offsets[:, None], offsets[None, :]) <= radius).astype(np.float64)
 
 
+def psfFluxError(planeError: np.ndarray, flux: np.ndarray, x: np.ndarray, y: np.ndarray,
+                 sky: np.ndarray, difference: Exposure, noise: NoiseCorrelation,
+                 footprints: np.ndarray, paths: list[tuple[int, SourceNoisePath]]
+                 ) -> np.ndarray:
+    """PSF-flux errors: the variance-plane error with its sky and source parts corrected.
+
+    The variance-plane error ``planeError`` (:func:`diffim.photometry.measurePsfFlux`)
+    splits into the sky ``sky / sum(P**2)`` and the rest, the sources' own photon noise.
+    The sky part is scaled by the excess of the difference's measured noise correlation
+    for the PSF; the rest is replaced by the photon noise followed from the inputs
+    (:func:`.sourcenoise.ownNoiseVariance`), each input's sky taken from its variance
+    plane away from the footprints.
+
+    Parameters
+    ----------
+    planeError, flux : numpy.ndarray
+        Variance-plane PSF-flux errors and the fluxes.
+    x, y : numpy.ndarray
+        Where the fluxes were measured.
+    sky : numpy.ndarray
+        The difference's sky variance there (:func:`skyVariance`).
+    difference : Exposure
+        The difference, with PSF.
+    noise : NoiseCorrelation
+        Noise correlations; image 0 is the difference.
+    footprints : numpy.ndarray
+        Label image of the sources (0: no source).
+    paths : list of (int, SourceNoisePath)
+        The inputs followed.
+    """
+    psf = difference.psf.at(*difference.center)
+    skyPart = sky / (psf ** 2).sum()
+    sourcePart = np.maximum(planeError ** 2 - skyPart, 0.0)
+    quiet = footprints == 0
+    skies = [skyVariance(path.variance, quiet & (path.variance > 0), x, y) for _, path in paths]
+    own = ownNoiseVariance(list(paths), skies, x, y, flux, sourcePart)
+    variance = np.minimum(planeError ** 2, skyPart) + own
+    variance += (noise.varianceFactor(0, psf) - 1.0) * skyPart
+    return np.sqrt(np.maximum(variance, 0.0))
+
+
 def measureBase(diaSources: Table, footprints: np.ndarray, difference: Exposure,
                 usable: np.ndarray, noise: NoiseCorrelation, lobes: Lobes,
-                config: PsfMeasurementConfig) -> dict[str, np.ndarray]:
+                config: PsfMeasurementConfig,
+                paths: list[tuple[int, SourceNoisePath]] = ()) -> dict[str, np.ndarray]:
     """Every base-measurement column (:func:`.schema.baseSchema`) of every row.
 
     Errors come from the variance plane, and the sky part of it is scaled by how
     much the measured noise correlation of the difference raises the variance of
-    each measurement's weighted pixel sum (:meth:`NoiseCorrelation.varianceFactor`);
-    a source's own photon noise is taken to be white.
+    each measurement's weighted pixel sum (:meth:`NoiseCorrelation.varianceFactor`).
+    A source's own photon noise is followed from the input images in ``paths`` into
+    the PSF flux (:func:`psfFluxError`); in aperture fluxes it is taken to be white.
 
     Parameters
     ----------
@@ -226,6 +270,9 @@ def measureBase(diaSources: Table, footprints: np.ndarray, difference: Exposure,
         Peaks and signs of the rows.
     config : PsfMeasurementConfig
         The aperture radii.
+    paths : list of (int, SourceNoisePath)
+        The inputs (sign +1: science, -1: template) whose sources' photon noise is
+        followed into the PSF fluxes (:func:`.sourcenoise.sourceNoiseInputs`).
     """
     sigma = difference.psf.sigma()
     n = len(diaSources)
@@ -245,10 +292,9 @@ def measureBase(diaSources: Table, footprints: np.ndarray, difference: Exposure,
     noGoodPixels, edge = ~placed, np.zeros(n, dtype=bool)
     photometry = measurePsfFlux(difference.image, difference.variance, usable, difference.psf,
                                 cx[placed], cy[placed])
-    psf = difference.psf.at(*difference.center)
-    excess = noise.varianceFactor(0, psf) - 1.0
-    variance = photometry.fluxErr ** 2 + excess * sky[placed] / (psf ** 2).sum()
-    flux[placed], fluxErr[placed] = photometry.flux, np.sqrt(np.maximum(variance, 0.0))
+    flux[placed] = photometry.flux
+    fluxErr[placed] = psfFluxError(photometry.fluxErr, photometry.flux, cx[placed], cy[placed],
+                                   sky[placed], difference, noise, footprints, paths)
     noGoodPixels[placed], edge[placed] = photometry.noGoodPixels, photometry.edge
     failed = noGoodPixels | ~(np.isfinite(flux) & np.isfinite(fluxErr))
     flux[failed] = np.nan

@@ -13,6 +13,7 @@ from .dipole import DIFFERENCE
 from .dipoles import dipoleRows, fittedImages, measureDipoles
 from .noise import measureNoiseCorrelation
 from .schema import DIPOLE_SCHEMA, SHARP_FLAG, addColumns, baseSchema
+from .sourcenoise import SourceNoisePath, sourceNoiseInputs
 from .sharpness import sharpFlags
 
 
@@ -33,13 +34,24 @@ def measure(diaSources: Table, footprints: np.ndarray, difference: Exposure,
     images = [(DIFFERENCE, difference)]
     if fitting and dipoleRows(lobes, config).any():
         images = fittedImages(difference, science, matchedTemplate, config)
-    usable = [usablePixels(exposure, config.badMaskPlanes) for _, exposure in images]
+    inputs = sourceNoiseInputs(difference, science, matchedTemplate)
+    # The correlations are measured on the fitted images (in their order) and then on the
+    # inputs the sources' own photon noise comes from; the fitted science and matched
+    # template are those inputs, so each image is measured once.
+    extra = [(sign, image) for sign, image in inputs
+             if not any(image is fitted for _, fitted in images)]
+    measured = [exposure for _, exposure in images] + [image for _, image in extra]
+    usable = [usablePixels(exposure, config.badMaskPlanes) for exposure in measured]
     sigma = difference.psf.sigma()
-    noise = measureNoiseCorrelation([e.image for _, e in images], [e.variance for _, e in images],
+    noise = measureNoiseCorrelation([e.image for e in measured], [e.variance for e in measured],
                                     (footprints > 0) | ~np.logical_and.reduce(usable),
                                     int(np.ceil(3.0 * sigma)), sigma)
+    position = {id(image): index for index, image in enumerate(measured)}
+    paths = [(sign, SourceNoisePath.of(image, usable[position[id(image)]], difference, noise,
+                                       position[id(image)])) for sign, image in inputs]
     out = diaSources.copy(copy_data=True)
-    columns = measureBase(diaSources, footprints, difference, usable[0], noise, lobes, config)
+    columns = measureBase(diaSources, footprints, difference, usable[0], noise, lobes, config,
+                          paths)
     columns[SHARP_FLAG] = sharpFlags(lobes, difference, usable[0], science, matchedTemplate,
                                      config.badMaskPlanes, config.sharpNoiseMargin,
                                      config.sharpNeighbourFraction)
