@@ -17,8 +17,9 @@ ratio. So the twin is made to go through the same path:
 * it is a :func:`diffim.testing.simulate.simulatePair` pair with 50 transients per
   1024² pixels, at the seeing of the real pair (both PSF widths as the ``measurePsf``
   plugin measures them on the real images), cropped to each real image's shape, and
-  as crowded as the real science image: its star count is scaled until it shows as
-  many objects at 5 sigma (``--density default`` keeps the simulator's own density).
+  as crowded as the real science image where that is more crowded than the simulator's
+  default: its star count is scaled to show as many objects at 5 sigma (``--density
+  default`` keeps the simulator's own density).
   The issue asks that time grow with pixels and sources, so a bulge field is compared
   with a simulated field of as many sources;
 * each image is written as a plain single-HDU FITS file with only ``GAIN``,
@@ -74,9 +75,6 @@ TRANSIENT_DENSITY = 50 / 1024**2
 
 #: Detection threshold (sigma) of the object counts that match a twin's crowding to a pair's.
 COUNT_THRESHOLD = 5.0
-
-#: Fewest stars a density-matched twin gets, as a fraction of the default (kernel stars).
-MIN_DENSITY_SCALE = 0.25
 
 #: Most stars per pixel a density-matched twin gets (the simulator's placement slows beyond).
 MAX_STAR_DENSITY = 40 * STAR_DENSITY
@@ -189,7 +187,7 @@ def writeTwin(pair: Pair, sigmas: tuple[float, float], directory: Path,
         crop = Exposure(image=science.image[:real[0].shape[0], :real[0].shape[1]],
                         variance=science.variance[:real[0].shape[0], :real[0].shape[1]])
         wanted = nStars * objectCount(real[0]) / max(objectCount(crop), 1)
-        nStars = int(min(max(wanted, MIN_DENSITY_SCALE * nStars), MAX_STAR_DENSITY * size * size))
+        nStars = int(min(max(wanted, nStars), MAX_STAR_DENSITY * size * size))
         while True:     # so crowded that the transients find no free place: fewer stars
             try:
                 science, template, _ = simulate(nStars)
