@@ -21,8 +21,8 @@ not PSF-shaped and would be split into false sources.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage, sparse

@@ -1,22 +1,27 @@
-"""Two point sources that make one peak: the one-or-two-source test.
+"""Point-source fits on the unsmoothed image: the one-or-two-source test, point-like peaks.
 
 Two sources closer than about two PSF sigmas make a single peak in the difference,
 smoothed or not, so the peak-based deblend (:mod:`diffim_detection.deblend`) keeps
 them as one source. Each source bright enough to hide a companion of detection
-significance is fitted on the unsmoothed image, over its own footprint's pixels near
-its peak, with one point source and with two (positions, amplitudes and a constant
-background). It is split in two when the two-source fit is better by at least the
+significance is fitted on the unsmoothed image, over the footprint pixels near its
+peak, with one point source and with two (positions, amplitudes and a constant
+background; the sources of either polarity that reach those pixels are fitted in
+both). It is split in two when the two-source fit is better by at least the
 detection threshold squared in chi-square, each source is significant on its own, the
 fainter one carries at least :data:`MIN_FLUX_RATIO` of the brighter one's flux, and
 they are at least :data:`MIN_SEPARATION` PSF sigmas apart. Residuals are weighed with
 the pixel variance plus :data:`PSF_MODEL_ERROR` of the fitted model: a PSF model a few
 per cent too narrow or too broad leaves a ring around a bright source, which a second
 point source would otherwise be fitted to.
+
+:func:`pointLike` tells the peaks beside saturated, bad or missing pixels that look like
+a point source on a smooth background (a transient on a saturated star's wing) from the
+ring or smear such pixels leave.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage, signal
@@ -40,7 +45,7 @@ MIN_SEPARATION = 1.0
 #: Half-width of the fitted box, in PSF sigmas.
 BOX_SIGMAS = 3.0
 
-#: Sources of the same polarity this many PSF sigmas beyond the box are fitted too: their
+#: Sources (of either polarity) this many PSF sigmas beyond the box are fitted too: their
 #: light in the box is not a companion.
 NEIGHBOUR_SIGMAS = 2.0
 
@@ -220,9 +225,30 @@ def _twoSources(data: np.ndarray, variance: np.ndarray, psf: _ShiftedPsf,
     return double
 
 
-def splitPairs(footprints: FootprintSet, blends: Blends, opposite: FootprintSet, image: np.ndarray,
-               variance: np.ndarray, valid: np.ndarray, significance: np.ndarray,
-               smoothed: np.ndarray, sign: int, psf: Psf, threshold: float,
+def _joinBlend(parent: list[int], nChild: list[int], label: int, nextParent: int) -> int:
+    """Append a companion of source ``label`` to the blend lists; return the next free blend.
+
+    The companion joins ``label``'s blend (every sibling counts one more child), or the
+    two form a new blend numbered ``nextParent``.
+    """
+    blend = parent[label - 1]
+    if blend > 0:
+        siblings = [i for i, p in enumerate(parent) if p == blend]
+        for i in siblings:
+            nChild[i] += 1
+        parent.append(blend)
+        nChild.append(nChild[siblings[0]])
+        return nextParent
+    parent[label - 1], nChild[label - 1] = nextParent, 2
+    parent.append(nextParent)
+    nChild.append(2)
+    return nextParent + 1
+
+
+def splitPairs(footprints: FootprintSet, blends: Blends, opposite: FootprintSet,
+               image: np.ndarray, variance: np.ndarray, valid: np.ndarray,
+               significance: np.ndarray, smoothed: np.ndarray, sign: int, psf: Psf,
+               threshold: float,
                untrusted: np.ndarray, noiseScale: float = 1.0) -> tuple[FootprintSet, Blends]:
     """Split each deblended source that two point sources fit significantly better.
 
@@ -317,17 +343,7 @@ def splitPairs(footprints: FootprintSet, blends: Blends, opposite: FootprintSet,
         newPeaks.append(Peaks(cx[1:], cy[1:], smoothed[cy[1:], cx[1:]].astype(np.float64),
                               np.array([sign], dtype=np.int8),
                               np.array([nextLabel], dtype=np.int64)))
-        if parent[label - 1] > 0:
-            siblings = [i for i, p in enumerate(parent) if p == parent[label - 1]]
-            for i in siblings:
-                nChild[i] += 1
-            parent.append(parent[label - 1])
-            nChild.append(nChild[siblings[0]])
-        else:
-            parent[label - 1], nChild[label - 1] = nextParent, 2
-            parent.append(nextParent)
-            nChild.append(2)
-            nextParent += 1
+        nextParent = _joinBlend(parent, nChild, label, nextParent)
         nextLabel += 1
     if nextLabel == footprints.count + 1:
         return footprints, blends
