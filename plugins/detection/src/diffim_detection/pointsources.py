@@ -20,6 +20,7 @@ ring or smear such pixels leave.
 """
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -30,6 +31,8 @@ from diffim.psf import Psf
 
 from .deblend import Blends, sharePixels, trustedFootprints
 from .footprints import FootprintSet, Peaks
+
+log = logging.getLogger("diffim.detection")
 
 #: Fraction of the fitted point-source model added (in quadrature) to each pixel's noise
 #: when comparing the fits: what a PSF model a few per cent off leaves.
@@ -60,6 +63,11 @@ STEPS = 8
 
 #: :func:`pointLike` fits only trusted pixels when they are at least this fraction of its box.
 MIN_TRUSTED_FRACTION = 0.5
+
+#: Most sources of one polarity tested for a companion (the brightest): a difference with
+#: thousands of sources at twice the threshold is a failed subtraction, and each test costs
+#: a few milliseconds. More are left untested with a warning.
+MAX_TESTED = 1000
 
 #: Rounds of linearised position refinement in each fit.
 POSITION_ROUNDS = 4
@@ -268,7 +276,8 @@ def splitPairs(footprints: FootprintSet, blends: Blends, opposite: FootprintSet,
     significance : numpy.ndarray
         The thresholded image in noise units (signed); sources whose peak reaches
         twice ``threshold`` are tested, the brightest first (so that a faint source
-        is tested with its bright neighbours' companions already fitted).
+        is tested with its bright neighbours' companions already fitted), at most
+        :data:`MAX_TESTED` of them.
     smoothed : numpy.ndarray
         The detection image, whose values new peaks carry (as the others do).
     sign : int
@@ -306,6 +315,10 @@ def splitPairs(footprints: FootprintSet, blends: Blends, opposite: FootprintSet,
     strength = sign * significance[peaks.y, peaks.x]
     tested = np.flatnonzero((strength >= 2.0 * threshold) & trusted[peaks.footprint])
     tested = tested[np.argsort(-strength[tested], kind="stable")]   # brightest first
+    if tested.size > MAX_TESTED:
+        log.warning("%d %s sources could hide a companion; only the %d brightest are tested",
+                    tested.size, "positive" if sign > 0 else "negative", MAX_TESTED)
+        tested = tested[:MAX_TESTED]
     labels = footprints.labels.copy()
     newPeaks, parent, nChild = [peaks], list(blends.parent), list(blends.nChild)
     nextLabel, nextParent = footprints.count + 1, int(blends.parent.max(initial=0)) + 1
