@@ -233,6 +233,12 @@ def _twoSources(data: np.ndarray, variance: np.ndarray, psf: _ShiftedPsf,
     return double
 
 
+def _box(x: int, y: int, half: int, shape: tuple[int, int]) -> tuple[slice, slice]:
+    """The ``(2 * half + 1)²`` box around pixel ``(x, y)``, cut at the edges of ``shape``."""
+    return (slice(max(y - half, 0), min(y + half + 1, shape[0])),
+            slice(max(x - half, 0), min(x + half + 1, shape[1])))
+
+
 def _joinBlend(parent: list[int], nChild: list[int], label: int, nextParent: int) -> int:
     """Append a companion of source ``label`` to the blend lists; return the next free blend.
 
@@ -310,7 +316,6 @@ def splitPairs(footprints: FootprintSet, blends: Blends, opposite: FootprintSet,
     sigma = psf.sigma()
     half = int(np.ceil(BOX_SIGMAS * sigma))
     reach = half + int(np.ceil(NEIGHBOUR_SIGMAS * sigma))
-    height, width = image.shape
     trusted = trustedFootprints(footprints, untrusted)
     strength = sign * significance[peaks.y, peaks.x]
     tested = np.flatnonzero((strength >= 2.0 * threshold) & trusted[peaks.footprint])
@@ -328,8 +333,8 @@ def splitPairs(footprints: FootprintSet, blends: Blends, opposite: FootprintSet,
     allX, allY = np.r_[peaks.x, opposite.peaks.x], np.r_[peaks.y, opposite.peaks.y]
     for k in tested:
         label, px, py = int(peaks.footprint[k]), int(peaks.x[k]), int(peaks.y[k])
-        y0, x0 = max(py - half, 0), max(px - half, 0)
-        box = (slice(y0, min(py + half + 1, height)), slice(x0, min(px + half + 1, width)))
+        box = _box(px, py, half, image.shape)
+        y0, x0 = box[0].start, box[1].start
         iy, ix = np.nonzero(inFootprint[box] & valid[box])
         if iy.size < 4 * 7:         # two sources, a constant and room for the noise
             continue
@@ -378,13 +383,12 @@ def pointLike(image: np.ndarray, variance: np.ndarray, valid: np.ndarray,
     most :data:`MAX_REDUCED_CHI2`: a transient on the wing of a saturated star passes,
     the ring or smear a saturated star leaves does not.
     """
-    height, width = image.shape
     half = int(np.ceil(POINT_BOX_SIGMAS * psf.sigma()))
     out = np.zeros(x.size, dtype=bool)
     shiftedPsf = _shiftedPsfs(psf)
     for k, (px, py) in enumerate(zip(x.astype(int), y.astype(int))):
-        y0, x0 = max(py - half, 0), max(px - half, 0)
-        box = (slice(y0, min(py + half + 1, height)), slice(x0, min(px + half + 1, width)))
+        box = _box(px, py, half, image.shape)
+        y0, x0 = box[0].start, box[1].start
         use = valid[box] & ~untrusted[box]
         if np.count_nonzero(use) < MIN_TRUSTED_FRACTION * use.size:
             use = valid[box]
