@@ -1,6 +1,9 @@
 """Make input exposures safe for every plugin before any of them sees them."""
 from __future__ import annotations
 
+import copy
+import dataclasses
+
 import numpy as np
 
 from .errors import InputError
@@ -39,6 +42,10 @@ def checkUsable(exposure: Exposure, role: str) -> None:
         Input exposure (not modified).
     role : str
         ``"science"``, ``"template"`` or ``"difference"``, for error messages.
+    share : bool
+        When nothing needs repairing, return planes that are read-only views of
+        the input's instead of copies (saves three full-frame planes; a step
+        that would write into them fails instead of changing the input).
     """
     if exposure.variance is None:
         raise InputError(f"{role} exposure has no variance plane: give one (or GAIN/RDNOISE "
@@ -81,7 +88,7 @@ def checkSubtractionPair(science: Exposure, template: Exposure, algorithm: str) 
                              f"subtraction weights and propagates the noise with it")
 
 
-def sanitize(exposure: Exposure, role: str) -> Exposure:
+def sanitize(exposure: Exposure, role: str, share: bool = False) -> Exposure:
     """Return a clean copy of ``exposure`` (the input is not modified).
 
     Non-finite image pixels and non-positive or non-finite variance become
@@ -94,6 +101,10 @@ def sanitize(exposure: Exposure, role: str) -> Exposure:
         Input exposure.
     role : str
         ``"science"``, ``"template"`` or ``"difference"``, for error messages.
+    share : bool
+        When nothing needs repairing, return planes that are read-only views of
+        the input's instead of copies (saves three full-frame planes; a step
+        that would write into them fails instead of changing the input).
 
     Raises
     ------
@@ -101,12 +112,32 @@ def sanitize(exposure: Exposure, role: str) -> Exposure:
         If the exposure cannot be processed at all (see :func:`checkUsable`).
     """
     checkUsable(exposure, role)
-    clean = exposure.clone()
+    bad = invalidPixels(exposure)
+    repair = bool(bad.any())
+    clean = _readOnlyView(exposure) if share and not repair else exposure.clone()
     for name in ("NO_DATA", "EDGE", "DETECTED", "DETECTED_NEGATIVE", "SAT", "BAD"):
         clean.maskPlanes.add(name)
-    bad = invalidPixels(clean)
-    if bad.any():
+    if repair:
         clean.setMask(bad, "NO_DATA")
         clean.image[bad] = 0.0
         clean.variance[bad] = np.median(clean.variance[~bad])
     return clean
+
+
+def _readOnlyView(exposure: Exposure) -> Exposure:
+    """A copy of ``exposure`` whose planes are read-only views of the input's.
+
+    A clean input is not copied (three full-frame planes of memory): the views
+    make any step that would write into the caller's arrays fail loudly instead.
+    """
+    def frozen(array: np.ndarray) -> np.ndarray:
+        view = array.view()
+        view.flags.writeable = False
+        return view
+
+    return dataclasses.replace(
+        exposure, image=frozen(exposure.image), mask=frozen(exposure.mask),
+        variance=frozen(exposure.variance),
+        psf=None if exposure.psf is None else exposure.psf.copy(),
+        wcs=None if exposure.wcs is None else exposure.wcs.deepcopy(),
+        metadata=copy.deepcopy(exposure.metadata), maskPlanes=exposure.maskPlanes.copy())

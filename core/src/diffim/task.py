@@ -187,7 +187,8 @@ class ImageDifferenceTask:
             raise InputError("run() needs the science exposure")
         rng = np.random.default_rng(config.controlRandomSeed)
         result = ImageDifferenceResult(selectSources=selectSources)
-        science = self._repaired(sanitize(self.characterize(exposure, "science"), "science"),
+        science = self._repaired(sanitize(self.characterize(exposure, "science"), "science",
+                                           share=True),
                                  "science")
         if config.doAddCalexpBackground:
             science = self._addBackground(science, calexpBackgroundExposure)
@@ -347,8 +348,7 @@ class ImageDifferenceTask:
         if image.shape != science.shape:
             raise InputError(f"calexp background shape {image.shape} differs from the science "
                              f"image shape {science.shape}")
-        science.image += image.astype(np.float32)
-        return science
+        return dataclasses.replace(science, image=science.image + image.astype(np.float32))
 
     def _subtract(self, science: Exposure, templateExposure: Exposure,
                   selectSources: Table | None, templateSources: Table | None,
@@ -363,7 +363,8 @@ class ImageDifferenceTask:
         config = self.config
         templateExposure = self.characterize(templateExposure, "template")
         with self._step("warpTemplate"):
-            template = self._repaired(sanitize(templateExposure, "template"), "template")
+            template = self._repaired(sanitize(templateExposure, "template", share=True),
+                                      "template")
             if science.filter and template.filter and science.filter != template.filter:
                 raise InputError(f"the science exposure is in band {science.filter!r} but the "
                                  f"template in band {template.filter!r}: give a template of the "
