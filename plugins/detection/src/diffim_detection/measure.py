@@ -109,7 +109,8 @@ def pixelFlagColumns(exposure: Exposure, labels: np.ndarray, count: int,
     A footprint grown by r touches a plane exactly when the footprint touches the
     plane grown by r, so each plane is grown once for all sources.
     """
-    inside = np.flatnonzero(labels)
+    footprint = labels > 0
+    inside = np.flatnonzero(footprint)
     owner = labels.ravel()[inside]
     columns = {}
     for name, plane in PIXEL_FLAG_PLANES.items():
@@ -117,7 +118,8 @@ def pixelFlagColumns(exposure: Exposure, labels: np.ndarray, count: int,
         if plane in exposure.maskPlanes and count:
             planeMask = exposure.maskedPixels(plane)
             if planeMask.any():
-                near = growMask(planeMask, radius, metric="taxicab").ravel()[inside]
+                near = growMask(planeMask, radius, metric="taxicab",
+                                within=footprint).ravel()[inside]
                 flagged = np.bincount(owner[near], minlength=count + 1)[1:] > 0
         columns[name] = flagged
     return columns
