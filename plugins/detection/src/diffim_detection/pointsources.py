@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
+from scipy import ndimage, signal
 
 from diffim.psf import Psf
 
@@ -110,26 +110,23 @@ class _ShiftedPsf:
             self._cache[key] = moved, gradientX, gradientY
         return self._cache[key]
 
-    def columns(self, xs: np.ndarray, ys: np.ndarray, ix: np.ndarray, iy: np.ndarray,
-                derivatives: bool) -> np.ndarray:
-        """The PSF centred at each ``(xs[j], ys[j])`` at pixels ``(ix, iy)`` (0 beyond the stamp).
+    def columns(self, x: float, y: float, ix: np.ndarray, iy: np.ndarray,
+                derivatives: bool) -> list[np.ndarray]:
+        """The PSF centred at ``(x, y)`` at pixels ``(ix, iy)`` (0 beyond the stamp).
 
-        Returns a ``(pixels, sources * k)`` array: for each source its PSF and, with
-        ``derivatives`` (``k = 3``), minus its derivatives in x and in y (``k = 1`` without).
+        With ``derivatives``, also minus its derivatives in x and in y.
         """
-        k = 3 if derivatives else 1
-        cx, cy = np.floor(xs + 0.5).astype(np.int64), np.floor(ys + 0.5).astype(np.int64)
-        planes = np.stack([np.stack(self._shifted(x - px, y - py)[:k])
-                           for x, y, px, py in zip(xs, ys, cx, cy)])
-        col = ix[:, None] - cx[None, :] + self.half
-        row = iy[:, None] - cy[None, :] + self.half
+        cx, cy = int(np.floor(x + 0.5)), int(np.floor(y + 0.5))
+        planes = self._shifted(x - cx, y - cy)
+        col, row = ix - cx + self.half, iy - cy + self.half
         size = self.stamp.shape[0]
         inside = (col >= 0) & (col < size) & (row >= 0) & (row < size)
-        values = planes[np.arange(xs.size)[None, :], :, np.clip(row, 0, size - 1),
-                        np.clip(col, 0, size - 1)]
-        values *= np.array([1.0, -1.0, -1.0][:k])
-        values[~inside] = 0.0
-        return values.reshape(ix.size, xs.size * k)
+        out = []
+        for plane, factor in zip(planes if derivatives else planes[:1], (1.0, -1.0, -1.0)):
+            values = np.zeros(ix.size)
+            values[inside] = factor * plane[row[inside], col[inside]]
+            out.append(values)
+        return out
 
 
 def _shiftedPsfs(psf: Psf) -> Callable[[int, int], _ShiftedPsf]:
@@ -146,8 +143,10 @@ def _design(psf: _ShiftedPsf, shape: tuple[int, int], iy: np.ndarray, ix: np.nda
 
     The background is a constant, or with ``plane`` a constant and two slopes.
     """
-    columns = [psf.columns(np.asarray(xs, dtype=float), np.asarray(ys, dtype=float), ix, iy,
-                           derivatives), np.ones(iy.size)]
+    columns = []
+    for x, y in zip(xs, ys):
+        columns += psf.columns(x, y, ix, iy, derivatives)
+    columns.append(np.ones(iy.size))
     if plane:
         columns += [ix - 0.5 * (shape[1] - 1), iy - 0.5 * (shape[0] - 1)]
     return np.column_stack(columns)
@@ -189,7 +188,7 @@ def _companionStart(residual: np.ndarray, shape: tuple[int, int], iy: np.ndarray
     """
     image = np.zeros(shape)
     image[iy, ix] = residual
-    filtered = ndimage.correlate(image, psf.stamp, mode="constant")[iy, ix]
+    filtered = signal.fftconvolve(image, psf.stamp[::-1, ::-1], mode="same")[iy, ix]
     far = np.hypot(ix[:, None] - xs[None, :], iy[:, None] - ys[None, :]).min(axis=1) >= minDistance
     if not far.any():
         return None
