@@ -132,8 +132,10 @@ def _occupied(mask: np.ndarray, side: int) -> np.ndarray:
     """Which ``side``-pixel tiles of ``mask`` hold a True pixel."""
     height, width = mask.shape
     rows, columns = -(-height // side), -(-width // side)
-    padded = np.zeros((rows * side, columns * side), dtype=bool)
-    padded[:height, :width] = mask
+    padded = mask
+    if (rows * side, columns * side) != mask.shape:
+        padded = np.zeros((rows * side, columns * side), dtype=bool)
+        padded[:height, :width] = mask
     return padded.reshape(rows, side, columns, side).any(axis=(1, 3))
 
 
