@@ -105,4 +105,4 @@ def pairDipoles(positive: FootprintSet, positiveBlends: Blends, negative: Footpr
     inherit = parent[lobe] == 0
     parent[lobe[inherit]] = negativeParent[paired[inherit] - 1]
     nChild[lobe[inherit]] = negativeBlends.nChild[paired[inherit] - 1]
-    return FootprintSet(labels.astype(np.int32), count, peaks), Blends(parent, nChild)
+    return FootprintSet(labels.astype(np.int32, copy=False), count, peaks), Blends(parent, nChild)
