@@ -1,5 +1,15 @@
-"""Growing boolean masks (saturation, NO_DATA, footprints) by a distance."""
+"""Growing boolean masks (saturation, NO_DATA, footprints) by a distance.
+
+A pixel of the grown mask depends only on the mask within ``radius`` of it, so masks
+are grown tile by tile, each tile from itself and a margin of ``radius`` pixels around
+it, and tiles with no True pixel within reach are skipped: the cost follows the masked
+area, not the frame's. A tile is grown as a union of shifted rows: every metric's
+shape (disc, diamond, square) is a stack of centred runs of pixels, so the growth is
+one run-length dilation along x per distinct run length and one OR per row of the shape.
+"""
 from __future__ import annotations
+
+from collections.abc import Iterator
 
 import numpy as np
 from scipy import ndimage
@@ -7,13 +17,16 @@ from scipy import ndimage
 #: Metrics of :func:`growMask`: the shape a single pixel grows into.
 METRICS = ("euclidean", "taxicab", "chessboard")
 
-#: Above this radius a growth is done by distance transform (cost independent of the
-#: radius) rather than by dilation with the whole structuring element.
-_DIRECT_RADIUS = 4
+#: Side (pixels) of the tiles masks are grown in.
+TILE = 256
 
-#: The 4-connected cross: a taxicab growth by r is r dilations by it (cheaper than one
-#: by the whole diamond).
-_CROSS = ndimage.generate_binary_structure(2, 1)
+#: Side (pixels) of the tiles labels are grown in (a distance transform costs more per
+#: pixel than a row-wise growth, so the tiles follow the labelled area more closely).
+LABEL_TILE = 128
+
+#: Above this radius a tile is grown by distance transform (cost independent of the
+#: radius) rather than row by row (cost growing with the radius).
+_ROWS_RADIUS = 24
 
 
 def structuringElement(radius: float, metric: str = "euclidean") -> np.ndarray:
@@ -39,7 +52,8 @@ def structuringElement(radius: float, metric: str = "euclidean") -> np.ndarray:
     raise ValueError(f"unknown metric {metric!r}; expected one of {', '.join(METRICS)}")
 
 
-def growMask(mask: np.ndarray, radius: float, metric: str = "euclidean") -> np.ndarray:
+def growMask(mask: np.ndarray, radius: float, metric: str = "euclidean",
+             within: np.ndarray | None = None) -> np.ndarray:
     """``mask`` with every pixel within ``radius`` of a True pixel set.
 
     Parameters
@@ -51,6 +65,9 @@ def growMask(mask: np.ndarray, radius: float, metric: str = "euclidean") -> np.n
         Distance in pixels; 0 or less returns a copy.
     metric : str
         How distance is measured: see :func:`structuringElement`.
+    within : numpy.ndarray, optional
+        The pixels whose value is wanted (2-D; the others are False in the result): a
+        growth that only a few pixels need skips the rest of the image.
 
     Returns
     -------
@@ -60,20 +77,89 @@ def growMask(mask: np.ndarray, radius: float, metric: str = "euclidean") -> np.n
     mask = np.asarray(mask, dtype=bool)
     if metric not in METRICS:
         raise ValueError(f"unknown metric {metric!r}; expected one of {', '.join(METRICS)}")
-    if radius <= 0 or not mask.any():
-        return mask.copy()
+    reach = int(np.floor(radius)) if radius > 0 else 0
+    if reach == 0 or not mask.any():
+        return mask.copy() if within is None else mask & within
     if mask.ndim == 3:
-        return np.stack([growMask(plane, radius, metric) for plane in mask])
-    if metric == "chessboard":
-        reach = int(np.floor(radius))
-        return _orAlong(_orAlong(mask, reach, axis=0), reach, axis=1)
-    if metric == "taxicab" and radius <= _DIRECT_RADIUS:
-        return ndimage.binary_dilation(mask, structure=_CROSS, iterations=int(np.floor(radius)))
-    if radius <= _DIRECT_RADIUS:
-        return ndimage.binary_dilation(mask, structure=structuringElement(radius, metric))
-    if metric == "euclidean":
-        return ndimage.distance_transform_edt(~mask) <= radius
-    return ndimage.distance_transform_cdt(~mask, metric="taxicab") <= radius
+        return np.stack([growMask(plane, radius, metric, within) for plane in mask])
+    out = np.zeros_like(mask)
+    halfWidths = structuringElement(radius, metric).sum(axis=1) // 2
+    for tile, region, inner in _activeTiles(mask, reach, wanted=within):
+        part = mask[region]
+        if not part.any():
+            continue
+        if metric == "chessboard":
+            grown = _orAlong(_orAlong(part, reach, axis=0), reach, axis=1)
+        elif reach <= _ROWS_RADIUS:
+            grown = _growByRows(part, halfWidths)
+        elif metric == "euclidean":
+            grown = ndimage.distance_transform_edt(~part) <= radius
+        elif metric == "taxicab":
+            grown = ndimage.distance_transform_cdt(~part, metric="taxicab") <= radius
+        out[tile] = grown[inner]
+    if within is not None:
+        out &= within
+    return out
+
+
+def _activeTiles(mask: np.ndarray, reach: int, side: int = TILE,
+                 wanted: np.ndarray | None = None
+                 ) -> Iterator[tuple[tuple[slice, slice], tuple[slice, slice],
+                                     tuple[slice, slice]]]:
+    """The ``side``-pixel tiles with a True pixel of ``mask`` within ``reach``, row by row.
+
+    With ``wanted``, only the tiles that also hold a True pixel of ``wanted``. Yields
+    ``(tile, region, inner)``: the tile's slices in the image, those of the tile with a
+    margin of ``reach`` (cut at the image's edges), and the tile's slices within that
+    region.
+    """
+    height, width = mask.shape
+    near = -(-reach // side)
+    active = ndimage.binary_dilation(_occupied(mask, side),
+                                     structure=np.ones((2 * near + 1,) * 2, dtype=bool))
+    if wanted is not None:
+        active &= _occupied(wanted, side)
+    for row, column in zip(*np.nonzero(active)):
+        y0, x0 = row * side, column * side
+        y1, x1 = min(y0 + side, height), min(x0 + side, width)
+        ry0, rx0 = max(y0 - reach, 0), max(x0 - reach, 0)
+        ry1, rx1 = min(y1 + reach, height), min(x1 + reach, width)
+        yield ((slice(y0, y1), slice(x0, x1)), (slice(ry0, ry1), slice(rx0, rx1)),
+               (slice(y0 - ry0, y1 - ry0), slice(x0 - rx0, x1 - rx0)))
+
+
+def _occupied(mask: np.ndarray, side: int) -> np.ndarray:
+    """Which ``side``-pixel tiles of ``mask`` hold a True pixel."""
+    height, width = mask.shape
+    rows, columns = -(-height // side), -(-width // side)
+    padded = mask
+    if (rows * side, columns * side) != mask.shape:
+        padded = np.zeros((rows * side, columns * side), dtype=bool)
+        padded[:height, :width] = mask
+    return padded.reshape(rows, side, columns, side).any(axis=(1, 3))
+
+
+def _growByRows(mask: np.ndarray, halfWidths: np.ndarray) -> np.ndarray:
+    """Dilation (zero outside) by the shape whose row ``dy`` spans ``|dx| <= halfWidths[dy]``.
+
+    ``halfWidths`` holds one entry per row of the shape, from ``dy = -reach`` to ``reach``.
+    """
+    reach = halfWidths.size // 2
+    height = mask.shape[0]
+    runs = {}
+    current, done = mask, 0
+    for half in sorted(set(halfWidths.tolist())):
+        current = _orAlong(current, half - done, axis=1)
+        runs[half], done = current, half
+    out = runs[int(halfWidths[reach])].copy()
+    for dy in range(1, reach + 1):
+        if dy >= height:
+            break
+        row = runs[int(halfWidths[reach + dy])]
+        out[:height - dy] |= row[dy:]
+        row = runs[int(halfWidths[reach - dy])]
+        out[dy:] |= row[:height - dy]
+    return out
 
 
 def _orAlong(mask: np.ndarray, reach: int, axis: int) -> np.ndarray:
@@ -81,17 +167,26 @@ def _orAlong(mask: np.ndarray, reach: int, axis: int) -> np.ndarray:
 
     ``log2(2 reach + 1)`` whole-array ORs: faster than a maximum filter on booleans.
     """
-    moved = np.moveaxis(mask, axis, 0)
-    length = moved.shape[0]
-    size = 2 * reach + 1
-    padded = np.zeros((length + 2 * reach,) + moved.shape[1:], dtype=bool)
-    padded[reach:reach + length] = moved
+    if reach <= 0:
+        return mask
+    length = mask.shape[axis]
+    shape = list(mask.shape)
+    shape[axis] += 2 * reach
+    total, size = shape[axis], 2 * reach + 1
+
+    def along(start: int, stop: int) -> tuple[slice, ...]:
+        index = [slice(None)] * mask.ndim
+        index[axis] = slice(start, stop)
+        return tuple(index)
+
+    padded = np.zeros(shape, dtype=bool)
+    padded[along(reach, reach + length)] = mask
     covered = 1
     while covered < size:
         step = min(covered, size - covered)
-        padded[:len(padded) - step] |= padded[step:]
+        padded[along(0, total - step)] |= padded[along(step, total)]
         covered += step
-    return np.moveaxis(padded[:length], 0, axis)
+    return padded[along(0, length)]
 
 
 def growMaskBits(mask: np.ndarray, bits: int, radius: float,
@@ -125,7 +220,8 @@ def growMaskBits(mask: np.ndarray, bits: int, radius: float,
     return out
 
 
-def growLabels(labels: np.ndarray, radius: float, metric: str = "euclidean") -> np.ndarray:
+def growLabels(labels: np.ndarray, radius: float, metric: str = "euclidean",
+               within: np.ndarray | None = None) -> np.ndarray:
     """Grow every labelled region by ``radius``, a pixel reached by several going to the nearest.
 
     Parameters
@@ -136,21 +232,46 @@ def growLabels(labels: np.ndarray, radius: float, metric: str = "euclidean") -> 
         Growth distance in pixels (``euclidean`` or ``taxicab``).
     metric : str
         How distance is measured.
+    within : numpy.ndarray, optional
+        The pixels whose label is wanted (the others are 0 in the result): a growth
+        that only a few pixels need skips the rest of the image.
 
     Returns
     -------
     numpy.ndarray
         The grown label image (a new array, same dtype).
+
+    Notes
+    -----
+    A ``taxicab`` growth is done in tiles of :data:`LABEL_TILE` pixels, each with a margin
+    of ``radius``: a pixel's nearest label within ``radius`` is reached along paths that
+    stay within ``radius`` of it, so the chamfer transform of the tile and its margin
+    picks the same label (ties included) as that of the whole image.
     """
+    if metric not in ("euclidean", "taxicab"):
+        raise ValueError(f"unknown metric {metric!r} for growLabels; expected 'euclidean' or "
+                         "'taxicab'")
     if radius <= 0 or not labels.any():
-        return labels.copy()
+        out = labels.copy()
+    elif metric == "euclidean":
+        out = _nearestLabel(labels, radius, metric)
+    else:
+        out = np.zeros_like(labels)
+        for tile, region, inner in _activeTiles(labels != 0, int(np.floor(radius)),
+                                                LABEL_TILE, within):
+            if labels[region].any():
+                out[tile] = _nearestLabel(labels[region], radius, metric)[inner]
+    if within is not None:
+        out[~within] = 0
+    return out
+
+
+def _nearestLabel(labels: np.ndarray, radius: float, metric: str) -> np.ndarray:
+    """The label of the nearest labelled pixel within ``radius`` of each pixel (else 0)."""
     outside = labels == 0
     if metric == "euclidean":
         distance, (iy, ix) = ndimage.distance_transform_edt(outside, return_indices=True)
-    elif metric == "taxicab":
+    else:
         distance, (iy, ix) = ndimage.distance_transform_cdt(outside, metric="taxicab",
                                                             return_indices=True)
-    else:
-        raise ValueError(f"unknown metric {metric!r} for growLabels; expected 'euclidean' or "
-                         "'taxicab'")
     return np.where(distance <= radius, labels[iy, ix], 0).astype(labels.dtype)

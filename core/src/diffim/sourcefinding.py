@@ -219,19 +219,22 @@ def localMaxima(image: np.ndarray, threshold: float = -np.inf, separation: int =
             peak &= ~exclude
         y, x = np.nonzero(peak)
         return x.astype(np.int64), y.astype(np.int64)
-    candidate = within & (image >= threshold)
-    if exclude is not None:
-        candidate &= ~exclude
-    y, x = np.nonzero(candidate)
+    y, x = np.nonzero(within)
     value = image[y, x]
+    candidate = value >= threshold
+    if exclude is not None:
+        candidate &= ~exclude[y, x]
+    y, x, value = y[candidate], x[candidate], value[candidate]
     height, width = image.shape
-    keep = np.ones(len(y), dtype=bool)
+    flat = image.ravel()
     reach = int(separation)
+    rowStart = [np.clip(y + dy, 0, height - 1) * width for dy in range(-reach, reach + 1)]
+    column = [np.clip(x + dx, 0, width - 1) for dx in range(-reach, reach + 1)]
+    keep = np.ones(len(y), dtype=bool)
     for dy in range(-reach, reach + 1):
         for dx in range(-reach, reach + 1):
             if dy or dx:
-                keep &= value >= image[np.clip(y + dy, 0, height - 1),
-                                       np.clip(x + dx, 0, width - 1)]
+                keep &= value >= flat[rowStart[dy + reach] + column[dx + reach]]
     return x[keep].astype(np.int64), y[keep].astype(np.int64)
 
 

@@ -275,9 +275,9 @@ def deblend(footprints: FootprintSet, significance: np.ndarray, sign: int, psf: 
     peaks = footprints.peaks
     perFootprint = np.bincount(peaks.footprint, minlength=footprints.count + 1)[1:]
     blended = np.flatnonzero(perFootprint > 1) + 1
-    nearUntrusted = growMask(untrusted, UNTRUSTED_REACH * psf.sigma())
     if blended.size == 0:
         return footprints, Blends.unsplit(footprints.count)
+    nearUntrusted = growMask(untrusted, UNTRUSTED_REACH * psf.sigma())
     labels = footprints.labels.copy()
     order = np.argsort(peaks.footprint, kind="stable")
     starts = np.searchsorted(peaks.footprint[order], blended)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from diffim.morphology import growLabels
+from diffim.morphology import growLabels, growMask
 
 from .deblend import Blends
 from .footprints import FootprintSet, Peaks
@@ -21,9 +21,12 @@ from .footprints import FootprintSet, Peaks
 def _touchingPairs(positive: np.ndarray, negative: np.ndarray,
                    grow: int) -> tuple[np.ndarray, np.ndarray]:
     """Label pairs (positive, negative) whose footprints touch once grown by ``grow``."""
-    grownPositive = growLabels(positive, grow, metric="taxicab")
-    grownNegative = growLabels(negative, grow, metric="taxicab")
-    both = (grownPositive > 0) & (grownNegative > 0)
+    both = (growMask(positive > 0, grow, metric="taxicab")
+            & growMask(negative > 0, grow, metric="taxicab"))
+    if not both.any():
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    grownPositive = growLabels(positive, grow, metric="taxicab", within=both)
+    grownNegative = growLabels(negative, grow, metric="taxicab", within=both)
     pairs = np.unique(np.column_stack([grownPositive[both], grownNegative[both]]), axis=0)
     return pairs[:, 0].astype(np.int64), pairs[:, 1].astype(np.int64)
 
@@ -102,4 +105,4 @@ def pairDipoles(positive: FootprintSet, positiveBlends: Blends, negative: Footpr
     inherit = parent[lobe] == 0
     parent[lobe[inherit]] = negativeParent[paired[inherit] - 1]
     nChild[lobe[inherit]] = negativeBlends.nChild[paired[inherit] - 1]
-    return FootprintSet(labels.astype(np.int32), count, peaks), Blends(parent, nChild)
+    return FootprintSet(labels.astype(np.int32, copy=False), count, peaks), Blends(parent, nChild)

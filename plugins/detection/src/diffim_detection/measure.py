@@ -107,17 +107,27 @@ def pixelFlagColumns(exposure: Exposure, labels: np.ndarray, count: int,
     """True where the footprint grown by ``radius`` pixels touches each flagged mask plane.
 
     A footprint grown by r touches a plane exactly when the footprint touches the
-    plane grown by r, so each plane is grown once for all sources.
+    plane grown by r, so each plane is grown once for all sources, and only at the
+    footprints' pixels. The flagged pixels are found in one pass over the mask.
     """
-    inside = np.flatnonzero(labels)
+    footprint = labels > 0
+    inside = np.flatnonzero(footprint)
     owner = labels.ravel()[inside]
+    known = [plane for plane in PIXEL_FLAG_PLANES.values() if plane in exposure.maskPlanes]
+    flaggedPixels = np.zeros(0, dtype=np.int64)
+    if known and count:
+        flaggedPixels = np.flatnonzero(exposure.mask & exposure.bitmask(*known))
+    flaggedBits = exposure.mask.ravel()[flaggedPixels]
     columns = {}
     for name, plane in PIXEL_FLAG_PLANES.items():
         flagged = np.zeros(count, dtype=bool)
-        if plane in exposure.maskPlanes and count:
-            planeMask = exposure.maskedPixels(plane)
-            if planeMask.any():
-                near = growMask(planeMask, radius, metric="taxicab").ravel()[inside]
+        if plane in known:
+            where = flaggedPixels[(flaggedBits & exposure.bitmask(plane)) != 0]
+            if where.size:
+                planeMask = np.zeros(labels.shape, dtype=bool)
+                planeMask.ravel()[where] = True
+                near = growMask(planeMask, radius, metric="taxicab",
+                                within=footprint).ravel()[inside]
                 flagged = np.bincount(owner[near], minlength=count + 1)[1:] > 0
         columns[name] = flagged
     return columns

@@ -86,8 +86,9 @@ def findFootprints(signedSignificance: np.ndarray, threshold: float, includeMult
     """
     above = signedSignificance >= threshold
     labels, n = ndimage.label(above, structure=EIGHT_CONNECTED)
-    if n == 0:
-        return labels.astype(np.int32, copy=False), 0
+    if n == 0 or (minPixels <= 1 and threshold * includeMultiplier <= threshold):
+        # every region has a pixel, and each of its pixels reaches the threshold: all are kept
+        return labels.astype(np.int32, copy=False), n
     pixels = np.flatnonzero(labels)
     owner = labels.ravel()[pixels]
     size = np.bincount(owner, minlength=n + 1)
