@@ -13,6 +13,8 @@ import numpy as np
 import scipy.fft
 from numpy.lib.stride_tricks import sliding_window_view
 
+from diffim.threads import parallelMap
+
 from .basis import KernelBasis
 from .candidates import KernelCandidates
 
@@ -75,13 +77,45 @@ def convolveWithBasis(stamps: np.ndarray, basis: KernelBasis) -> np.ndarray:
     return np.swapaxes(converted.reshape(n, valid, valid, -1), 1, 2)
 
 
-def solveSymmetric(matrix: np.ndarray, rhs: np.ndarray) -> np.ndarray:
-    """Solve symmetric positive semi-definite systems ``matrix @ x = rhs`` (batched).
+class SymmetricSystem:
+    """Symmetric positive semi-definite matrices ``M`` (batched), factorised once to solve
+    ``M x = b`` for any number of right-hand sides.
 
-    The system is scaled to unit diagonal and solved through its eigen-decomposition,
+    Each matrix is scaled to unit diagonal and solved through its eigen-decomposition,
     dropping eigenvalues below ``1e-13`` of the largest (a pseudo-inverse), so a
     degenerate system still gives a least-squares solution (the smallest one in the
     scaled unknowns) instead of failing.
+
+    Parameters
+    ----------
+    matrix : numpy.ndarray
+        ``(..., m, m)`` symmetric matrices.
+    """
+
+    def __init__(self, matrix: np.ndarray) -> None:
+        diagonal = np.sqrt(np.abs(np.diagonal(matrix, axis1=-2, axis2=-1)))
+        self.diagonal = np.where(diagonal > 0, diagonal, 1.0)
+        scaled = matrix / self.diagonal[..., :, None] / self.diagonal[..., None, :]
+        values, self.vectors = np.linalg.eigh(scaled)
+        keep = values > _RCOND * values[..., -1:]
+        self.inverse = np.where(keep, 1.0 / np.where(keep, values, 1.0), 0.0)
+
+    @property
+    def size(self) -> int:
+        """``m``: the unknowns of each system."""
+        return self.diagonal.shape[-1]
+
+    def solve(self, rhs: np.ndarray) -> np.ndarray:
+        """``(..., m)`` solutions for ``(..., m)`` right-hand sides."""
+        projected = np.einsum("...ji,...j->...i", self.vectors, rhs / self.diagonal)
+        return np.einsum("...ij,...j->...i", self.vectors,
+                         self.inverse * projected) / self.diagonal
+
+
+def solveSymmetric(matrix: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """Solve symmetric positive semi-definite systems ``matrix @ x = rhs`` (batched).
+
+    See :class:`SymmetricSystem`, which factorises once for several right-hand sides.
 
     Parameters
     ----------
@@ -95,14 +129,7 @@ def solveSymmetric(matrix: np.ndarray, rhs: np.ndarray) -> np.ndarray:
     numpy.ndarray
         ``(..., m)`` solutions.
     """
-    diagonal = np.sqrt(np.abs(np.diagonal(matrix, axis1=-2, axis2=-1)))
-    diagonal = np.where(diagonal > 0, diagonal, 1.0)
-    scaled = matrix / diagonal[..., :, None] / diagonal[..., None, :]
-    values, vectors = np.linalg.eigh(scaled)
-    keep = values > _RCOND * values[..., -1:]
-    inverse = np.where(keep, 1.0 / np.where(keep, values, 1.0), 0.0)
-    projected = np.einsum("...ji,...j->...i", vectors, rhs / diagonal)
-    return np.einsum("...ij,...j->...i", vectors, inverse * projected) / diagonal
+    return SymmetricSystem(matrix).solve(rhs)
 
 
 def isSingular(matrix: np.ndarray) -> np.ndarray:
@@ -143,12 +170,18 @@ def _convolveStack(stamps: np.ndarray, kernels: np.ndarray) -> np.ndarray:
 
 
 def _maskedMedian(z: np.ndarray, use: np.ndarray) -> np.ndarray:
-    """Median of each ``(valid, valid)`` plane of ``z`` over its ``use`` pixels (NaN if none)."""
-    values = np.where(use & np.isfinite(z), z, np.nan).reshape(len(z), -1)
-    median = np.full(len(z), np.nan)
-    some = ~np.all(np.isnan(values), axis=1)
-    median[some] = np.nanmedian(values[some], axis=1)
-    return median
+    """Median of each ``(valid, valid)`` plane of ``z`` over its ``use`` pixels (NaN if none).
+
+    All planes at once: NaN (unused) sorts last, and the median is the middle sorted
+    value, or the mean of the two middle ones (as :func:`numpy.median`).
+    """
+    values = np.sort(np.where(use & np.isfinite(z), z, np.nan).reshape(len(z), -1), axis=1)
+    count = np.count_nonzero(~np.isnan(values), axis=1)
+    rows = np.arange(len(z))
+    low = values[rows, np.maximum(count - 1, 0) // 2]
+    high = values[rows, count // 2 - (count == 0)]
+    median = np.mean(np.stack([low, high]), axis=0)
+    return np.where(count > 0, median, np.nan)
 
 
 @dataclass
@@ -230,23 +263,24 @@ class StampFitter:
         rhs : numpy.ndarray
             ``(n, nColumns)``.
         """
-        n = len(index)
-        matrix = np.empty((n, self.nColumns, self.nColumns))
-        rhs = np.empty((n, self.nColumns))
-        for start in range(0, n, _CHUNK):
-            chunk = slice(start, start + _CHUNK)
-            ref, refVar, conv, convVar = self.stamps(index[chunk])
-            design = convolveWithBasis(conv, self.basis)
-            m = len(design)
-            design = design.reshape(m, -1, self.basis.nBasis)
-            if self.fitBackground:
-                design = np.concatenate([design, np.ones(design.shape[:2] + (1,))], axis=2)
-            variance = (self._valid(refVar) + self._valid(convVar)).reshape(m, -1)
-            weight = self._weights(variance)
-            weighted = design * weight[..., None]
-            matrix[chunk] = np.swapaxes(weighted, 1, 2) @ design
-            rhs[chunk] = np.einsum("npi,np->ni", weighted, self._valid(ref).reshape(m, -1))
-        return matrix, rhs
+        chunks = parallelMap(self._normalEquationsChunk, _chunks(index))
+        if not chunks:
+            return np.empty((0, self.nColumns, self.nColumns)), np.empty((0, self.nColumns))
+        return (np.concatenate([matrix for matrix, _ in chunks]),
+                np.concatenate([rhs for _, rhs in chunks]))
+
+    def _normalEquationsChunk(self, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`normalEquations` of at most ``_CHUNK`` candidates."""
+        ref, refVar, conv, convVar = self.stamps(index)
+        design = convolveWithBasis(conv, self.basis)
+        m = len(design)
+        design = design.reshape(m, -1, self.basis.nBasis)
+        if self.fitBackground:
+            design = np.concatenate([design, np.ones(design.shape[:2] + (1,))], axis=2)
+        variance = (self._valid(refVar) + self._valid(convVar)).reshape(m, -1)
+        weighted = design * self._weights(variance)[..., None]
+        return (np.swapaxes(weighted, 1, 2) @ design,
+                np.einsum("npi,np->ni", weighted, self._valid(ref).reshape(m, -1)))
 
     def _weights(self, variance: np.ndarray) -> np.ndarray:
         """Per-pixel weights ``(n, pixels)`` of the fits from the summed variance."""
@@ -256,7 +290,7 @@ class StampFitter:
                                    variance.shape)
         return 1.0 / variance
 
-    def kernelSumErrors(self, index: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    def kernelSumErrors(self, index: np.ndarray, system: SymmetricSystem) -> np.ndarray:
         """Standard error of each candidate's own kernel sum, from the pixel noise.
 
         The kernel sum is ``g . a`` with ``g`` the sums of the basis images (0 for the
@@ -270,25 +304,28 @@ class StampFitter:
         ----------
         index : numpy.ndarray
             Candidates.
-        matrix : numpy.ndarray
-            ``(n, nColumns, nColumns)``: their normal matrices.
+        system : SymmetricSystem
+            Their ``(n, nColumns, nColumns)`` normal matrices, factorised.
         """
         sums = np.zeros(self.nColumns)
         sums[:self.basis.nBasis] = self.basis.images.sum(axis=(1, 2))
-        direction = solveSymmetric(matrix, np.tile(sums, (len(index), 1)))
+        direction = system.solve(np.tile(sums, (len(index), 1)))
         kernels = self.kernelImages(direction[:, :self.basis.nBasis])
-        errors = np.empty(len(index))
-        for start in range(0, len(index), _CHUNK):
-            chunk = slice(start, start + _CHUNK)
-            _, refVar, conv, convVar = self.stamps(index[chunk])
-            response = _convolveStack(conv, kernels[chunk])
-            if self.fitBackground:
-                response += direction[chunk, self.basis.nBasis, None, None]
-            m = len(response)
-            variance = (self._valid(refVar) + self._valid(convVar)).reshape(m, -1)
-            weighted = self._weights(variance) * response.reshape(m, -1)
-            errors[chunk] = np.sqrt(np.sum(weighted ** 2 * variance, axis=1))
-        return errors
+        pieces = zip(_chunks(index), _chunks(kernels), _chunks(direction))
+        return _joined(parallelMap(self._kernelSumErrorsChunk, pieces), len(index))
+
+    def _kernelSumErrorsChunk(self, piece: tuple[np.ndarray, np.ndarray, np.ndarray]
+                              ) -> np.ndarray:
+        """:meth:`kernelSumErrors` of one chunk: (index, kernels, directions)."""
+        index, kernels, direction = piece
+        _, refVar, conv, convVar = self.stamps(index)
+        response = _convolveStack(conv, kernels)
+        if self.fitBackground:
+            response += direction[:, self.basis.nBasis, None, None]
+        m = len(response)
+        variance = (self._valid(refVar) + self._valid(convVar)).reshape(m, -1)
+        weighted = self._weights(variance) * response.reshape(m, -1)
+        return np.sqrt(np.sum(weighted ** 2 * variance, axis=1))
 
     def kernelImages(self, coefficients: np.ndarray) -> np.ndarray:
         """``(n, size, size)`` kernel images from ``(n, nBasis)`` basis coefficients."""
@@ -310,29 +347,40 @@ class StampFitter:
         background : numpy.ndarray or None
             ``(n,)`` background per candidate; None for no background.
         """
+        indices = _chunks(index)
+        backgrounds = [None] * len(indices) if background is None else _chunks(background)
+        pieces = zip(indices, _chunks(kernels), backgrounds)
+        parts = parallelMap(self._residualStatsChunk, pieces)
         n = len(index)
-        mean, median, std = np.empty(n), np.empty(n), np.empty(n)
+        mean = _joined([part[0] for part in parts], n)
+        median = _joined([part[1] for part in parts], n)
+        std = _joined([part[2] for part in parts], n)
         pooled = np.zeros(3)
-        for start in range(0, n, _CHUNK):
-            chunk = slice(start, start + _CHUNK)
-            ref, refVar, conv, convVar = self.stamps(index[chunk])
-            model = _convolveStack(conv, kernels[chunk])
-            variance = self._valid(refVar) + _convolveStack(convVar, kernels[chunk] ** 2)
-            difference = self._valid(ref) - model
-            if background is not None:
-                difference -= background[chunk, None, None]
-            with np.errstate(invalid="ignore", divide="ignore"):
-                z = difference / np.sqrt(variance)
-            use = self._statsRegion(index[chunk], z.shape[1])
-            count = use.sum(axis=(1, 2))
-            total = np.where(use, z, 0.0).sum(axis=(1, 2))
-            with np.errstate(invalid="ignore", divide="ignore"):
-                mean[chunk] = total / count
-            deviation = np.where(use, z - mean[chunk, None, None], 0.0)
-            std[chunk] = np.sqrt((deviation ** 2).sum(axis=(1, 2)) / np.maximum(count - 1, 1))
-            median[chunk] = _maskedMedian(z, use)
-            pooled += (total.sum(), np.where(use, z * z, 0.0).sum(), count.sum())
+        for part in parts:
+            pooled += part[3]
         return ResidualStats(mean, median, std, float(pooled[0]), float(pooled[1]), int(pooled[2]))
+
+    def _residualStatsChunk(self, piece: tuple[np.ndarray, np.ndarray, np.ndarray | None]
+                            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple]:
+        """:meth:`residualStats` of one chunk: its mean, median, std and pooled sums."""
+        index, kernels, background = piece
+        ref, refVar, conv, convVar = self.stamps(index)
+        model = _convolveStack(conv, kernels)
+        variance = self._valid(refVar) + _convolveStack(convVar, kernels ** 2)
+        difference = self._valid(ref) - model
+        if background is not None:
+            difference -= background[:, None, None]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            z = difference / np.sqrt(variance)
+        use = self._statsRegion(index, z.shape[1])
+        count = use.sum(axis=(1, 2))
+        total = np.where(use, z, 0.0).sum(axis=(1, 2))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = total / count
+        deviation = np.where(use, z - mean[:, None, None], 0.0)
+        std = np.sqrt((deviation ** 2).sum(axis=(1, 2)) / np.maximum(count - 1, 1))
+        pooled = (total.sum(), np.where(use, z * z, 0.0).sum(), count.sum())
+        return mean, _maskedMedian(z, use), std, pooled
 
     def _statsRegion(self, index: np.ndarray, valid: int) -> np.ndarray:
         """Boolean ``(n, valid, valid)``: the pixels the statistics are taken over."""
@@ -345,3 +393,13 @@ class StampFitter:
         nearY = np.abs(grid[None, :] - cy[:, None]) <= self.coreRadius
         nearX = np.abs(grid[None, :] - cx[:, None]) <= self.coreRadius
         return nearY[:, :, None] & nearX[:, None, :]
+
+
+def _chunks(array: np.ndarray) -> list[np.ndarray]:
+    """``array`` cut into consecutive pieces of ``_CHUNK`` rows (a fixed layout)."""
+    return [array[start:start + _CHUNK] for start in range(0, len(array), _CHUNK)]
+
+
+def _joined(pieces: list[np.ndarray], n: int) -> np.ndarray:
+    """The per-chunk results concatenated (an empty float array for no candidates)."""
+    return np.concatenate(pieces) if pieces else np.empty(n)

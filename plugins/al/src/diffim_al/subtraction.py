@@ -27,6 +27,7 @@ from diffim.mask import MaskPlanes, remapMask
 from diffim.morphology import growMaskBits
 from diffim.results import SubtractionResult, SubtractionTraits
 from diffim.sanitize import checkSubtractionPair
+from diffim.threads import parallelMap
 
 from .basis import BasisShape, KernelBasis, basisShape, makeKernelBasis
 from .candidates import detectStars, makeCandidates, shownByTemplate, sourcePositions
@@ -251,11 +252,13 @@ class AlardLuptonSubtraction:
         """The convolved image as an exposure matched to ``reference``."""
         noDataBit = planes.bitmask("NO_DATA")
         missing = toConvolve.missing
-        image = convolveImage(np.where(missing, np.float32(0.0), toConvolve.image), kernel)
-        variance = convolveVariance(np.where(missing, np.float32(0.0), toConvolve.variance),
-                                    kernel)
         grown = ~planes.bitmask(UNGROWN_PLANES, "subtract")
-        mask = growMaskBits(toConvolve.maskWithMissing(noDataBit), grown, kernel.kernelSize // 2)
+        image, variance, mask = parallelMap(lambda job: job(), [
+            lambda: convolveImage(np.where(missing, np.float32(0.0), toConvolve.image), kernel),
+            lambda: convolveVariance(np.where(missing, np.float32(0.0), toConvolve.variance),
+                                     kernel),
+            lambda: growMaskBits(toConvolve.maskWithMissing(noDataBit), grown,
+                                 kernel.kernelSize // 2)])
         mask[borderPixels(mask.shape, kernel.kernelSize // 2)] |= planes.bitmask(
             ["NO_DATA", "EDGE"])
         _blank(image, variance, mask, noDataBit)
