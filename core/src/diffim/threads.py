@@ -78,3 +78,29 @@ def parallelMap(function: Callable[[T], R], items: Iterable[T]) -> list[R]:
         return [function(item) for item in items]
     with ThreadPoolExecutor(max_workers=threads) as pool:
         return list(pool.map(function, items))
+
+
+def startJob(function: Callable[[], R]) -> Callable[[], R]:
+    """Start ``function()`` beside the caller; the returned callable waits for its result.
+
+    On a thread of its own when the run has more than one FFT worker
+    (:func:`scipy.fft.get_workers`), else run at once: the result is the same
+    either way, so ``function`` must not depend on what the caller does meanwhile.
+
+    Parameters
+    ----------
+    function : callable
+        The job, taking no arguments.
+
+    Returns
+    -------
+    callable
+        Returns the job's result (or raises its exception) once it is done.
+    """
+    if scipy.fft.get_workers() <= 1:
+        result = function()
+        return lambda: result
+    pool = ThreadPoolExecutor(max_workers=1)
+    future = pool.submit(function)
+    pool.shutdown(wait=False)
+    return future.result

@@ -126,18 +126,15 @@ class KernelSolver:
             todo = active[~self.fitted[active]]
             if len(todo) == 0:
                 return
-            matrix, rhs = self.fitter.normalEquations(todo)
-            system = SymmetricSystem(matrix)
-            solution = system.solve(rhs)
-            kernels = self.fitter.kernelImages(solution[:, :nBasis])
-            background = solution[:, nBasis] if self.fitter.fitBackground else None
-            stats = self.fitter.residualStats(todo, kernels, background)
-            self.matrix[todo], self.rhs[todo] = matrix, rhs
+            fits = self.fitter.fitSingles(todo)
+            matrix, stats = fits.matrix, fits.stats
+            kernels = self.fitter.kernelImages(fits.solution[:, :nBasis])
+            self.matrix[todo], self.rhs[todo] = matrix, fits.rhs
             self.kernelSum[todo] = kernels.sum(axis=(1, 2))
-            self.kernelSumErr[todo] = np.hypot(self.fitter.kernelSumErrors(todo, system),
+            self.kernelSumErr[todo] = np.hypot(fits.kernelSumErrors,
                                                KERNEL_SUM_ERROR_FLOOR * self.kernelSum[todo])
             self.centroid[todo], self.centroidErr[todo] = self._centroids(
-                solution[:, :nBasis], system)
+                fits.solution[:, :nBasis], fits.system)
             self.fitted[todo] = True
             bad = ~(np.isfinite(stats.mean) & np.isfinite(stats.std)
                     & np.isfinite(self.kernelSum[todo]))

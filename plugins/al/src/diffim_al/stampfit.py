@@ -100,6 +100,17 @@ class SymmetricSystem:
         keep = values > _RCOND * values[..., -1:]
         self.inverse = np.where(keep, 1.0 / np.where(keep, values, 1.0), 0.0)
 
+    @classmethod
+    def joined(cls, systems: list["SymmetricSystem"], empty: np.ndarray) -> "SymmetricSystem":
+        """The systems of several ``(n_i, m, m)`` batches as one (``empty`` if none)."""
+        if not systems:
+            return cls(empty)
+        joined = cls.__new__(cls)
+        joined.diagonal = np.concatenate([s.diagonal for s in systems])
+        joined.vectors = np.concatenate([s.vectors for s in systems])
+        joined.inverse = np.concatenate([s.inverse for s in systems])
+        return joined
+
     @property
     def size(self) -> int:
         """``m``: the unknowns of each system."""
@@ -204,6 +215,45 @@ class ResidualStats:
     pooledCount: int
 
 
+@dataclass
+class SingleFits:
+    """Each candidate's own fit (:meth:`StampFitter.fitSingles`).
+
+    Attributes
+    ----------
+    matrix, rhs : numpy.ndarray
+        ``(n, nColumns, nColumns)`` and ``(n, nColumns)`` normal equations.
+    solution : numpy.ndarray
+        ``(n, nColumns)`` basis coefficients, then background.
+    system : SymmetricSystem
+        The factorised normal matrices.
+    stats : ResidualStats
+        Residual statistics under each candidate's own kernel.
+    kernelSumErrors : numpy.ndarray
+        Standard error of each kernel sum from the pixel noise (as
+        :meth:`StampFitter.kernelSumErrors`).
+    """
+
+    matrix: np.ndarray
+    rhs: np.ndarray
+    solution: np.ndarray
+    system: SymmetricSystem
+    stats: ResidualStats
+    kernelSumErrors: np.ndarray
+
+
+@dataclass
+class _ChunkFits:
+    """:class:`SingleFits` of one chunk (statistics as ``_zStats`` returns them)."""
+
+    matrix: np.ndarray
+    rhs: np.ndarray
+    solution: np.ndarray
+    system: SymmetricSystem
+    stats: tuple
+    errors: np.ndarray
+
+
 class StampFitter:
     """Fits and assesses kernels on candidate stamps.
 
@@ -253,35 +303,6 @@ class StampFitter:
         half = self.basis.halfWidth
         return stamps[:, half:stamps.shape[1] - half, half:stamps.shape[2] - half]
 
-    def normalEquations(self, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Weighted normal equations ``M a = B`` of each candidate's own fit.
-
-        Returns
-        -------
-        matrix : numpy.ndarray
-            ``(n, nColumns, nColumns)``.
-        rhs : numpy.ndarray
-            ``(n, nColumns)``.
-        """
-        chunks = parallelMap(self._normalEquationsChunk, _chunks(index))
-        if not chunks:
-            return np.empty((0, self.nColumns, self.nColumns)), np.empty((0, self.nColumns))
-        return (np.concatenate([matrix for matrix, _ in chunks]),
-                np.concatenate([rhs for _, rhs in chunks]))
-
-    def _normalEquationsChunk(self, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """:meth:`normalEquations` of at most ``_CHUNK`` candidates."""
-        ref, refVar, conv, convVar = self.stamps(index)
-        design = convolveWithBasis(conv, self.basis)
-        m = len(design)
-        design = design.reshape(m, -1, self.basis.nBasis)
-        if self.fitBackground:
-            design = np.concatenate([design, np.ones(design.shape[:2] + (1,))], axis=2)
-        variance = (self._valid(refVar) + self._valid(convVar)).reshape(m, -1)
-        weighted = design * self._weights(variance)[..., None]
-        return (np.swapaxes(weighted, 1, 2) @ design,
-                np.einsum("npi,np->ni", weighted, self._valid(ref).reshape(m, -1)))
-
     def _weights(self, variance: np.ndarray) -> np.ndarray:
         """Per-pixel weights ``(n, pixels)`` of the fits from the summed variance."""
         if self.constantWeighting:
@@ -289,43 +310,6 @@ class StampFitter:
             return np.broadcast_to(np.where(level > 0, 1.0 / level, 1.0)[:, None],
                                    variance.shape)
         return 1.0 / variance
-
-    def kernelSumErrors(self, index: np.ndarray, system: SymmetricSystem) -> np.ndarray:
-        """Standard error of each candidate's own kernel sum, from the pixel noise.
-
-        The kernel sum is ``g . a`` with ``g`` the sums of the basis images (0 for the
-        background) and ``a = M^-1 D^T W r`` the fit; with pixel variances ``s`` (of
-        the two images summed) its variance is ``sum_p (W D M^-1 g)_p^2 s_p``, where
-        ``D M^-1 g`` is the stamp convolved with the kernel of coefficients ``M^-1 g``.
-        Unlike ``g^T M^-1 g`` this holds under constantVarianceWeighting too, where
-        ``M`` leaves out the stars' own photon noise.
-
-        Parameters
-        ----------
-        index : numpy.ndarray
-            Candidates.
-        system : SymmetricSystem
-            Their ``(n, nColumns, nColumns)`` normal matrices, factorised.
-        """
-        sums = np.zeros(self.nColumns)
-        sums[:self.basis.nBasis] = self.basis.images.sum(axis=(1, 2))
-        direction = system.solve(np.tile(sums, (len(index), 1)))
-        kernels = self.kernelImages(direction[:, :self.basis.nBasis])
-        pieces = zip(_chunks(index), _chunks(kernels), _chunks(direction))
-        return _joined(parallelMap(self._kernelSumErrorsChunk, pieces), len(index))
-
-    def _kernelSumErrorsChunk(self, piece: tuple[np.ndarray, np.ndarray, np.ndarray]
-                              ) -> np.ndarray:
-        """:meth:`kernelSumErrors` of one chunk: (index, kernels, directions)."""
-        index, kernels, direction = piece
-        _, refVar, conv, convVar = self.stamps(index)
-        response = _convolveStack(conv, kernels)
-        if self.fitBackground:
-            response += direction[:, self.basis.nBasis, None, None]
-        m = len(response)
-        variance = (self._valid(refVar) + self._valid(convVar)).reshape(m, -1)
-        weighted = self._weights(variance) * response.reshape(m, -1)
-        return np.sqrt(np.sum(weighted ** 2 * variance, axis=1))
 
     def kernelImages(self, coefficients: np.ndarray) -> np.ndarray:
         """``(n, size, size)`` kernel images from ``(n, nBasis)`` basis coefficients."""
@@ -355,10 +339,7 @@ class StampFitter:
         mean = _joined([part[0] for part in parts], n)
         median = _joined([part[1] for part in parts], n)
         std = _joined([part[2] for part in parts], n)
-        pooled = np.zeros(3)
-        for part in parts:
-            pooled += part[3]
-        return ResidualStats(mean, median, std, float(pooled[0]), float(pooled[1]), int(pooled[2]))
+        return ResidualStats(mean, median, std, *_pooled([part[3] for part in parts]))
 
     def _residualStatsChunk(self, piece: tuple[np.ndarray, np.ndarray, np.ndarray | None]
                             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple]:
@@ -370,6 +351,11 @@ class StampFitter:
         difference = self._valid(ref) - model
         if background is not None:
             difference -= background[:, None, None]
+        return self._zStats(index, difference, variance)
+
+    def _zStats(self, index: np.ndarray, difference: np.ndarray, variance: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple]:
+        """Mean, median, std and pooled sums of ``difference / sqrt(variance)`` per stamp."""
         with np.errstate(invalid="ignore", divide="ignore"):
             z = difference / np.sqrt(variance)
         use = self._statsRegion(index, z.shape[1])
@@ -381,6 +367,65 @@ class StampFitter:
         std = np.sqrt((deviation ** 2).sum(axis=(1, 2)) / np.maximum(count - 1, 1))
         pooled = (total.sum(), np.where(use, z * z, 0.0).sum(), count.sum())
         return mean, _maskedMedian(z, use), std, pooled
+
+    def fitSingles(self, index: np.ndarray) -> SingleFits:
+        """Each candidate's own fit, its residual statistics and kernel-sum error at once.
+
+        One pass over each chunk of stamps: the weighted normal equations ``M a = B``
+        (design ``D``: the stamp convolved with each basis function, then a constant
+        for the background), their solution, the residual statistics under the fitted
+        kernel (as :meth:`residualStats`; the model ``kernel conv toConvolve +
+        background`` is ``D a``) and the standard error of the kernel sum from the
+        pixel noise. The kernel sum is ``g . a`` with ``g`` the sums of the basis
+        images (0 for the background); with pixel variances ``s`` (of the two images
+        summed) its variance is ``sum_p (W D M^-1 g)_p^2 s_p``. Unlike ``g^T M^-1 g``
+        this holds under constantVarianceWeighting too, where ``M`` leaves out the
+        stars' own photon noise.
+
+        Parameters
+        ----------
+        index : numpy.ndarray
+            Candidates.
+        """
+        parts = parallelMap(self._fitSinglesChunk, _chunks(index))
+        n = len(index)
+        stats = ResidualStats(_joined([part.stats[0] for part in parts], n),
+                              _joined([part.stats[1] for part in parts], n),
+                              _joined([part.stats[2] for part in parts], n),
+                              *_pooled([part.stats[3] for part in parts]))
+        return SingleFits(
+            matrix=_joinedRows([part.matrix for part in parts], (0, self.nColumns, self.nColumns)),
+            rhs=_joinedRows([part.rhs for part in parts], (0, self.nColumns)),
+            solution=_joinedRows([part.solution for part in parts], (0, self.nColumns)),
+            system=SymmetricSystem.joined([part.system for part in parts],
+                                          np.empty((0, self.nColumns, self.nColumns))),
+            stats=stats, kernelSumErrors=_joined([part.errors for part in parts], n))
+
+    def _fitSinglesChunk(self, index: np.ndarray) -> _ChunkFits:
+        """:meth:`fitSingles` of at most ``_CHUNK`` candidates."""
+        nBasis = self.basis.nBasis
+        ref, refVar, conv, convVar = self.stamps(index)
+        design = convolveWithBasis(conv, self.basis)
+        m, valid = len(design), design.shape[1]
+        design = design.reshape(m, -1, nBasis)
+        if self.fitBackground:
+            design = np.concatenate([design, np.ones(design.shape[:2] + (1,))], axis=2)
+        summed = (self._valid(refVar) + self._valid(convVar)).reshape(m, -1)
+        weights = self._weights(summed)
+        weighted = design * weights[..., None]
+        matrix = np.swapaxes(weighted, 1, 2) @ design
+        rhs = np.einsum("npi,np->ni", weighted, self._valid(ref).reshape(m, -1))
+        system = SymmetricSystem(matrix)
+        solution = system.solve(rhs)
+        kernels = self.kernelImages(solution[:, :nBasis])
+        model = np.einsum("npi,ni->np", design, solution).reshape(m, valid, valid)
+        variance = self._valid(refVar) + _convolveStack(convVar, kernels ** 2)
+        stats = self._zStats(index, self._valid(ref) - model, variance)
+        sums = np.zeros(self.nColumns)
+        sums[:nBasis] = self.basis.images.sum(axis=(1, 2))
+        response = np.einsum("npi,ni->np", design, system.solve(np.tile(sums, (m, 1))))
+        errors = np.sqrt(np.sum((weights * response) ** 2 * summed, axis=1))
+        return _ChunkFits(matrix, rhs, solution, system, stats, errors)
 
     def _statsRegion(self, index: np.ndarray, valid: int) -> np.ndarray:
         """Boolean ``(n, valid, valid)``: the pixels the statistics are taken over."""
@@ -403,3 +448,16 @@ def _chunks(array: np.ndarray) -> list[np.ndarray]:
 def _joined(pieces: list[np.ndarray], n: int) -> np.ndarray:
     """The per-chunk results concatenated (an empty float array for no candidates)."""
     return np.concatenate(pieces) if pieces else np.empty(n)
+
+
+def _joinedRows(pieces: list[np.ndarray], emptyShape: tuple[int, ...]) -> np.ndarray:
+    """The per-chunk arrays concatenated (an empty array of ``emptyShape`` for none)."""
+    return np.concatenate(pieces) if pieces else np.empty(emptyShape)
+
+
+def _pooled(sums: list[tuple]) -> tuple[float, float, int]:
+    """The chunks' pooled ``(sum z, sum z**2, count)`` added up in chunk order."""
+    pooled = np.zeros(3)
+    for part in sums:
+        pooled += part
+    return float(pooled[0]), float(pooled[1]), int(pooled[2])
