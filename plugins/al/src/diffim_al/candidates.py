@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from astropy.table import Table
+from numpy.lib.stride_tricks import sliding_window_view
 
 from diffim.background import backgroundModel
 from diffim.errors import InputError
@@ -29,6 +30,9 @@ DETECTION_BIN_SIZE = 64
 #: Lowest PSF-weighted signal-to-noise in the template of a kernel candidate: a star
 #: of the science image that the template does not show (a transient) matches nothing.
 MIN_TEMPLATE_SNR = 5.0
+
+#: Stamps whose flags are counted together (bounds the copy of the boxes).
+_BOX_CHUNK = 512
 
 
 def detectStars(image: np.ndarray, variance: np.ndarray, bad: np.ndarray, psfImage: np.ndarray,
@@ -120,11 +124,17 @@ def shownByTemplate(x: np.ndarray, y: np.ndarray, template: np.ndarray,
 
 
 def _boxCounts(flags: np.ndarray, y0: np.ndarray, x0: np.ndarray, size: int) -> np.ndarray:
-    """Number of True pixels of ``flags`` in each ``size``-square box with corner ``(y0, x0)``."""
-    table = np.zeros((flags.shape[0] + 1, flags.shape[1] + 1), dtype=np.int64)
-    np.cumsum(np.cumsum(flags, axis=0, dtype=np.int64), axis=1, out=table[1:, 1:])
-    y1, x1 = y0 + size, x0 + size
-    return table[y1, x1] - table[y0, x1] - table[y1, x0] + table[y0, x0]
+    """Number of True pixels of ``flags`` in each ``size``-square box with corner ``(y0, x0)``.
+
+    Only the boxes are read (a summed-area table of the whole frame cost more than
+    all the boxes together).
+    """
+    counts = np.empty(len(y0), dtype=np.int64)
+    boxes = sliding_window_view(flags, (size, size))
+    for start in range(0, len(y0), _BOX_CHUNK):
+        chunk = slice(start, start + _BOX_CHUNK)
+        counts[chunk] = np.count_nonzero(boxes[y0[chunk], x0[chunk]], axis=(1, 2))
+    return counts
 
 
 @dataclass

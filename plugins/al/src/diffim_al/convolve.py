@@ -12,7 +12,12 @@ from __future__ import annotations
 import numpy as np
 import scipy.fft
 
+from diffim.threads import parallelMap
+
 from .kernel import SpatialMatchingKernel
+
+#: Convolution terms computed side by side (a fixed batch: the threads share it).
+_TERMS_AT_ONCE = 2
 
 
 def _convolveSum(image: np.ndarray, kernels: list[np.ndarray], xWeights: list[np.ndarray],
@@ -20,19 +25,28 @@ def _convolveSum(image: np.ndarray, kernels: list[np.ndarray], xWeights: list[np
     """``sum_c yWeights[c][:, None] * xWeights[c][None, :] * (kernels[c] conv image)``.
 
     Circular FFT convolution on a grid at least as large as the image: pixels more
-    than a kernel half-width from the border are exact, the border is not.
+    than a kernel half-width from the border are exact, the border is not. The terms
+    are computed ``_TERMS_AT_ONCE`` at a time on the run's threads
+    (:func:`diffim.threads.parallelMap`) and added in their order, so the sum does
+    not depend on the thread count.
     """
     height, width = image.shape
     shape = (scipy.fft.next_fast_len(height, real=True), scipy.fft.next_fast_len(width, real=True))
     transformed = scipy.fft.rfft2(image, s=shape)
-    out = np.zeros((height, width), dtype=np.float32)
-    for kernel, xWeight, yWeight in zip(kernels, xWeights, yWeights):
-        product = _kernelTransform(kernel, shape)
+
+    def term(index: int) -> np.ndarray:
+        product = _kernelTransform(kernels[index], shape)
         product *= transformed
         convolved = scipy.fft.irfft2(product, s=shape)[:height, :width]
-        convolved *= xWeight[None, :]
-        convolved *= yWeight[:, None]
-        out += convolved
+        convolved *= xWeights[index][None, :]
+        convolved *= yWeights[index][:, None]
+        return convolved
+
+    out = np.zeros((height, width), dtype=np.float32)
+    for start in range(0, len(kernels), _TERMS_AT_ONCE):
+        for convolved in parallelMap(term, range(start, min(start + _TERMS_AT_ONCE,
+                                                            len(kernels)))):
+            out += convolved
     return out
 
 

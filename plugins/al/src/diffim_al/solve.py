@@ -18,7 +18,8 @@ from diffim.statistics import robustWeightedMean
 from .candidates import BAD, GOOD, KernelCandidates
 from .config import ImagePsfMatchConfig
 from .kernel import CentroidGauge, SpatialBackground, SpatialMatchingKernel
-from .stampfit import ResidualStats, StampFitter, conditionNumbers, isSingular, solveSymmetric
+from .stampfit import (ResidualStats, StampFitter, SymmetricSystem, conditionNumbers, isSingular,
+                       solveSymmetric)
 
 #: Relative error added in quadrature to each single-stamp kernel sum's: what the pixel
 #: noise leaves out (PSF-model mismatch, neighbours' light), so that bright constant stars
@@ -125,17 +126,15 @@ class KernelSolver:
             todo = active[~self.fitted[active]]
             if len(todo) == 0:
                 return
-            matrix, rhs = self.fitter.normalEquations(todo)
-            solution = solveSymmetric(matrix, rhs)
-            kernels = self.fitter.kernelImages(solution[:, :nBasis])
-            background = solution[:, nBasis] if self.fitter.fitBackground else None
-            stats = self.fitter.residualStats(todo, kernels, background)
-            self.matrix[todo], self.rhs[todo] = matrix, rhs
+            fits = self.fitter.fitSingles(todo)
+            matrix, stats = fits.matrix, fits.stats
+            kernels = self.fitter.kernelImages(fits.solution[:, :nBasis])
+            self.matrix[todo], self.rhs[todo] = matrix, fits.rhs
             self.kernelSum[todo] = kernels.sum(axis=(1, 2))
-            self.kernelSumErr[todo] = np.hypot(self.fitter.kernelSumErrors(todo, matrix),
+            self.kernelSumErr[todo] = np.hypot(fits.kernelSumErrors,
                                                KERNEL_SUM_ERROR_FLOOR * self.kernelSum[todo])
             self.centroid[todo], self.centroidErr[todo] = self._centroids(
-                solution[:, :nBasis], matrix)
+                fits.solution[:, :nBasis], fits.system)
             self.fitted[todo] = True
             bad = ~(np.isfinite(stats.mean) & np.isfinite(stats.std)
                     & np.isfinite(self.kernelSum[todo]))
@@ -147,14 +146,14 @@ class KernelSolver:
             self.candidates.status[todo] = np.where(bad, BAD, GOOD)
 
     def _centroids(self, coefficients: np.ndarray,
-                   matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                   system: SymmetricSystem) -> tuple[np.ndarray, np.ndarray]:
         """Kernel centroids ``(n, 2)`` and their errors from the single-stamp fits."""
         centroid = self.gauge.centroids(coefficients)
-        gradient = np.zeros((len(coefficients), 2, matrix.shape[-1]))
+        gradient = np.zeros((len(coefficients), 2, system.size))
         gradient[:, :, :coefficients.shape[1]] = self.gauge.gradients(coefficients, centroid)
         error = np.empty_like(centroid)
         for axis in range(2):
-            projected = solveSymmetric(matrix, gradient[:, axis])
+            projected = system.solve(gradient[:, axis])
             error[:, axis] = np.sqrt(np.maximum((gradient[:, axis] * projected).sum(axis=1),
                                                 0.0))
         return centroid, error
@@ -317,7 +316,8 @@ class KernelSolver:
         kernels = np.tensordot(kernel.functions.evaluate(x, y), kernel.components, axes=1)
         background = None
         if kernel.background is not None:
-            background = kernel.background.functions.evaluate(x, y) @ kernel.background.coefficients
+            model = kernel.background
+            background = model.functions.evaluate(x, y) @ model.coefficients
         return self.fitter.residualStats(index, kernels, background)
 
     # --- the loop -------------------------------------------------------------

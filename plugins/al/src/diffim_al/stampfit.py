@@ -13,6 +13,8 @@ import numpy as np
 import scipy.fft
 from numpy.lib.stride_tricks import sliding_window_view
 
+from diffim.threads import parallelMap
+
 from .basis import KernelBasis
 from .candidates import KernelCandidates
 
@@ -75,13 +77,56 @@ def convolveWithBasis(stamps: np.ndarray, basis: KernelBasis) -> np.ndarray:
     return np.swapaxes(converted.reshape(n, valid, valid, -1), 1, 2)
 
 
-def solveSymmetric(matrix: np.ndarray, rhs: np.ndarray) -> np.ndarray:
-    """Solve symmetric positive semi-definite systems ``matrix @ x = rhs`` (batched).
+class SymmetricSystem:
+    """Symmetric positive semi-definite matrices ``M`` (batched), factorised once to solve
+    ``M x = b`` for any number of right-hand sides.
 
-    The system is scaled to unit diagonal and solved through its eigen-decomposition,
+    Each matrix is scaled to unit diagonal and solved through its eigen-decomposition,
     dropping eigenvalues below ``1e-13`` of the largest (a pseudo-inverse), so a
     degenerate system still gives a least-squares solution (the smallest one in the
     scaled unknowns) instead of failing.
+
+    Parameters
+    ----------
+    matrix : numpy.ndarray
+        ``(..., m, m)`` symmetric matrices.
+    """
+
+    def __init__(self, matrix: np.ndarray) -> None:
+        diagonal = np.sqrt(np.abs(np.diagonal(matrix, axis1=-2, axis2=-1)))
+        self.diagonal = np.where(diagonal > 0, diagonal, 1.0)
+        scaled = matrix / self.diagonal[..., :, None] / self.diagonal[..., None, :]
+        values, self.vectors = np.linalg.eigh(scaled)
+        keep = values > _RCOND * values[..., -1:]
+        self.inverse = np.where(keep, 1.0 / np.where(keep, values, 1.0), 0.0)
+
+    @classmethod
+    def joined(cls, systems: list["SymmetricSystem"], empty: np.ndarray) -> "SymmetricSystem":
+        """The systems of several ``(n_i, m, m)`` batches as one (``empty`` if none)."""
+        if not systems:
+            return cls(empty)
+        joined = cls.__new__(cls)
+        joined.diagonal = np.concatenate([s.diagonal for s in systems])
+        joined.vectors = np.concatenate([s.vectors for s in systems])
+        joined.inverse = np.concatenate([s.inverse for s in systems])
+        return joined
+
+    @property
+    def size(self) -> int:
+        """``m``: the unknowns of each system."""
+        return self.diagonal.shape[-1]
+
+    def solve(self, rhs: np.ndarray) -> np.ndarray:
+        """``(..., m)`` solutions for ``(..., m)`` right-hand sides."""
+        projected = np.einsum("...ji,...j->...i", self.vectors, rhs / self.diagonal)
+        return np.einsum("...ij,...j->...i", self.vectors,
+                         self.inverse * projected) / self.diagonal
+
+
+def solveSymmetric(matrix: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """Solve symmetric positive semi-definite systems ``matrix @ x = rhs`` (batched).
+
+    See :class:`SymmetricSystem`, which factorises once for several right-hand sides.
 
     Parameters
     ----------
@@ -95,14 +140,7 @@ def solveSymmetric(matrix: np.ndarray, rhs: np.ndarray) -> np.ndarray:
     numpy.ndarray
         ``(..., m)`` solutions.
     """
-    diagonal = np.sqrt(np.abs(np.diagonal(matrix, axis1=-2, axis2=-1)))
-    diagonal = np.where(diagonal > 0, diagonal, 1.0)
-    scaled = matrix / diagonal[..., :, None] / diagonal[..., None, :]
-    values, vectors = np.linalg.eigh(scaled)
-    keep = values > _RCOND * values[..., -1:]
-    inverse = np.where(keep, 1.0 / np.where(keep, values, 1.0), 0.0)
-    projected = np.einsum("...ji,...j->...i", vectors, rhs / diagonal)
-    return np.einsum("...ij,...j->...i", vectors, inverse * projected) / diagonal
+    return SymmetricSystem(matrix).solve(rhs)
 
 
 def isSingular(matrix: np.ndarray) -> np.ndarray:
@@ -143,12 +181,18 @@ def _convolveStack(stamps: np.ndarray, kernels: np.ndarray) -> np.ndarray:
 
 
 def _maskedMedian(z: np.ndarray, use: np.ndarray) -> np.ndarray:
-    """Median of each ``(valid, valid)`` plane of ``z`` over its ``use`` pixels (NaN if none)."""
-    values = np.where(use & np.isfinite(z), z, np.nan).reshape(len(z), -1)
-    median = np.full(len(z), np.nan)
-    some = ~np.all(np.isnan(values), axis=1)
-    median[some] = np.nanmedian(values[some], axis=1)
-    return median
+    """Median of each ``(valid, valid)`` plane of ``z`` over its ``use`` pixels (NaN if none).
+
+    All planes at once: NaN (unused) sorts last, and the median is the middle sorted
+    value, or the mean of the two middle ones (as :func:`numpy.median`).
+    """
+    values = np.sort(np.where(use & np.isfinite(z), z, np.nan).reshape(len(z), -1), axis=1)
+    count = np.count_nonzero(~np.isnan(values), axis=1)
+    rows = np.arange(len(z))
+    low = values[rows, np.maximum(count - 1, 0) // 2]
+    high = values[rows, count // 2 - (count == 0)]
+    median = np.mean(np.stack([low, high]), axis=0)
+    return np.where(count > 0, median, np.nan)
 
 
 @dataclass
@@ -169,6 +213,45 @@ class ResidualStats:
     pooledSum: float
     pooledSumSq: float
     pooledCount: int
+
+
+@dataclass
+class SingleFits:
+    """Each candidate's own fit (:meth:`StampFitter.fitSingles`).
+
+    Attributes
+    ----------
+    matrix, rhs : numpy.ndarray
+        ``(n, nColumns, nColumns)`` and ``(n, nColumns)`` normal equations.
+    solution : numpy.ndarray
+        ``(n, nColumns)`` basis coefficients, then background.
+    system : SymmetricSystem
+        The factorised normal matrices.
+    stats : ResidualStats
+        Residual statistics under each candidate's own kernel.
+    kernelSumErrors : numpy.ndarray
+        Standard error of each kernel sum from the pixel noise (as
+        :meth:`StampFitter.kernelSumErrors`).
+    """
+
+    matrix: np.ndarray
+    rhs: np.ndarray
+    solution: np.ndarray
+    system: SymmetricSystem
+    stats: ResidualStats
+    kernelSumErrors: np.ndarray
+
+
+@dataclass
+class _ChunkFits:
+    """:class:`SingleFits` of one chunk (statistics as ``_zStats`` returns them)."""
+
+    matrix: np.ndarray
+    rhs: np.ndarray
+    solution: np.ndarray
+    system: SymmetricSystem
+    stats: tuple
+    errors: np.ndarray
 
 
 class StampFitter:
@@ -220,34 +303,6 @@ class StampFitter:
         half = self.basis.halfWidth
         return stamps[:, half:stamps.shape[1] - half, half:stamps.shape[2] - half]
 
-    def normalEquations(self, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Weighted normal equations ``M a = B`` of each candidate's own fit.
-
-        Returns
-        -------
-        matrix : numpy.ndarray
-            ``(n, nColumns, nColumns)``.
-        rhs : numpy.ndarray
-            ``(n, nColumns)``.
-        """
-        n = len(index)
-        matrix = np.empty((n, self.nColumns, self.nColumns))
-        rhs = np.empty((n, self.nColumns))
-        for start in range(0, n, _CHUNK):
-            chunk = slice(start, start + _CHUNK)
-            ref, refVar, conv, convVar = self.stamps(index[chunk])
-            design = convolveWithBasis(conv, self.basis)
-            m = len(design)
-            design = design.reshape(m, -1, self.basis.nBasis)
-            if self.fitBackground:
-                design = np.concatenate([design, np.ones(design.shape[:2] + (1,))], axis=2)
-            variance = (self._valid(refVar) + self._valid(convVar)).reshape(m, -1)
-            weight = self._weights(variance)
-            weighted = design * weight[..., None]
-            matrix[chunk] = np.swapaxes(weighted, 1, 2) @ design
-            rhs[chunk] = np.einsum("npi,np->ni", weighted, self._valid(ref).reshape(m, -1))
-        return matrix, rhs
-
     def _weights(self, variance: np.ndarray) -> np.ndarray:
         """Per-pixel weights ``(n, pixels)`` of the fits from the summed variance."""
         if self.constantWeighting:
@@ -255,40 +310,6 @@ class StampFitter:
             return np.broadcast_to(np.where(level > 0, 1.0 / level, 1.0)[:, None],
                                    variance.shape)
         return 1.0 / variance
-
-    def kernelSumErrors(self, index: np.ndarray, matrix: np.ndarray) -> np.ndarray:
-        """Standard error of each candidate's own kernel sum, from the pixel noise.
-
-        The kernel sum is ``g . a`` with ``g`` the sums of the basis images (0 for the
-        background) and ``a = M^-1 D^T W r`` the fit; with pixel variances ``s`` (of
-        the two images summed) its variance is ``sum_p (W D M^-1 g)_p^2 s_p``, where
-        ``D M^-1 g`` is the stamp convolved with the kernel of coefficients ``M^-1 g``.
-        Unlike ``g^T M^-1 g`` this holds under constantVarianceWeighting too, where
-        ``M`` leaves out the stars' own photon noise.
-
-        Parameters
-        ----------
-        index : numpy.ndarray
-            Candidates.
-        matrix : numpy.ndarray
-            ``(n, nColumns, nColumns)``: their normal matrices.
-        """
-        sums = np.zeros(self.nColumns)
-        sums[:self.basis.nBasis] = self.basis.images.sum(axis=(1, 2))
-        direction = solveSymmetric(matrix, np.tile(sums, (len(index), 1)))
-        kernels = self.kernelImages(direction[:, :self.basis.nBasis])
-        errors = np.empty(len(index))
-        for start in range(0, len(index), _CHUNK):
-            chunk = slice(start, start + _CHUNK)
-            _, refVar, conv, convVar = self.stamps(index[chunk])
-            response = _convolveStack(conv, kernels[chunk])
-            if self.fitBackground:
-                response += direction[chunk, self.basis.nBasis, None, None]
-            m = len(response)
-            variance = (self._valid(refVar) + self._valid(convVar)).reshape(m, -1)
-            weighted = self._weights(variance) * response.reshape(m, -1)
-            errors[chunk] = np.sqrt(np.sum(weighted ** 2 * variance, axis=1))
-        return errors
 
     def kernelImages(self, coefficients: np.ndarray) -> np.ndarray:
         """``(n, size, size)`` kernel images from ``(n, nBasis)`` basis coefficients."""
@@ -310,29 +331,101 @@ class StampFitter:
         background : numpy.ndarray or None
             ``(n,)`` background per candidate; None for no background.
         """
+        indices = _chunks(index)
+        backgrounds = [None] * len(indices) if background is None else _chunks(background)
+        pieces = zip(indices, _chunks(kernels), backgrounds)
+        parts = parallelMap(self._residualStatsChunk, pieces)
         n = len(index)
-        mean, median, std = np.empty(n), np.empty(n), np.empty(n)
-        pooled = np.zeros(3)
-        for start in range(0, n, _CHUNK):
-            chunk = slice(start, start + _CHUNK)
-            ref, refVar, conv, convVar = self.stamps(index[chunk])
-            model = _convolveStack(conv, kernels[chunk])
-            variance = self._valid(refVar) + _convolveStack(convVar, kernels[chunk] ** 2)
-            difference = self._valid(ref) - model
-            if background is not None:
-                difference -= background[chunk, None, None]
-            with np.errstate(invalid="ignore", divide="ignore"):
-                z = difference / np.sqrt(variance)
-            use = self._statsRegion(index[chunk], z.shape[1])
-            count = use.sum(axis=(1, 2))
-            total = np.where(use, z, 0.0).sum(axis=(1, 2))
-            with np.errstate(invalid="ignore", divide="ignore"):
-                mean[chunk] = total / count
-            deviation = np.where(use, z - mean[chunk, None, None], 0.0)
-            std[chunk] = np.sqrt((deviation ** 2).sum(axis=(1, 2)) / np.maximum(count - 1, 1))
-            median[chunk] = _maskedMedian(z, use)
-            pooled += (total.sum(), np.where(use, z * z, 0.0).sum(), count.sum())
-        return ResidualStats(mean, median, std, float(pooled[0]), float(pooled[1]), int(pooled[2]))
+        mean = _joined([part[0] for part in parts], n)
+        median = _joined([part[1] for part in parts], n)
+        std = _joined([part[2] for part in parts], n)
+        return ResidualStats(mean, median, std, *_pooled([part[3] for part in parts]))
+
+    def _residualStatsChunk(self, piece: tuple[np.ndarray, np.ndarray, np.ndarray | None]
+                            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple]:
+        """:meth:`residualStats` of one chunk: its mean, median, std and pooled sums."""
+        index, kernels, background = piece
+        ref, refVar, conv, convVar = self.stamps(index)
+        model = _convolveStack(conv, kernels)
+        variance = self._valid(refVar) + _convolveStack(convVar, kernels ** 2)
+        difference = self._valid(ref) - model
+        if background is not None:
+            difference -= background[:, None, None]
+        return self._zStats(index, difference, variance)
+
+    def _zStats(self, index: np.ndarray, difference: np.ndarray, variance: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple]:
+        """Mean, median, std and pooled sums of ``difference / sqrt(variance)`` per stamp."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            z = difference / np.sqrt(variance)
+        use = self._statsRegion(index, z.shape[1])
+        count = use.sum(axis=(1, 2))
+        total = np.where(use, z, 0.0).sum(axis=(1, 2))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = total / count
+        deviation = np.where(use, z - mean[:, None, None], 0.0)
+        std = np.sqrt((deviation ** 2).sum(axis=(1, 2)) / np.maximum(count - 1, 1))
+        pooled = (total.sum(), np.where(use, z * z, 0.0).sum(), count.sum())
+        return mean, _maskedMedian(z, use), std, pooled
+
+    def fitSingles(self, index: np.ndarray) -> SingleFits:
+        """Each candidate's own fit, its residual statistics and kernel-sum error at once.
+
+        One pass over each chunk of stamps: the weighted normal equations ``M a = B``
+        (design ``D``: the stamp convolved with each basis function, then a constant
+        for the background), their solution, the residual statistics under the fitted
+        kernel (as :meth:`residualStats`; the model ``kernel conv toConvolve +
+        background`` is ``D a``) and the standard error of the kernel sum from the
+        pixel noise. The kernel sum is ``g . a`` with ``g`` the sums of the basis
+        images (0 for the background); with pixel variances ``s`` (of the two images
+        summed) its variance is ``sum_p (W D M^-1 g)_p^2 s_p``. Unlike ``g^T M^-1 g``
+        this holds under constantVarianceWeighting too, where ``M`` leaves out the
+        stars' own photon noise.
+
+        Parameters
+        ----------
+        index : numpy.ndarray
+            Candidates.
+        """
+        parts = parallelMap(self._fitSinglesChunk, _chunks(index))
+        n = len(index)
+        stats = ResidualStats(_joined([part.stats[0] for part in parts], n),
+                              _joined([part.stats[1] for part in parts], n),
+                              _joined([part.stats[2] for part in parts], n),
+                              *_pooled([part.stats[3] for part in parts]))
+        return SingleFits(
+            matrix=_joinedRows([part.matrix for part in parts], (0, self.nColumns, self.nColumns)),
+            rhs=_joinedRows([part.rhs for part in parts], (0, self.nColumns)),
+            solution=_joinedRows([part.solution for part in parts], (0, self.nColumns)),
+            system=SymmetricSystem.joined([part.system for part in parts],
+                                          np.empty((0, self.nColumns, self.nColumns))),
+            stats=stats, kernelSumErrors=_joined([part.errors for part in parts], n))
+
+    def _fitSinglesChunk(self, index: np.ndarray) -> _ChunkFits:
+        """:meth:`fitSingles` of at most ``_CHUNK`` candidates."""
+        nBasis = self.basis.nBasis
+        ref, refVar, conv, convVar = self.stamps(index)
+        design = convolveWithBasis(conv, self.basis)
+        m, valid = len(design), design.shape[1]
+        design = design.reshape(m, -1, nBasis)
+        if self.fitBackground:
+            design = np.concatenate([design, np.ones(design.shape[:2] + (1,))], axis=2)
+        summed = (self._valid(refVar) + self._valid(convVar)).reshape(m, -1)
+        weights = self._weights(summed)
+        weighted = design * weights[..., None]
+        matrix = np.swapaxes(weighted, 1, 2) @ design
+        rhs = np.einsum("npi,np->ni", weighted, self._valid(ref).reshape(m, -1))
+        system = SymmetricSystem(matrix)
+        solution = system.solve(rhs)
+        kernels = self.kernelImages(solution[:, :nBasis])
+        model = np.einsum("npi,ni->np", design, solution).reshape(m, valid, valid)
+        variance = self._valid(refVar) + _convolveStack(convVar, kernels ** 2)
+        stats = self._zStats(index, self._valid(ref) - model, variance)
+        sums = np.zeros(self.nColumns)
+        sums[:nBasis] = self.basis.images.sum(axis=(1, 2))
+        response = np.einsum("npi,ni->np", design, system.solve(np.tile(sums, (m, 1))))
+        errors = np.sqrt(np.sum((weights * response) ** 2 * summed, axis=1))
+        return _ChunkFits(matrix, rhs, solution, system, stats, errors)
 
     def _statsRegion(self, index: np.ndarray, valid: int) -> np.ndarray:
         """Boolean ``(n, valid, valid)``: the pixels the statistics are taken over."""
@@ -345,3 +438,26 @@ class StampFitter:
         nearY = np.abs(grid[None, :] - cy[:, None]) <= self.coreRadius
         nearX = np.abs(grid[None, :] - cx[:, None]) <= self.coreRadius
         return nearY[:, :, None] & nearX[:, None, :]
+
+
+def _chunks(array: np.ndarray) -> list[np.ndarray]:
+    """``array`` cut into consecutive pieces of ``_CHUNK`` rows (a fixed layout)."""
+    return [array[start:start + _CHUNK] for start in range(0, len(array), _CHUNK)]
+
+
+def _joined(pieces: list[np.ndarray], n: int) -> np.ndarray:
+    """The per-chunk results concatenated (an empty float array for no candidates)."""
+    return np.concatenate(pieces) if pieces else np.empty(n)
+
+
+def _joinedRows(pieces: list[np.ndarray], emptyShape: tuple[int, ...]) -> np.ndarray:
+    """The per-chunk arrays concatenated (an empty array of ``emptyShape`` for none)."""
+    return np.concatenate(pieces) if pieces else np.empty(emptyShape)
+
+
+def _pooled(sums: list[tuple]) -> tuple[float, float, int]:
+    """The chunks' pooled ``(sum z, sum z**2, count)`` added up in chunk order."""
+    pooled = np.zeros(3)
+    for part in sums:
+        pooled += part
+    return float(pooled[0]), float(pooled[1]), int(pooled[2])

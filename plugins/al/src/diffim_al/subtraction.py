@@ -27,6 +27,7 @@ from diffim.mask import MaskPlanes, remapMask
 from diffim.morphology import growMaskBits
 from diffim.results import SubtractionResult, SubtractionTraits
 from diffim.sanitize import checkSubtractionPair
+from diffim.threads import startJob
 
 from .basis import BasisShape, KernelBasis, basisShape, makeKernelBasis
 from .candidates import detectStars, makeCandidates, shownByTemplate, sourcePositions
@@ -161,6 +162,7 @@ class AlardLuptonSubtraction:
 
         shape = basisShape(config, toConvolve.exposure.psf.sigma(), reference.exposure.psf.sigma())
         basis = makeKernelBasis(shape)
+        grownMask = startJob(lambda: self._grownMask(toConvolve, basis.kernelSize, planes))
         solver, solution, counts = self._fitKernel(sciencePlane, templatePlane, reference,
                                                    toConvolve, basis, config, planes,
                                                    kernelSources)
@@ -169,7 +171,7 @@ class AlardLuptonSubtraction:
             raise KernelFitError(f"fitted kernel sum {kernel.kernelSum:.4g} is not positive; "
                                  f"the images do not match (check PSFs, masks, kernelSources)")
 
-        matched = self._convolve(toConvolve, reference, kernel, planes)
+        matched = self._convolve(toConvolve, reference, kernel, grownMask(), planes)
         difference = self._difference(science, reference, matched, kernel, convolveTemplate,
                                       planes)
         metadata = self._metadata(shape, solution, counts, convolveTemplate)
@@ -246,18 +248,25 @@ class AlardLuptonSubtraction:
         return solver, solution, counts
 
     # --- applying -----------------------------------------------------------------
+    @staticmethod
+    def _grownMask(toConvolve: _Plane, kernelSize: int, planes: MaskPlanes) -> np.ndarray:
+        """The mask of the convolved image: every plane but ``UNGROWN_PLANES`` (and NO_DATA
+        on missing pixels) grown by the kernel half-width, the border NO_DATA and EDGE."""
+        noDataBit = planes.bitmask("NO_DATA")
+        grown = ~planes.bitmask(UNGROWN_PLANES, "subtract")
+        mask = growMaskBits(toConvolve.maskWithMissing(noDataBit), grown, kernelSize // 2)
+        mask[borderPixels(mask.shape, kernelSize // 2)] |= planes.bitmask(["NO_DATA", "EDGE"])
+        return mask
+
     def _convolve(self, toConvolve: _Plane, reference: _Plane, kernel: SpatialMatchingKernel,
-                  planes: MaskPlanes) -> Exposure:
-        """The convolved image as an exposure matched to ``reference``."""
+                  mask: np.ndarray, planes: MaskPlanes) -> Exposure:
+        """The convolved image as an exposure matched to ``reference``, with ``mask``
+        (:meth:`_grownMask`, made while the kernel was fitted)."""
         noDataBit = planes.bitmask("NO_DATA")
         missing = toConvolve.missing
         image = convolveImage(np.where(missing, np.float32(0.0), toConvolve.image), kernel)
         variance = convolveVariance(np.where(missing, np.float32(0.0), toConvolve.variance),
                                     kernel)
-        grown = ~planes.bitmask(UNGROWN_PLANES, "subtract")
-        mask = growMaskBits(toConvolve.maskWithMissing(noDataBit), grown, kernel.kernelSize // 2)
-        mask[borderPixels(mask.shape, kernel.kernelSize // 2)] |= planes.bitmask(
-            ["NO_DATA", "EDGE"])
         _blank(image, variance, mask, noDataBit)
         source, target = toConvolve.exposure, reference.exposure
         return Exposure(image=image, mask=mask, variance=variance, psf=target.psf.copy(),

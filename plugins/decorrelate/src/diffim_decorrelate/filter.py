@@ -30,7 +30,6 @@ The filter is real and even, so it is held on the half plane of a real FFT grid.
 from __future__ import annotations
 
 import numpy as np
-from scipy import fft
 
 from .fourier import cropCentred, fftShape, gridMean, inverse, spectrum, stampSpectrum
 
@@ -130,21 +129,20 @@ class DecorrelationFilter:
         """Filter ``image``: a zero-padded linear convolution with ``phi``.
 
         Non-finite pixels take the value ``fill`` in the convolution (so they do not
-        smear) and keep their own value in the output.
+        smear) and keep their own value in the output. The FFTs are single precision
+        (the output is float32; their rounding is some 1e-7 of the image's spread,
+        far below its noise), which halves their time and memory.
 
         Returns a float32 array of the image's shape.
         """
         h, w = image.shape
-        grid = np.zeros(self.shape)
-        grid[:h, :w] = image
-        missing = ~np.isfinite(grid[:h, :w])
-        grid[:h, :w][missing] = fill
-        transformed = fft.rfft2(grid, overwrite_x=True)
-        del grid
-        transformed *= self.phi
+        missing = ~np.isfinite(image)
+        transformed = spectrum(np.where(missing, np.float32(fill), image).astype(np.float32),
+                               self.shape)
+        transformed *= self.phi.astype(np.float32)
         filtered = inverse(transformed, self.shape)
         del transformed
-        output = filtered[:h, :w].astype(np.float32)
+        output = filtered[:h, :w].copy()
         output[missing] = image[missing]
         return output
 

@@ -65,8 +65,18 @@ def spectrum(array: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 
 def stampSpectrum(stamp: np.ndarray, shape: tuple[int, int], dtype=np.float64) -> np.ndarray:
-    """Half-plane spectrum of a stamp centred on the grid origin, computed in ``dtype``."""
-    return fft.rfft2(padCentred(stamp, shape, dtype), overwrite_x=True)
+    """Half-plane spectrum of a stamp centred on the grid origin, computed in ``dtype``.
+
+    As ``rfft2`` of the padded grid (real transforms along x, then complex ones along
+    y), but only the stamp's rows are transformed along x: the others are zero.
+    """
+    rows = _centredIndices(stamp.shape[0], shape[0])
+    padded = np.zeros((stamp.shape[0], shape[1]), dtype=dtype)
+    padded[:, _centredIndices(stamp.shape[1], shape[1])] = stamp
+    alongX = fft.rfft(padded, axis=1)
+    grid = np.zeros((shape[0], alongX.shape[1]), dtype=alongX.dtype)
+    grid[rows] = alongX
+    return fft.fft(grid, axis=0, overwrite_x=True)
 
 
 def inverse(halfSpectrum: np.ndarray, shape: tuple[int, int]) -> np.ndarray:

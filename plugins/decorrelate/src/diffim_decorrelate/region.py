@@ -5,6 +5,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from diffim.threads import parallelMap
+
 from .filter import DecorrelationFilter
 from .fourier import fftShape
 from .inputs import DecorrelationInputs
@@ -77,9 +79,11 @@ def decorrelateRegion(inputs: DecorrelationInputs, box: Box, x: float, y: float)
                                         inputs.preConvKernel)
     correctedPsf = decorrelation.applyToStamp(psf)
     correctedPsf /= correctedPsf.sum()
-    filtered = decorrelation.apply(image, float(np.mean(image, where=finite, dtype=np.float64)))
-    variance = _propagateVariance(inputs, decorrelation, box, unconvolvedVariance,
-                                  convolvedVariance)
+    fill = float(np.mean(image, where=finite, dtype=np.float64))
+    filtered, variance = parallelMap(lambda job: job(), [
+        lambda: decorrelation.apply(image, fill),
+        lambda: _propagateVariance(inputs, decorrelation, box, unconvolvedVariance,
+                                   convolvedVariance)])
     differenceVariance = inputs.difference.variance[box]
     missing = ~np.isfinite(differenceVariance)
     variance[missing] = differenceVariance[missing]

@@ -56,8 +56,22 @@ class FourierGrid:
         return scipy.fft.rfft2(image)
 
     def kernelTransform(self, kernel: np.ndarray) -> np.ndarray:
-        """Forward transform of a small centred kernel placed on the grid."""
-        return self.transform(wrapped(kernel, self.shape))
+        """Forward transform of a small centred kernel placed on the grid.
+
+        As :meth:`transform` of :func:`wrapped` (real transforms along x, then complex
+        ones along y), but only the kernel's rows are transformed along x: the others
+        are zero.
+        """
+        ry, rx = kernel.shape[0] // 2, kernel.shape[1] // 2
+        if kernel.shape[0] > self.shape[0] or kernel.shape[1] > self.shape[1]:
+            raise ValueError(f"kernel {kernel.shape} does not fit on a {self.shape} grid")
+        rows = np.arange(-ry, ry + 1) % self.shape[0]
+        padded = np.zeros((kernel.shape[0], self.shape[1]), dtype=np.float32)
+        padded[:, np.arange(-rx, rx + 1) % self.shape[1]] = kernel
+        alongX = scipy.fft.rfft(padded, axis=1)
+        grid = np.zeros((self.shape[0], alongX.shape[1]), dtype=alongX.dtype)
+        grid[rows] = alongX
+        return scipy.fft.fft(grid, axis=0, overwrite_x=True)
 
     def inverse(self, spectrum: np.ndarray) -> np.ndarray:
         """Inverse real FFT back to a float32 array of the grid's shape."""

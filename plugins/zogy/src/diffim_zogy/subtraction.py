@@ -27,7 +27,9 @@ Conventions of the outputs:
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 from astropy.table import Table
@@ -42,6 +44,7 @@ from diffim.psf import ImagePsf, Psf, moments
 from diffim.results import SubtractionResult, SubtractionTraits
 from diffim.sanitize import checkSubtractionPair
 from diffim.statistics import clippedMean, sampleGood
+from diffim.threads import parallelMap
 
 from .config import ZogyConfig
 from .errors import PsfCentroidError
@@ -51,6 +54,8 @@ from .grid import Cell, CellGrid
 from .kernels import ZogyKernels, makeKernels
 from .masks import setBorder
 from .psf import GridPsf
+
+T = TypeVar("T")
 
 #: Largest kernel half-width, in units of the larger PSF stamp half-width.
 KERNEL_RADIUS_PER_PSF_RADIUS = 3
@@ -251,17 +256,19 @@ class ZogySubtraction:
         radius = max(k.radius for k in cellKernels)
         scoreRadius = max(k.scoreRadius for k in cellKernels)
         _checkSize(science.shape, radius)
+        outputMasks = lambda: masks.outputMasks(config, radius, scoreRadius)  # noqa: E731
         if len(cells) == 1:
-            output = _Planes(*_subtractCell(cells[0], cellKernels[0], inputs, layout.border))
+            images, variances, (differenceMask, scoreMask) = _runJobs(
+                _cellJobs(cells[0], cellKernels[0], inputs, layout.border) + [outputMasks])
+            output = _Planes(images[0], images[1], variances[0], variances[1])
         else:
             output = _blend(cells, cellKernels, inputs, layout.border)
-
-        differenceMask, scoreMask = masks.outputMasks(config, radius, scoreRadius)
+            differenceMask, scoreMask = outputMasks()
         if config.correctBackground:
-            _subtractBackground(output.difference, differenceMask, masks.ignoreBits,
-                                config.backgroundBinSize)
-            _subtractBackground(output.score, scoreMask, masks.ignoreBits,
-                                config.backgroundBinSize)
+            _runJobs([lambda: _subtractBackground(output.difference, differenceMask,
+                                                  masks.ignoreBits, config.backgroundBinSize),
+                      lambda: _subtractBackground(output.score, scoreMask, masks.ignoreBits,
+                                                  config.backgroundBinSize)])
 
         grid = layout.grid
         difference = _exposure(science, output.difference, output.differenceVariance,
@@ -367,38 +374,79 @@ def _cutout(array: np.ndarray, missing: np.ndarray, level: float, rows: tuple[in
     return piece
 
 
-def _subtractCell(cell: Cell, kernels: ZogyKernels, inputs: _Inputs,
-                  border: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """D, the score and their variances over one cell's pixels (float32 arrays)."""
-    ys, xs = cell.ySlice, cell.xSlice
-    inner = (ys.stop - ys.start, xs.stop - xs.start)
-    shape = fastShape((inner[0] + 2 * border, inner[1] + 2 * border))
-    before = [border + (shape[i] - inner[i] - 2 * border) // 2 for i in range(2)]
-    rows = (ys.start - before[0], ys.start - before[0] + shape[0])
-    cols = (xs.start - before[1], xs.start - before[1] + shape[1])
-    crop = (slice(before[0], before[0] + inner[0]), slice(before[1], before[1] + inner[1]))
-    fourier = FourierGrid(shape)
+@dataclass(frozen=True)
+class _CellGrid:
+    """The padded FFT grid of one cell: where its cutouts come from and what is kept."""
 
+    fourier: FourierGrid
+    rows: tuple[int, int]
+    cols: tuple[int, int]
+    crop: tuple[slice, slice]
+
+    @classmethod
+    def of(cls, cell: Cell, border: int) -> "_CellGrid":
+        ys, xs = cell.ySlice, cell.xSlice
+        inner = (ys.stop - ys.start, xs.stop - xs.start)
+        shape = fastShape((inner[0] + 2 * border, inner[1] + 2 * border))
+        before = [border + (shape[i] - inner[i] - 2 * border) // 2 for i in range(2)]
+        rows = (ys.start - before[0], ys.start - before[0] + shape[0])
+        cols = (xs.start - before[1], xs.start - before[1] + shape[1])
+        crop = (slice(before[0], before[0] + inner[0]), slice(before[1], before[1] + inner[1]))
+        return cls(FourierGrid(shape), rows, cols, crop)
+
+
+def _cellImages(grid: _CellGrid, kernels: ZogyKernels,
+                inputs: _Inputs) -> tuple[np.ndarray, np.ndarray]:
+    """D and the score over one cell's pixels (float32 arrays)."""
+    fourier, rows, cols = grid.fourier, grid.rows, grid.cols
     science, template = inputs.science, inputs.template
     spectrum = fourier.convolvePair(
         fourier.transform(inputs.imageCutout(science, rows, cols)), kernels.science,
         fourier.transform(inputs.imageCutout(template, rows, cols)), -kernels.template)
-    difference = np.ascontiguousarray(fourier.inverse(spectrum)[crop])
+    difference = np.ascontiguousarray(fourier.inverse(spectrum)[grid.crop])
     spectrum *= fourier.kernelTransform(kernels.scoreFilter)
-    score = np.ascontiguousarray(fourier.inverse(spectrum)[crop])
-    del spectrum
+    score = np.ascontiguousarray(fourier.inverse(spectrum)[grid.crop])
+    return difference, score
 
-    scienceVar = fourier.transform(inputs.varianceCutout(science, rows, cols))
-    templateVar = fourier.transform(inputs.varianceCutout(template, rows, cols))
+
+def _cellVariances(grid: _CellGrid, kernels: ZogyKernels,
+                   inputs: _Inputs) -> tuple[np.ndarray, np.ndarray]:
+    """The variances of D and of the score over one cell's pixels (float32 arrays)."""
+    fourier, rows, cols = grid.fourier, grid.rows, grid.cols
+    scienceVar = fourier.transform(inputs.varianceCutout(inputs.science, rows, cols))
+    templateVar = fourier.transform(inputs.varianceCutout(inputs.template, rows, cols))
     variances = []
     for scienceKernel, templateKernel in ((kernels.science, kernels.template),
                                           (kernels.scoreScience, kernels.scoreTemplate)):
         spectrum = fourier.convolvePair(scienceVar, scienceKernel ** 2, templateVar,
                                         templateKernel ** 2)
-        variance = np.ascontiguousarray(fourier.inverse(spectrum)[crop])
+        variance = np.ascontiguousarray(fourier.inverse(spectrum)[grid.crop])
         np.maximum(variance, 0.0, out=variance)
         variances.append(variance)
-    return difference, score, variances[0], variances[1]
+    return variances[0], variances[1]
+
+
+def _cellJobs(cell: Cell, kernels: ZogyKernels, inputs: _Inputs,
+              border: int) -> list[Callable[[], tuple[np.ndarray, np.ndarray]]]:
+    """The two independent halves of one cell's subtraction: images, then variances."""
+    grid = _CellGrid.of(cell, border)
+    return [lambda: _cellImages(grid, kernels, inputs),
+            lambda: _cellVariances(grid, kernels, inputs)]
+
+
+def _subtractCell(cell: Cell, kernels: ZogyKernels, inputs: _Inputs,
+                  border: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """D, the score and their variances over one cell's pixels (float32 arrays).
+
+    The images and the variances are computed side by side (:func:`_runJobs`).
+    """
+    images, variances = _runJobs(_cellJobs(cell, kernels, inputs, border))
+    return images[0], images[1], variances[0], variances[1]
+
+
+def _runJobs(jobs: list[Callable[[], T]]) -> list[T]:
+    """Run independent jobs on the run's threads (:func:`diffim.threads.parallelMap`)."""
+    return parallelMap(lambda job: job(), jobs)
 
 
 def _blend(cells: list[Cell], cellKernels: list[ZogyKernels], inputs: _Inputs,
