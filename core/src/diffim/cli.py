@@ -84,12 +84,17 @@ def cli(verbose: int, quiet: bool) -> None:
 @click.option("--threads", type=click.IntRange(min=1), default=None, metavar="N",
               help="Most threads for Fourier transforms [default: all available cores]. "
                    "The outputs are bit-identical for any N.")
+@click.option("--tile-size", "tileSize", type=click.IntRange(min=0), default=None,
+              metavar="N",
+              help="Process the pair in overlapping tiles of N pixels a side, so memory stays "
+                   "bounded (0: never) [default: tiles of 2048 for images over 24 Mpixel].")
 @_OVERRIDE
 @_OVERRIDE_FILE
 @click.pass_obj
 def run(stopper, pipeline, science, template, templateRepo, scienceSources, scienceVariance,
         scienceNoise, sciencePsf, scienceHeader, templateVariance, templateNoise, templatePsf,
-        templateHeader, outdir, overwrite, strict, threads, overrides, overrideFiles) -> None:
+        templateHeader, outdir, overwrite, strict, threads, tileSize, overrides,
+        overrideFiles) -> None:
     """Run PIPELINE on a science/template pair and write the outputs to OUTDIR.
 
     The outputs appear all together when the run succeeds; after an error or an
@@ -115,7 +120,8 @@ def run(stopper, pipeline, science, template, templateRepo, scienceSources, scie
                               parseHeaderCards(templateHeader, "template"))
     summary = runFiles(config, science, template, outdir, overwrite=overwrite, pipeline=pipeline,
                        scienceSources=scienceSources, threads=threads, templateRepo=templateRepo,
-                       onPublished=None if stopper is None else stopper.outputsPublished)
+                       onPublished=None if stopper is None else stopper.outputsPublished,
+                       tileSize=tileSize)
     for kind, path in summary.outputs.items():
         click.echo(f"{kind:>14}: {path}")
     click.echo(summary.line())

@@ -26,6 +26,7 @@ plugin slot, which the task calls.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import re
 import warnings
@@ -65,6 +66,9 @@ _WCS_KEY = re.compile(
     r"^(WCSAXES|CTYPE\d|CRPIX\d|CRVAL\d|CDELT\d|CUNIT\d|CROTA\d|CD\d_\d|PC\d_\d|PV\d_\d+|"
     r"PS\d_\d+|LONPOLE|LATPOLE|RADESYS|RADECSYS|EQUINOX|MJDREF|WCSNAME|[AB]P?_ORDER|"
     r"[AB]P?_\d+_\d+|[AB]P?_DMAX|CRDER\d|CSYER\d)$")
+#: ``(rows, columns)`` slices of an image: a tile read on its own.
+Region = tuple[slice, slice]
+
 #: Primary-header cards that hold Exposure attributes in a diffim file.
 _ATTRIBUTE_KEYS = ("FILTER", "DATE-OBS", "MAGZERO")
 
@@ -114,6 +118,80 @@ def writeExposure(exposure: Exposure, path: str | os.PathLike, overwrite: bool =
     with atomic_write(path, overwrite=overwrite) as tmp:
         fits.HDUList(hdus).writeto(tmp)
     return path
+
+
+class ExposureBlockWriter:
+    """A diffim exposure file written one block of pixels at a time.
+
+    For images too large to hold whole: the headers (those :func:`writeExposure`
+    writes) go first and the IMAGE, MASK and VARIANCE data units are reserved;
+    :meth:`write` then puts each block in its place and :meth:`finish` appends the
+    PSF. Pixels no block covers read as 0. Use it on a temporary path (see
+    :func:`diffim.atomic.atomic_write`): the file is complete only once closed.
+
+    Parameters
+    ----------
+    path : path
+        The file to create.
+    shape : tuple of int
+        ``(height, width)`` of the whole image.
+    description : Exposure
+        Gives the headers: metadata, filter, date, calibration, WCS (of the whole
+        image) and mask planes; its pixels are not written.
+    """
+
+    #: Data units in file order: extension name and big-endian FITS type.
+    PLANES = (("IMAGE", ">f4"), ("MASK", ">i4"), ("VARIANCE", ">f4"))
+
+    def __init__(self, path: str | os.PathLike, shape: tuple[int, int],
+                 description: Exposure) -> None:
+        self.shape = (int(shape[0]), int(shape[1]))
+        self._stream = open(path, "wb")
+        self._offsets: dict[str, int] = {}
+        self._stream.write(fits.PrimaryHDU(header=_primary_header(description))
+                           .header.tostring().encode("ascii"))
+        wcsHeader = _wcs_header(description.wcs)
+        for name, dtype in self.PLANES:
+            header = fits.ImageHDU(np.zeros((1, 1), dtype=dtype), wcsHeader.copy(),
+                                   name=name).header
+            header["NAXIS1"], header["NAXIS2"] = self.shape[1], self.shape[0]
+            if name == "MASK":
+                for key, bit, comment in description.maskPlanes.to_header_cards():
+                    header[_card_key(key)] = (bit, comment)
+            self._stream.write(header.tostring().encode("ascii"))
+            self._offsets[name] = self._stream.tell()
+            self._stream.seek(_padded(self.shape[0] * self.shape[1] * 4), os.SEEK_CUR)
+        self._stream.truncate()
+
+    def __enter__(self) -> "ExposureBlockWriter":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._stream.close()
+
+    def write(self, rows: slice, columns: slice, block: Exposure) -> None:
+        """Put ``block`` (image, mask, variance) at ``[rows, columns]`` of the image."""
+        width = self.shape[1]
+        for (name, dtype), plane in zip(self.PLANES, (block.image, block.mask, block.variance)):
+            data = np.ascontiguousarray(plane, dtype=dtype)
+            for index, row in enumerate(range(rows.start, rows.stop)):
+                self._stream.seek(self._offsets[name] + 4 * (row * width + columns.start))
+                self._stream.write(data[index].tobytes())
+
+    def finish(self, psf: Psf | None) -> None:
+        """Append the PSF extensions (when ``psf`` is given) and close the file."""
+        self._stream.seek(0, os.SEEK_END)
+        if psf is not None:
+            primary = fits.PrimaryHDU()
+            buffer = io.BytesIO()
+            fits.HDUList([primary, *_psf_hdus(psf, self.shape)]).writeto(buffer)
+            self._stream.write(buffer.getvalue()[len(primary.header.tostring()):])
+        self._stream.close()
+
+
+def _padded(nbytes: int) -> int:
+    """``nbytes`` rounded up to whole 2880-byte FITS blocks."""
+    return -(-nbytes // 2880) * 2880
 
 
 def _card_key(key: str) -> str:
@@ -350,7 +428,8 @@ def _opened(path: Path, expected: str, checkMemory: bool = False) -> Iterator[fi
             yield hdul
 
 
-def readExposure(path: str | os.PathLike, supplements: Supplements | None = None) -> Exposure:
+def readExposure(path: str | os.PathLike, supplements: Supplements | None = None,
+                 region: Region | None = None) -> Exposure:
     """Read an exposure from a diffim (or LSST-style) MEF file or a plain FITS image.
 
     A file with an ``IMAGE`` extension is read as a multi-extension exposure
@@ -382,7 +461,12 @@ def readExposure(path: str | os.PathLike, supplements: Supplements | None = None
     supplements : Supplements, optional
         Header cards, a variance plane and a PSF supplied beside the file
         (:mod:`diffim.inputs` reads them from their own files); they take the
-        place of the file's own.
+        place of the file's own. With ``region``, a supplied variance plane is
+        that region's.
+    region : tuple of slice, optional
+        ``(rows, columns)``: read only this part of the image (a tile of a large
+        one); its WCS and PSF positions are those of the cut-out, pixel
+        ``(0, 0)`` being the region's first.
 
     Returns
     -------
@@ -397,20 +481,63 @@ def readExposure(path: str | os.PathLike, supplements: Supplements | None = None
         image too large for the available memory, or has an unusable WCS.
     """
     path = Path(path)
-    with _opened(path, "a FITS image or a diffim exposure file", checkMemory=True) as hdul:
-        return _read_hdul(hdul, path, supplements or Supplements())
+    with _opened(path, "a FITS image or a diffim exposure file",
+                 checkMemory=region is None) as hdul:
+        if region is None:
+            return _read_hdul(hdul, path, supplements or Supplements(), region)
+        _check_region_memory(region, path)
+        exposure = _read_hdul(hdul, path, supplements or Supplements(), region)
+    if exposure.psf is not None:
+        rows, columns = region
+        exposure.psf = shiftedPsf(exposure.psf, -columns.start, -rows.start, exposure.center)
+    return exposure
 
 
-def _read_hdul(hdul: fits.HDUList, path: Path, supplements: Supplements) -> Exposure:
+def imageShape(path: str | os.PathLike) -> tuple[int, int]:
+    """``(height, width)`` of the exposure or image in ``path``, from its headers alone.
+
+    (Its first two axes, for an image with more: :func:`readExposure` refuses those.)
+
+    Raises
+    ------
+    InputError
+        If the file is unreadable or holds no 2-D image.
+    """
+    path = Path(path)
+    with _opened(path, "a FITS image or a diffim exposure file") as hdul:
+        hdu = (_image_extension(hdul, "IMAGE", path) if "IMAGE" in hdul
+               else _image_hdu(hdul, path))
+        dims = _declared_dims(hdu) + [1]
+    return dims[1], dims[0]
+
+
+def readWcs(path: str | os.PathLike) -> WCS | None:
+    """The celestial WCS of the exposure or image in ``path`` (None without one), from its header.
+
+    Raises
+    ------
+    InputError
+        If the file is unreadable, holds no 2-D image or has an unusable WCS.
+    """
+    path = Path(path)
+    with _opened(path, "a FITS image or a diffim exposure file") as hdul:
+        hdu = (_image_extension(hdul, "IMAGE", path) if "IMAGE" in hdul
+               else _image_hdu(hdul, path))
+        dims = _declared_dims(hdu)
+        return _celestial_wcs(hdu.header, (dims[1], dims[0]), path)
+
+
+def _read_hdul(hdul: fits.HDUList, path: Path, supplements: Supplements,
+               region: Region | None) -> Exposure:
     """Dispatch on the layout: diffim / LSST MEF, or a plain image."""
     names = [hdu.name for hdu in hdul]
     if "IMAGE" in names:
-        return _read_mef(hdul, path, supplements)
+        return _read_mef(hdul, path, supplements, region)
     planes = [name for name in ("MASK", "VARIANCE") if name in names]
     if planes:
         raise InputError(f"{path}: has {' and '.join(planes)} extensions but no IMAGE extension "
                          "(expected the IMAGE, MASK, VARIANCE layout, or a plain image)")
-    return _read_plain(_image_hdu(hdul, path), hdul[0].header, path, supplements)
+    return _read_plain(_image_hdu(hdul, path), hdul[0].header, path, supplements, region)
 
 
 #: wcslib's prefix naming its own source line ("ERROR 4 in wcs_types() at line 3121 of
@@ -437,6 +564,19 @@ def _check_memory(hdul: fits.HDUList, path: Path) -> None:
             dims = _declared_dims(hdu)
             if len(dims) >= 2 and 0 not in dims:
                 checkImageFits(dims[0], int(np.prod(dims[1:])), str(path))
+
+
+def _check_region_memory(region: Region, path: Path) -> None:
+    """Refuse a region too large to process in the available memory."""
+    rows, columns = region
+    checkImageFits(columns.stop - columns.start, rows.stop - rows.start,
+                   f"{path} {_label(region)}")
+
+
+def _label(region: Region) -> str:
+    """``[y0:y1, x0:x1]`` as a user reads it."""
+    rows, columns = region
+    return f"[{rows.start}:{rows.stop}, {columns.start}:{columns.stop}]"
 
 
 def _check_complete(hdul: fits.HDUList, path: Path) -> None:
@@ -493,10 +633,10 @@ def _declared_dims(hdu: fits.PrimaryHDU | fits.ImageHDU | fits.CompImageHDU) -> 
 
 
 def _image_array(hdu: fits.PrimaryHDU | fits.ImageHDU | fits.CompImageHDU,
-                 path: Path) -> np.ndarray:
-    """The HDU's data as a 2-D array (length-1 outer axes dropped)."""
+                 path: Path, region: Region | None = None) -> np.ndarray:
+    """The HDU's data (or ``region`` of it) as a 2-D array (length-1 outer axes dropped)."""
     try:
-        data = hdu.data
+        data = hdu.data if region is None else _section(hdu, region)
     except (OSError, ValueError, TypeError) as exc:
         raise InputError(f"{path}: cannot read image data ({_one_line(exc)})") from None
     if data is None or data.size == 0:
@@ -510,18 +650,34 @@ def _image_array(hdu: fits.PrimaryHDU | fits.ImageHDU | fits.CompImageHDU,
     return data
 
 
-def _read_mef(hdul: fits.HDUList, path: Path, supplements: Supplements) -> Exposure:
+def _section(hdu: fits.PrimaryHDU | fits.ImageHDU | fits.CompImageHDU,
+             region: Region) -> np.ndarray:
+    """``region`` of the HDU's image, read without the rest of it.
+
+    Whole rows are read and then cut: one contiguous read is many times faster
+    than a seek per row of the region.
+    """
+    rows, columns = region
+    dims = _declared_dims(hdu)
+    if len(dims) != 2 and (len(dims) < 2 or any(n != 1 for n in dims[2:])):
+        raise ValueError(f"image data have shape {tuple(reversed(dims))}; expected a 2-D image")
+    outer = (0,) * (len(dims) - 2)
+    return np.asarray(hdu.section[outer + (rows, slice(None))])[:, columns]
+
+
+def _read_mef(hdul: fits.HDUList, path: Path, supplements: Supplements,
+              region: Region | None = None) -> Exposure:
     """Read the IMAGE / MASK / VARIANCE / PSF layout; derive what is missing."""
     primary = supplements.applyHeader(hdul[0].header)
     imageHdu = _image_extension(hdul, "IMAGE", path)
-    raw = _image_array(imageHdu, path)
-    exposure = Exposure(image=raw, wcs=_celestial_wcs(imageHdu.header, raw.shape, path),
+    raw = _image_array(imageHdu, path, region)
+    exposure = Exposure(image=raw, wcs=_region_wcs(imageHdu.header, raw.shape, path, region),
                         metadata=_metadata(primary, exclude=_ATTRIBUTE_KEYS))
     _set_attributes(exposure, primary)
     if "MASK" in hdul:
         maskHdu = _image_extension(hdul, "MASK", path)
-        exposure.mask = _checked_plane(_image_array(maskHdu, path), raw.shape, "MASK", path,
-                                       MASK_DTYPE)
+        exposure.mask = _checked_plane(_image_array(maskHdu, path, region), raw.shape, "MASK",
+                                       path, MASK_DTYPE)
         exposure.maskPlanes = MaskPlanes.from_header(maskHdu.header)
     else:
         deriveMask(exposure, supplements.applyHeader(imageHdu.header), raw)
@@ -529,7 +685,7 @@ def _read_mef(hdul: fits.HDUList, path: Path, supplements: Supplements) -> Expos
         exposure.metadata["VARNOTE"] = supplements.varianceNote
     elif "VARIANCE" in hdul:
         varianceHdu = _image_extension(hdul, "VARIANCE", path)
-        exposure.variance = _checked_plane(_image_array(varianceHdu, path), raw.shape,
+        exposure.variance = _checked_plane(_image_array(varianceHdu, path, region), raw.shape,
                                            "VARIANCE", path, np.float32)
     else:
         deriveVariance(exposure, primary)
@@ -540,8 +696,8 @@ def _read_mef(hdul: fits.HDUList, path: Path, supplements: Supplements) -> Expos
     return exposure
 
 
-def readImageData(path: str | os.PathLike) -> np.ndarray:
-    """The 2-D array of the first HDU of a FITS file that holds an image (float64).
+def readImageData(path: str | os.PathLike, region: Region | None = None) -> np.ndarray:
+    """The 2-D array (or ``region`` of it) of the first image HDU of a FITS file (float64).
 
     Raises
     ------
@@ -550,7 +706,7 @@ def readImageData(path: str | os.PathLike) -> np.ndarray:
     """
     path = Path(path)
     with _opened(path, "a FITS image") as hdul:
-        return np.asarray(_image_array(_image_hdu(hdul, path), path), dtype=np.float64)
+        return np.asarray(_image_array(_image_hdu(hdul, path), path, region), dtype=np.float64)
 
 
 def readPsfFile(path: str | os.PathLike) -> Psf:
@@ -598,16 +754,17 @@ def _checked_plane(data: np.ndarray, shape: tuple[int, int], name: str, path: Pa
 
 
 def _read_plain(hdu: fits.PrimaryHDU | fits.ImageHDU | fits.CompImageHDU, primary: fits.Header,
-                path: Path, supplements: Supplements) -> Exposure:
+                path: Path, supplements: Supplements,
+                region: Region | None = None) -> Exposure:
     """Read a plain image HDU and derive its mask, variance and detections."""
-    raw = _image_array(hdu, path)
+    raw = _image_array(hdu, path, region)
     header = hdu.header
     if header is not primary:
         merged = primary.copy()
         merged.update(header)
         header = merged
     header = supplements.applyHeader(header)
-    exposure = Exposure(image=raw, wcs=_celestial_wcs(hdu.header, raw.shape, path),
+    exposure = Exposure(image=raw, wcs=_region_wcs(hdu.header, raw.shape, path, region),
                         metadata=_metadata(header))
     _set_attributes(exposure, header)
     deriveMask(exposure, header, raw)
@@ -663,6 +820,29 @@ def _celestial_wcs(header: fits.Header, shape: tuple[int, int], path: Path) -> W
                          "pixel-to-sky mapping is singular or not finite at the image centre; "
                          "fix CRVAL/CD/PC/CDELT, or remove the WCS")
     return celestial
+
+
+def _region_wcs(header: fits.Header, shape: tuple[int, int], path: Path,
+                region: Region | None) -> WCS | None:
+    """The header's celestial WCS, of ``region`` when given (see :func:`_celestial_wcs`)."""
+    if region is None:
+        return _celestial_wcs(header, shape, path)
+    shape = tuple(int(header.get(f"ZNAXIS{i}", header.get(f"NAXIS{i}", 0))) for i in (2, 1))
+    wcs = _celestial_wcs(header, shape, path)
+    return None if wcs is None else wcs.slice(region)
+
+
+def shiftedPsf(psf: Psf, dx: float, dy: float, center: tuple[float, float]) -> Psf:
+    """``psf`` in pixel coordinates moved by ``(dx, dy)`` (a tile's, or back to the full frame).
+
+    A SpatialPsf keeps its stamps at the moved positions; another model is
+    summarised at ``center`` (in the new coordinates).
+    """
+    if isinstance(psf, SpatialPsf):
+        return SpatialPsf(psf.stamps, psf.x + dx, psf.y + dy, psf.order, psf.bbox)
+    psf = psf.copy()
+    psf.averagePosition = center
+    return psf
 
 
 def _set_attributes(exposure: Exposure, header: fits.Header) -> None:

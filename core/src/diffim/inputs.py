@@ -15,7 +15,7 @@ from typing import Any
 
 from .errors import InputError
 from .exposure import Exposure
-from .fits_io import Supplements, readExposure, readImageData, readPsfFile
+from .fits_io import Region, Supplements, readExposure, readImageData, readPsfFile
 
 
 @dataclass
@@ -45,8 +45,11 @@ class ImageFiles:
     psf: str | os.PathLike | None = None
     header: Mapping[str, Any] = field(default_factory=dict)
 
-    def read(self) -> Exposure:
-        """The exposure, with the supplied variance, PSF and header cards in place.
+    def read(self, region: Region | None = None) -> Exposure:
+        """The exposure (or ``region`` of it), with the supplied variance, PSF and header cards.
+
+        ``region`` is ``(rows, columns)`` slices: a tile of a large image
+        (:func:`diffim.fits_io.readExposure`).
 
         Raises
         ------
@@ -59,17 +62,17 @@ class ImageFiles:
                              f"({self.variance}, {self.noise})")
         supplements = Supplements(header=dict(self.header))
         if self.variance is not None:
-            supplements.variance = readImageData(self.variance)
+            supplements.variance = readImageData(self.variance, region)
             supplements.varianceFile = Path(self.variance)
             supplements.varianceNote = f"from the variance map {self.variance}"
         elif self.noise is not None:
-            supplements.variance = readImageData(self.noise) ** 2
+            supplements.variance = readImageData(self.noise, region) ** 2
             supplements.varianceFile = Path(self.noise)
             supplements.varianceNote = f"the square of the noise map {self.noise}"
         if self.psf is not None:
             supplements.psf = readPsfFile(self.psf)
             supplements.psfNote = f"from the PSF file {self.psf}"
-        exposure = readExposure(self.image, supplements)
+        exposure = readExposure(self.image, supplements, region)
         if self.header:
             exposure.metadata["HDROVERR"] = ", ".join(f"{k}={v}" for k, v in self.header.items())
         return exposure

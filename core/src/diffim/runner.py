@@ -32,13 +32,15 @@ from astropy.table import Table
 from . import plugins
 from .errors import InputError, OutputError
 from .exposure import Exposure
-from .fits_io import readTable, writeExposure, writeTable
+from .fits_io import imageShape, readTable, writeExposure, writeTable
 from .inputs import ImageFiles
+from .noise import cleanSignificance
 from .sanitize import checkUsable
 from .statistics import madSigma
 from .task import ImageDifferenceTask
 from .task_config import ImageDifferenceConfig
 from .threads import limitThreads
+from .tiling import runTiles, shouldTile
 
 log = logging.getLogger(__name__)
 
@@ -164,9 +166,7 @@ def _versions(config: ImageDifferenceConfig) -> dict[str, str]:
 
 def _noiseRatio(difference) -> float:
     """Robust std of difference/sqrt(variance) over clean pixels."""
-    bad = difference.maskedPixels("NO_DATA", "DETECTED", "DETECTED_NEGATIVE", "SAT", "EDGE")
-    z = difference.image[~bad] / np.sqrt(difference.variance[~bad])
-    z = z[np.isfinite(z)]
+    z = cleanSignificance(difference)
     if z.size < 2:
         return float("nan")
     return madSigma(z)
@@ -295,7 +295,8 @@ def runFiles(config: ImageDifferenceConfig, science: str | Path | ImageFiles,
              scienceSources: str | Path | None = None,
              threads: int | None = None,
              onPublished: Callable[[], None] | None = None,
-             templateRepo: str | Path | None = None) -> RunSummary:
+             templateRepo: str | Path | None = None,
+             tileSize: int | None = None) -> RunSummary:
     """Run ``config`` on a science and a template FITS file and write the outputs.
 
     The outputs appear in ``outdir`` all together when the run succeeds; on an
@@ -330,6 +331,12 @@ def runFiles(config: ImageDifferenceConfig, science: str | Path | ImageFiles,
     templateRepo : path, optional
         Data repository the ``getTemplate`` plugin builds the template from, when
         no ``template`` file is given.
+    tileSize : int, optional
+        Process the pair in overlapping tiles of this many pixels a side
+        (:mod:`diffim.tiling`), so that memory stays bounded; 0 never tiles.
+        By default a science image larger than
+        :data:`diffim.tiling.WHOLE_IMAGE_PIXELS` pixels runs in tiles of
+        :data:`diffim.tiling.DEFAULT_TILE_SIZE`.
 
     Raises
     ------
@@ -345,8 +352,14 @@ def runFiles(config: ImageDifferenceConfig, science: str | Path | ImageFiles,
     if config.doSubtract and template is None and templateRepo is None:
         raise InputError("no template given: pass a template file (--template) or a coadd "
                          "repository (--template-repo)")
-    scienceExp, templateExp, selectSources = _readInputs(task, _files(science), _files(template),
-                                                         scienceSources, threads)
+    shape = imageShape(_files(science).image)
+    tiled = template is not None and shouldTile(shape, tileSize)
+    if tiled:
+        scienceExp = templateExp = selectSources = None
+    else:
+        scienceExp, templateExp, selectSources = _readInputs(task, _files(science),
+                                                             _files(template), scienceSources,
+                                                             threads)
     staging, created = _prepareOutdir(outdir, planned, overwrite)
     handler = None
     published = False
@@ -360,9 +373,15 @@ def runFiles(config: ImageDifferenceConfig, science: str | Path | ImageFiles,
             handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: "
                                                    "%(message)s"))
             logging.getLogger("diffim").addHandler(handler)
-        result = task.run(exposure=scienceExp, templateExposure=templateExp,
-                          selectSources=selectSources, threads=threads,
-                          templateSource=templateRepo)
+        written: set[str] = set()
+        if tiled:
+            tiles = runTiles(task, _files(science), _files(template), shape, staging, planned,
+                             threads, tileSize)
+            result, written = tiles.result, tiles.written
+        else:
+            result = task.run(exposure=scienceExp, templateExposure=templateExp,
+                              selectSources=selectSources, threads=threads,
+                              templateSource=templateRepo)
         summary = RunSummary(seconds=0.0)
         writers = {
             "differenceExp": lambda p: writeExposure(result.subtractedExposure, p),
@@ -374,7 +393,7 @@ def runFiles(config: ImageDifferenceConfig, science: str | Path | ImageFiles,
             "registerDebug": lambda p: writeTable(Table(rows=result.metadata["registerDebug"]), p),
         }
         for kind, name in planned.items():
-            if kind in writers:
+            if kind in writers and kind not in written:
                 _write(kind, staging, outdir, name, writers[kind])
         if result.diaSources is not None:
             sources = result.diaSources
@@ -382,7 +401,9 @@ def runFiles(config: ImageDifferenceConfig, science: str | Path | ImageFiles,
             if "isPositive" in sources.colnames:
                 summary.nPositive = int(np.count_nonzero(sources["isPositive"]))
                 summary.nNegative = int(np.count_nonzero(sources["isNegative"]))
-        if result.subtractedExposure is not None:
+        if tiled:
+            summary.noiseRatio = tiles.noiseRatio
+        elif result.subtractedExposure is not None:
             summary.noiseRatio = _noiseRatio(result.subtractedExposure)
         if result.quality is not None:
             summary.status, summary.reasons = result.quality.status, list(result.quality.reasons)
