@@ -102,8 +102,12 @@ class Exposure:
         return (self.mask & self.bitmask(*names, context=context)) != 0
 
     def setMask(self, where: np.ndarray, *names: str) -> None:
-        """Set the named planes where ``where`` is True."""
-        self.mask[where] |= self.bitmask(*names)
+        """Set the named planes where ``where`` is True (a boolean array or an index)."""
+        bits = self.mask.dtype.type(self.bitmask(*names))
+        if isinstance(where, np.ndarray) and where.dtype == bool and where.shape == self.shape:
+            np.bitwise_or(self.mask, bits, out=self.mask, where=where)  # one pass, no gather
+        else:
+            self.mask[where] |= bits
 
     def clearMask(self, *names: str) -> None:
         """Clear the named planes everywhere."""
