@@ -132,8 +132,10 @@ def render(results: dict) -> tuple[str, str]:
     records = results["runs"]
     text, md = [], []
     m = results["machine"]
-    machineLine = (f"{m['cpu']}, {m['cores']} cores, {m['memoryGB']} GB; Python {m['python']}, "
-                   f"numpy {m['numpy']}, scipy {m['scipy']}, astropy {m['astropy']}")
+    load = "/".join(str(x) for x in m.get("loadAverage", []))
+    machineLine = (f"{m['cpu']}, {m['cores']} cores, {m['memoryGB']} GB, load average {load} "
+                   f"at the end; Python {m['python']}, numpy {m['numpy']}, scipy {m['scipy']}, "
+                   f"astropy {m['astropy']}")
     text.append(f"machine: {machineLine}")
     md.append(f"Machine: {machineLine}. Command: `{results['command']}` "
               f"({results['date']}, {results['seconds'] / 60:.0f} min).")

@@ -14,7 +14,7 @@ MEMORY_TARGET_GB = 2.0
 
 
 def machine() -> dict:
-    """CPU model, cores, memory, Python, numpy and scipy versions of this machine."""
+    """CPU model, cores, memory, load average (1/5/15 min), Python and package versions."""
     cpu = "unknown"
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.exists():
@@ -35,6 +35,7 @@ def machine() -> dict:
         except metadata.PackageNotFoundError:
             versions[dist] = "missing"
     return {"cpu": cpu, "cores": os.cpu_count(), "memoryGB": round(memory, 1),
+            "loadAverage": [round(x, 1) for x in os.getloadavg()],
             "python": platform.python_version(), **versions}
 
 

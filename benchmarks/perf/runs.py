@@ -77,10 +77,12 @@ class RunRecord:
                 "figures": self.figures, "steps": self.steps, "error": self.error}
 
 
-def _fill(record: RunRecord, child: ChildResult) -> None:
+def _fill(record: RunRecord, child: ChildResult, memoryLimitGB: float | None) -> None:
     record.wall, record.cpuPerWall = child.wall, child.cpuPerWall
     record.peakGB = child.peakMB / 1024.0
     record.error = child.reason()
+    if memoryLimitGB is not None and "MemoryError" in record.error:
+        record.error = f"over the {memoryLimitGB:g} GB cap: {record.error}"
 
 
 def diffimCommand(pipeline: Path, pair: Pair, out: Path) -> list[str]:
@@ -98,7 +100,7 @@ def runDiffim(pipeline: Path, context: PairContext, runDir: Path, timeout: float
     out = runDir / "out"
     child = runChild(diffimCommand(pipeline, pair, out), runDir, "diffim", timeout,
                      memoryLimitGB=memoryLimitGB)
-    _fill(record, child)
+    _fill(record, child, memoryLimitGB)
     if record.error:
         return record
     meta = yaml.safe_load((out / "metadata.yaml").read_text())
@@ -130,7 +132,7 @@ def peerRecord(name: str, context: PairContext, workdir: Path, runDir: Path, tim
     except PeerUnavailable as exc:
         record.error = str(exc)
         return record
-    _fill(record, run.child)
+    _fill(record, run.child, memoryLimitGB)
     if not record.error and not run.difference.exists():
         record.error = "no difference image written"
     if record.error:
