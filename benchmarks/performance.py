@@ -141,11 +141,14 @@ def render(results: dict) -> tuple[str, str]:
               f"({results['date']}, {results['seconds'] / 60:.0f} min).")
     for title, (header, rows) in (("Runs", report.mainRows(records)),
                                   ("diffim steps: wall s (cpu/wall)", report.stepRows(records))):
+        if len(header) < 2:
+            continue
         text += ["", title, report.textTable(header, rows)]
         md += ["", f"## {title}", "", report.markdownTable(header, rows)]
     ratioLines = [f"{name}: {value:.2f}" for name, value in results["ratios"]]
-    text += ["", "Ratios (wall)", *ratioLines]
-    md += ["", "## Ratios (wall time)", "", *(f"- {line}" for line in ratioLines)]
+    if ratioLines:
+        text += ["", "Ratios (wall)", *ratioLines]
+        md += ["", "## Ratios (wall time)", "", *(f"- {line}" for line in ratioLines)]
     if results["memory8192"]:
         text += ["", "8192²", *results["memory8192"]]
         md += ["", "## 8192²", "", *(f"- {line}" for line in results["memory8192"])]
