@@ -21,8 +21,11 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
+# Time, memory and quality of diffim and its peers (HOTPANTS, sfft, properimage) on simulated
+# pairs; e.g. make bench BENCH_ARGS="--sizes 2048 --no-peers". See benchmarks/performance.py.
+BENCH_ARGS ?=
 bench: $(STAMP)
-	$(BIN)/python benchmarks/run_time_memory.py
+	$(BIN)/python benchmarks/performance.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) $(DEMO)

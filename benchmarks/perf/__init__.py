@@ -1,0 +1,1 @@
+"""Pieces of ``benchmarks/performance.py``: pairs, children, quality, peers, report."""
