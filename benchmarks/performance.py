@@ -19,7 +19,8 @@ difference alike (see ``benchmarks/perf/quality.py``).
 
 Usage:
     python benchmarks/performance.py [--sizes 1024 2048 4096] [--kinds default crowded]
-        [--pipelines default zogy] [--workdir DIR] [--peers | --no-peers] [--repeat N]
+        [--pipelines default zogy] [--workdir DIR] [--peers | --no-peers] [--peer-max-size N]
+        [--repeat N]
         [--profile] [--write-results] [--hotpants-source DIR]
 
 Compare figures only within one run of this script: the machine may be shared and noisy.
@@ -58,6 +59,9 @@ def parseArguments(argv: list[str] | None = None) -> argparse.Namespace:
                         help="pairs, peer builds and environments, run outputs (reused)")
     parser.add_argument("--peers", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--peer-list", nargs="+", default=list(PEERS), choices=PEERS)
+    parser.add_argument("--peer-max-size", type=int, default=4096,
+                        help="largest pair size the peers run on (sfft and properimage "
+                             "exhaust memory or time beyond 4096²)")
     parser.add_argument("--repeat", type=int, default=1, help="runs per case; the fastest counts")
     parser.add_argument("--profile", action="store_true",
                         help="profile the 4096² default-density AL run (an extra run)")
@@ -97,7 +101,8 @@ def benchmarkPair(options: argparse.Namespace, kind: str, size: int) -> list[dic
         runs = [runDiffim(pipeline, context, runRoot / pipeline.stem, options.timeout,
                           options.memory_limit_gb) for _ in range(options.repeat)]
         records.append(_announce(best(runs)))
-    for name in (options.peer_list if options.peers else []):
+    peers = options.peer_list if options.peers and size <= options.peer_max_size else []
+    for name in peers:
         runs = [peerRecord(name, context, options.workdir, runRoot / name, options.timeout,
                            options.hotpants_source, options.memory_limit_gb)
                 for _ in range(options.repeat)]
