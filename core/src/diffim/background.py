@@ -39,7 +39,7 @@ from scipy import interpolate, ndimage
 
 from .morphology import growMask
 from .sourcefinding import extractObjects, sourcePixels
-from .statistics import madSigma
+from .statistics import madSigma, median
 
 #: The statistics a bin's level can be (see the module documentation).
 STATISTICS = ("mode", "mean")
@@ -284,7 +284,7 @@ def sourceMaskedBackground(image: np.ndarray, variance: np.ndarray, exclude: np.
     data = np.where(exclude, 0.0, image).astype(np.float32)
     first = backgroundModel(data, exclude, binSize, filterSize, statistic=statistic)
     usableVariance = variance[~exclude]
-    fill = float(np.median(usableVariance)) if usableVariance.size else 1.0
+    fill = median(usableVariance) if usableVariance.size else 1.0
     noise = np.sqrt(np.where(exclude, fill, variance)).astype(np.float32)
     if deblend:
         found = extractObjects(data - first, threshold, noise=noise, exclude=exclude,
