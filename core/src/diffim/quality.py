@@ -54,7 +54,7 @@ from .photometry import psfWeightedSignificance
 from .results import SubtractionResult
 from .sourcefinding import localMaxima
 from .stamps import extractStamps
-from .statistics import madSigma
+from .statistics import madSigma, median
 
 log = logging.getLogger("diffim.quality")
 
@@ -73,6 +73,12 @@ MIN_TILE_PIXELS = 1024
 
 #: PSF-weighted S/N a science star must have in the template to count for starResidual.
 MIN_TEMPLATE_STAR_SNR = 5.0
+
+#: starResidual's stars are looked for above the level that these fractions of the
+#: pixels of its filtered science image (every STAR_LEVEL_STRIDE-th row and column)
+#: exceed, in turn, then everywhere.
+STAR_LEVEL_FRACTIONS = (1e-3, 1e-2, 1e-1)
+STAR_LEVEL_STRIDE = 8
 
 
 class QualityConfig(Config):
@@ -249,17 +255,14 @@ def _starResidual(difference: Exposure, science: Exposure, template: Exposure | 
     good = ~unusable
     if good.sum() < MIN_TILE_PIXELS:
         return None
-    sky = float(np.median(science.image[good]))
+    sky = median(science.image[good])
     stars, _ = _psfFiltered(np.where(good, science.image - sky, 0.0).astype(np.float32), None,
                             psf)
-    x, y = localMaxima(stars, separation=reach, exclude=near)
-    if template is not None and template.shape == science.shape and template.variance is not None:
-        shown = psfWeightedSignificance(template.image, template.variance, x, y, psf)
-        x, y = x[shown >= MIN_TEMPLATE_STAR_SNR], y[shown >= MIN_TEMPLATE_STAR_SNR]
+    if template is not None and (template.shape != science.shape or template.variance is None):
+        template = None
+    x, y = _brightestStars(stars, near, template, psf, reach, nStars)
     if not len(x):
         return None
-    brightest = np.argsort(stars[y, x])[::-1][:nStars]
-    x, y = x[brightest], y[brightest]
     half = psf.shape[0] // 2
     inside = extractStamps(valid, x, y, half, False)
     filtered = np.einsum("nij,ij->n", np.where(inside, extractStamps(
@@ -270,19 +273,48 @@ def _starResidual(difference: Exposure, science: Exposure, template: Exposure | 
     return _rounded(np.median(significance))
 
 
+def _brightestStars(stars: np.ndarray, near: np.ndarray, template: Exposure | None,
+                    psf: np.ndarray, reach: int, nStars: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``nStars`` highest peaks of ``stars`` away from ``near`` that ``template`` shows.
+
+    Peaks are looked for above a level only the brightest pixels reach (the levels
+    of :data:`STAR_LEVEL_FRACTIONS` of a regular subsample), lower levels being
+    tried while fewer than ``nStars`` of them pass the template test: every peak
+    brighter than those found is among them, so the stars are the brightest of the
+    whole image, found without a full-frame peak search or a template test of
+    every noise peak.
+    """
+    sample = np.sort(stars[::STAR_LEVEL_STRIDE, ::STAR_LEVEL_STRIDE], axis=None)
+    levels = [sample[int(sample.size * (1.0 - f))] for f in STAR_LEVEL_FRACTIONS if
+              int(sample.size * f) > 0] + [-np.inf]
+    for level in levels:
+        x, y = localMaxima(stars, level, separation=reach, exclude=near, within=stars >= level)
+        if template is not None:
+            shown = psfWeightedSignificance(template.image, template.variance, x, y, psf)
+            x, y = x[shown >= MIN_TEMPLATE_STAR_SNR], y[shown >= MIN_TEMPLATE_STAR_SNR]
+        if len(x) >= nStars:
+            break
+    brightest = np.argsort(stars[y, x])[::-1][:nStars]
+    return x[brightest], y[brightest]
+
+
 def _maxTileMean(z: np.ndarray, clean: np.ndarray) -> float | None:
-    """Largest |mean of z| over the clean pixels of TILE-pixel tiles that have enough of them."""
-    height, width = z.shape
-    ny, nx = -(-height // TILE), -(-width // TILE)
-    sums = np.zeros((ny, nx))
-    counts = np.zeros((ny, nx))
-    rows, cols = np.nonzero(clean)
-    np.add.at(sums, (rows // TILE, cols // TILE), z[rows, cols])
-    np.add.at(counts, (rows // TILE, cols // TILE), 1.0)
+    """Largest |mean of z| over the clean pixels of TILE-pixel tiles that have enough of them.
+
+    ``z`` is 0 where not clean, so a tile's sum is that of all its pixels.
+    """
+    sums = _tileSums(z, np.float64)
+    counts = _tileSums(clean, np.int64)
     enough = counts >= MIN_TILE_PIXELS
     if not enough.any():
         return None
     return _rounded(np.max(np.abs(sums[enough] / counts[enough])))
+
+
+def _tileSums(array: np.ndarray, dtype: type) -> np.ndarray:
+    """Sums of ``array`` over TILE-pixel tiles from the origin (partial ones at the far edges)."""
+    rows = np.add.reduceat(array, np.arange(0, array.shape[1], TILE), axis=1, dtype=dtype)
+    return np.add.reduceat(rows, np.arange(0, array.shape[0], TILE), axis=0)
 
 
 def _footprintFigures(difference: Exposure, valid: np.ndarray) -> dict[str, float]:
