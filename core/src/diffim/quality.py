@@ -45,7 +45,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy import ndimage, signal
+from scipy import fft as sp_fft
+from scipy import ndimage
 
 from .config import Config, RangeField
 from .exposure import Exposure
@@ -163,13 +164,14 @@ def assessDifference(difference: Exposure, subtraction: SubtractionResult | None
     z = _normalised(difference, clean)
     noiseRatio, figures["noisePixels"] = _noiseRatio(difference, valid, clean, z)
     figures["noiseRatio"] = None if noiseRatio is None else _rounded(noiseRatio)
-    filtered = _filteredNoiseRatio(difference, clean)
+    psfFilter = None if difference.psf is None else _PsfFilter(difference)
+    filtered = _filteredNoiseRatio(difference, clean, psfFilter)
     figures["filteredNoiseRatio"] = None if filtered is None else _rounded(filtered
                                                                            / noiseCorrection)
     figures["detectionNoiseCorrection"] = _rounded(noiseCorrection)
     figures["maxTileMean"] = _maxTileMean(z, clean)
     figures["starResidual"] = _starResidual(difference, science, template, valid,
-                                            config.nResidualStars)
+                                            config.nResidualStars, psfFilter)
     figures.update(_footprintFigures(difference, valid))
     figures.update(_kernelFigures(subtraction, science, template))
     _judge(quality, config)
@@ -206,36 +208,57 @@ def _noiseRatio(difference: Exposure, valid: np.ndarray, clean: np.ndarray,
     return madSigma(_normalised(difference, usable)[usable], nIter=3), nUsable
 
 
-def _filteredNoiseRatio(difference: Exposure, clean: np.ndarray) -> float | None:
+def _filteredNoiseRatio(difference: Exposure, clean: np.ndarray,
+                        psfFilter: _PsfFilter | None) -> float | None:
     """Robust width of the PSF-filtered difference over the square root of its predicted variance.
 
     Both are filtered with the clean pixels only, so sources and masked pixels do
     not enter; pixels whose filter window is mostly unclean are left out.
     """
-    if difference.psf is None or clean.sum() < MIN_TILE_PIXELS:
+    if psfFilter is None or clean.sum() < MIN_TILE_PIXELS:
         return None
-    psf = difference.psf.at(*difference.psf.averagePosition).astype(np.float32)
     image = np.where(clean, difference.image, np.float32(0.0)).astype(np.float32)
+    filtered = psfFilter(image)
+    del image
     variance = np.where(clean, difference.variance, np.float32(0.0)).astype(np.float32)
-    filtered, filteredVariance = _psfFiltered(image, variance, psf)
-    coverage = signal.fftconvolve(clean.astype(np.float32), (psf * psf)[::-1, ::-1], mode="same")
+    filteredVariance = psfFilter(variance, squared=True)
+    del variance
+    coverage = psfFilter(clean.astype(np.float32), squared=True)
+    psf = psfFilter.psf
     usable = clean & (coverage > 0.9 * float((psf * psf).sum())) & (filteredVariance > 0)
     if usable.sum() < MIN_TILE_PIXELS:
         return None
     return madSigma(filtered[usable] / np.sqrt(filteredVariance[usable]))
 
 
-def _psfFiltered(image: np.ndarray, variance: np.ndarray | None, psf: np.ndarray
-                 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """The image cross-correlated with the PSF, and the variance with its square."""
-    filtered = signal.fftconvolve(image, psf[::-1, ::-1], mode="same")
-    if variance is None:
-        return filtered, None
-    return filtered, signal.fftconvolve(variance, (psf * psf)[::-1, ::-1], mode="same")
+class _PsfFilter:
+    """Cross-correlation of full-frame planes with the difference's PSF, or its square.
+
+    The arithmetic of :func:`scipy.signal.fftconvolve` (``mode="same"``), so the
+    same values, with each kernel's transform computed once for all the planes.
+    """
+
+    def __init__(self, difference: Exposure) -> None:
+        self.psf = difference.psf.at(*difference.psf.averagePosition).astype(np.float32)
+        self.shape = difference.shape
+        self._fshape = [sp_fft.next_fast_len(n + k - 1, True)
+                        for n, k in zip(self.shape, self.psf.shape)]
+        self._spectra: dict[bool, np.ndarray] = {}
+
+    def __call__(self, image: np.ndarray, squared: bool = False) -> np.ndarray:
+        """``image`` (float32, the difference's shape) filtered with the PSF or its square."""
+        if squared not in self._spectra:
+            kernel = (self.psf * self.psf if squared else self.psf)[::-1, ::-1]
+            self._spectra[squared] = sp_fft.rfftn(kernel, self._fshape)
+        spectrum = sp_fft.rfftn(image, self._fshape)
+        spectrum *= self._spectra[squared]
+        full = sp_fft.irfftn(spectrum, self._fshape)
+        start = [(k - 1) // 2 for k in self.psf.shape]
+        return full[start[0]:start[0] + self.shape[0], start[1]:start[1] + self.shape[1]]
 
 
 def _starResidual(difference: Exposure, science: Exposure, template: Exposure | None,
-                  valid: np.ndarray, nStars: int) -> float | None:
+                  valid: np.ndarray, nStars: int, psfFilter: _PsfFilter | None) -> float | None:
     """Median PSF-filtered significance of the difference at the brightest science stars.
 
     Stars are the peaks of the science image filtered with the difference's PSF
@@ -244,9 +267,9 @@ def _starResidual(difference: Exposure, science: Exposure, template: Exposure | 
     science grid) shows at a PSF-weighted S/N of at least
     :data:`MIN_TEMPLATE_STAR_SNR`: a bright transient is no static star.
     """
-    if difference.psf is None or science.shape != difference.shape:
+    if psfFilter is None or science.shape != difference.shape:
         return None
-    psf = difference.psf.at(*difference.psf.averagePosition).astype(np.float32)
+    psf = psfFilter.psf
     reach = int(np.ceil(2.0 * difference.psf.sigma()))
     unusable = (~valid | difference.maskedPixels("SAT", "BAD", "EDGE", context="quality")
                 | science.maskedPixels("SAT", "BAD", "NO_DATA", "EDGE", context="quality")
@@ -256,8 +279,7 @@ def _starResidual(difference: Exposure, science: Exposure, template: Exposure | 
     if good.sum() < MIN_TILE_PIXELS:
         return None
     sky = median(science.image[good])
-    stars, _ = _psfFiltered(np.where(good, science.image - sky, 0.0).astype(np.float32), None,
-                            psf)
+    stars = psfFilter(np.where(good, science.image - sky, 0.0).astype(np.float32))
     if template is not None and (template.shape != science.shape or template.variance is None):
         template = None
     x, y = _brightestStars(stars, near, template, psf, reach, nStars)
