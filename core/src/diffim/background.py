@@ -39,7 +39,7 @@ from scipy import interpolate, ndimage
 
 from .morphology import growMask
 from .sourcefinding import extractObjects, sourcePixels
-from .statistics import madSigma
+from .statistics import madSigma, median
 
 #: The statistics a bin's level can be (see the module documentation).
 STATISTICS = ("mode", "mean")
@@ -108,7 +108,7 @@ def backgroundModel(image: np.ndarray, exclude: np.ndarray | None = None, binSiz
     if excluded.all():
         return np.zeros(image.shape, dtype=dtype)
     binX, binY = _binSizes(image.shape, binSize, minBinsPerAxis)
-    data = np.where(excluded, np.float32(0.0), image).astype(np.float32)
+    data = np.where(excluded, np.float32(0.0), image).astype(np.float32, copy=False)
     if statistic == "mean" or not (_sepMeshFractions(excluded, binX, binY) >= 0.5).any():
         return _MeanMesh(data, excluded, binX, binY).model(filterSize, refineRounds, dtype)
     model = sep.Background(data, mask=excluded, bw=binX, bh=binY, fw=filterSize,
@@ -281,10 +281,10 @@ def sourceMaskedBackground(image: np.ndarray, variance: np.ndarray, exclude: np.
         The background of the source-free pixels.
     """
     exclude = exclude | ~np.isfinite(image) | ~(np.asarray(variance) > 0)
-    data = np.where(exclude, 0.0, image).astype(np.float32)
+    data = np.where(exclude, 0.0, image).astype(np.float32, copy=False)
     first = backgroundModel(data, exclude, binSize, filterSize, statistic=statistic)
     usableVariance = variance[~exclude]
-    fill = float(np.median(usableVariance)) if usableVariance.size else 1.0
+    fill = median(usableVariance) if usableVariance.size else 1.0
     noise = np.sqrt(np.where(exclude, fill, variance)).astype(np.float32)
     if deblend:
         found = extractObjects(data - first, threshold, noise=noise, exclude=exclude,

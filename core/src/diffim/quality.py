@@ -45,7 +45,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy import ndimage, signal
+from scipy import fft as sp_fft
+from scipy import ndimage
 
 from .config import Config, RangeField
 from .exposure import Exposure
@@ -54,7 +55,7 @@ from .photometry import psfWeightedSignificance
 from .results import SubtractionResult
 from .sourcefinding import localMaxima
 from .stamps import extractStamps
-from .statistics import madSigma
+from .statistics import madSigma, median
 
 log = logging.getLogger("diffim.quality")
 
@@ -73,6 +74,12 @@ MIN_TILE_PIXELS = 1024
 
 #: PSF-weighted S/N a science star must have in the template to count for starResidual.
 MIN_TEMPLATE_STAR_SNR = 5.0
+
+#: starResidual's stars are looked for above the level that these fractions of the
+#: pixels of its filtered science image (every STAR_LEVEL_STRIDE-th row and column)
+#: exceed, in turn, then everywhere.
+STAR_LEVEL_FRACTIONS = (1e-3, 1e-2, 1e-1)
+STAR_LEVEL_STRIDE = 8
 
 
 class QualityConfig(Config):
@@ -157,13 +164,14 @@ def assessDifference(difference: Exposure, subtraction: SubtractionResult | None
     z = _normalised(difference, clean)
     noiseRatio, figures["noisePixels"] = _noiseRatio(difference, valid, clean, z)
     figures["noiseRatio"] = None if noiseRatio is None else _rounded(noiseRatio)
-    filtered = _filteredNoiseRatio(difference, clean)
+    psfFilter = None if difference.psf is None else _PsfFilter(difference)
+    filtered = _filteredNoiseRatio(difference, clean, psfFilter)
     figures["filteredNoiseRatio"] = None if filtered is None else _rounded(filtered
                                                                            / noiseCorrection)
     figures["detectionNoiseCorrection"] = _rounded(noiseCorrection)
     figures["maxTileMean"] = _maxTileMean(z, clean)
     figures["starResidual"] = _starResidual(difference, science, template, valid,
-                                            config.nResidualStars)
+                                            config.nResidualStars, psfFilter)
     figures.update(_footprintFigures(difference, valid))
     figures.update(_kernelFigures(subtraction, science, template))
     _judge(quality, config)
@@ -200,36 +208,57 @@ def _noiseRatio(difference: Exposure, valid: np.ndarray, clean: np.ndarray,
     return madSigma(_normalised(difference, usable)[usable], nIter=3), nUsable
 
 
-def _filteredNoiseRatio(difference: Exposure, clean: np.ndarray) -> float | None:
+def _filteredNoiseRatio(difference: Exposure, clean: np.ndarray,
+                        psfFilter: _PsfFilter | None) -> float | None:
     """Robust width of the PSF-filtered difference over the square root of its predicted variance.
 
     Both are filtered with the clean pixels only, so sources and masked pixels do
     not enter; pixels whose filter window is mostly unclean are left out.
     """
-    if difference.psf is None or clean.sum() < MIN_TILE_PIXELS:
+    if psfFilter is None or clean.sum() < MIN_TILE_PIXELS:
         return None
-    psf = difference.psf.at(*difference.psf.averagePosition).astype(np.float32)
     image = np.where(clean, difference.image, np.float32(0.0)).astype(np.float32)
+    filtered = psfFilter(image)
+    del image
     variance = np.where(clean, difference.variance, np.float32(0.0)).astype(np.float32)
-    filtered, filteredVariance = _psfFiltered(image, variance, psf)
-    coverage = signal.fftconvolve(clean.astype(np.float32), (psf * psf)[::-1, ::-1], mode="same")
+    filteredVariance = psfFilter(variance, squared=True)
+    del variance
+    coverage = psfFilter(clean.astype(np.float32), squared=True)
+    psf = psfFilter.psf
     usable = clean & (coverage > 0.9 * float((psf * psf).sum())) & (filteredVariance > 0)
     if usable.sum() < MIN_TILE_PIXELS:
         return None
     return madSigma(filtered[usable] / np.sqrt(filteredVariance[usable]))
 
 
-def _psfFiltered(image: np.ndarray, variance: np.ndarray | None, psf: np.ndarray
-                 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """The image cross-correlated with the PSF, and the variance with its square."""
-    filtered = signal.fftconvolve(image, psf[::-1, ::-1], mode="same")
-    if variance is None:
-        return filtered, None
-    return filtered, signal.fftconvolve(variance, (psf * psf)[::-1, ::-1], mode="same")
+class _PsfFilter:
+    """Cross-correlation of full-frame planes with the difference's PSF, or its square.
+
+    The arithmetic of :func:`scipy.signal.fftconvolve` (``mode="same"``), so the
+    same values, with each kernel's transform computed once for all the planes.
+    """
+
+    def __init__(self, difference: Exposure) -> None:
+        self.psf = difference.psf.at(*difference.psf.averagePosition).astype(np.float32)
+        self.shape = difference.shape
+        self._fshape = [sp_fft.next_fast_len(n + k - 1, True)
+                        for n, k in zip(self.shape, self.psf.shape)]
+        self._spectra: dict[bool, np.ndarray] = {}
+
+    def __call__(self, image: np.ndarray, squared: bool = False) -> np.ndarray:
+        """``image`` (float32, the difference's shape) filtered with the PSF or its square."""
+        if squared not in self._spectra:
+            kernel = (self.psf * self.psf if squared else self.psf)[::-1, ::-1]
+            self._spectra[squared] = sp_fft.rfftn(kernel, self._fshape)
+        spectrum = sp_fft.rfftn(image, self._fshape)
+        spectrum *= self._spectra[squared]
+        full = sp_fft.irfftn(spectrum, self._fshape)
+        start = [(k - 1) // 2 for k in self.psf.shape]
+        return full[start[0]:start[0] + self.shape[0], start[1]:start[1] + self.shape[1]]
 
 
 def _starResidual(difference: Exposure, science: Exposure, template: Exposure | None,
-                  valid: np.ndarray, nStars: int) -> float | None:
+                  valid: np.ndarray, nStars: int, psfFilter: _PsfFilter | None) -> float | None:
     """Median PSF-filtered significance of the difference at the brightest science stars.
 
     Stars are the peaks of the science image filtered with the difference's PSF
@@ -238,9 +267,9 @@ def _starResidual(difference: Exposure, science: Exposure, template: Exposure | 
     science grid) shows at a PSF-weighted S/N of at least
     :data:`MIN_TEMPLATE_STAR_SNR`: a bright transient is no static star.
     """
-    if difference.psf is None or science.shape != difference.shape:
+    if psfFilter is None or science.shape != difference.shape:
         return None
-    psf = difference.psf.at(*difference.psf.averagePosition).astype(np.float32)
+    psf = psfFilter.psf
     reach = int(np.ceil(2.0 * difference.psf.sigma()))
     unusable = (~valid | difference.maskedPixels("SAT", "BAD", "EDGE", context="quality")
                 | science.maskedPixels("SAT", "BAD", "NO_DATA", "EDGE", context="quality")
@@ -249,17 +278,13 @@ def _starResidual(difference: Exposure, science: Exposure, template: Exposure | 
     good = ~unusable
     if good.sum() < MIN_TILE_PIXELS:
         return None
-    sky = float(np.median(science.image[good]))
-    stars, _ = _psfFiltered(np.where(good, science.image - sky, 0.0).astype(np.float32), None,
-                            psf)
-    x, y = localMaxima(stars, separation=reach, exclude=near)
-    if template is not None and template.shape == science.shape and template.variance is not None:
-        shown = psfWeightedSignificance(template.image, template.variance, x, y, psf)
-        x, y = x[shown >= MIN_TEMPLATE_STAR_SNR], y[shown >= MIN_TEMPLATE_STAR_SNR]
+    sky = median(science.image[good])
+    stars = psfFilter(np.where(good, science.image - sky, 0.0).astype(np.float32))
+    if template is not None and (template.shape != science.shape or template.variance is None):
+        template = None
+    x, y = _brightestStars(stars, near, template, psf, reach, nStars)
     if not len(x):
         return None
-    brightest = np.argsort(stars[y, x])[::-1][:nStars]
-    x, y = x[brightest], y[brightest]
     half = psf.shape[0] // 2
     inside = extractStamps(valid, x, y, half, False)
     filtered = np.einsum("nij,ij->n", np.where(inside, extractStamps(
@@ -270,19 +295,48 @@ def _starResidual(difference: Exposure, science: Exposure, template: Exposure | 
     return _rounded(np.median(significance))
 
 
+def _brightestStars(stars: np.ndarray, near: np.ndarray, template: Exposure | None,
+                    psf: np.ndarray, reach: int, nStars: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``nStars`` highest peaks of ``stars`` away from ``near`` that ``template`` shows.
+
+    Peaks are looked for above a level only the brightest pixels reach (the levels
+    of :data:`STAR_LEVEL_FRACTIONS` of a regular subsample), lower levels being
+    tried while fewer than ``nStars`` of them pass the template test: every peak
+    brighter than those found is among them, so the stars are the brightest of the
+    whole image, found without a full-frame peak search or a template test of
+    every noise peak.
+    """
+    sample = np.sort(stars[::STAR_LEVEL_STRIDE, ::STAR_LEVEL_STRIDE], axis=None)
+    levels = [sample[int(sample.size * (1.0 - f))] for f in STAR_LEVEL_FRACTIONS if
+              int(sample.size * f) > 0] + [-np.inf]
+    for level in levels:
+        x, y = localMaxima(stars, level, separation=reach, exclude=near, within=stars >= level)
+        if template is not None:
+            shown = psfWeightedSignificance(template.image, template.variance, x, y, psf)
+            x, y = x[shown >= MIN_TEMPLATE_STAR_SNR], y[shown >= MIN_TEMPLATE_STAR_SNR]
+        if len(x) >= nStars:
+            break
+    brightest = np.argsort(stars[y, x])[::-1][:nStars]
+    return x[brightest], y[brightest]
+
+
 def _maxTileMean(z: np.ndarray, clean: np.ndarray) -> float | None:
-    """Largest |mean of z| over the clean pixels of TILE-pixel tiles that have enough of them."""
-    height, width = z.shape
-    ny, nx = -(-height // TILE), -(-width // TILE)
-    sums = np.zeros((ny, nx))
-    counts = np.zeros((ny, nx))
-    rows, cols = np.nonzero(clean)
-    np.add.at(sums, (rows // TILE, cols // TILE), z[rows, cols])
-    np.add.at(counts, (rows // TILE, cols // TILE), 1.0)
+    """Largest |mean of z| over the clean pixels of TILE-pixel tiles that have enough of them.
+
+    ``z`` is 0 where not clean, so a tile's sum is that of all its pixels.
+    """
+    sums = _tileSums(z, np.float64)
+    counts = _tileSums(clean, np.int64)
     enough = counts >= MIN_TILE_PIXELS
     if not enough.any():
         return None
     return _rounded(np.max(np.abs(sums[enough] / counts[enough])))
+
+
+def _tileSums(array: np.ndarray, dtype: type) -> np.ndarray:
+    """Sums of ``array`` over TILE-pixel tiles from the origin (partial ones at the far edges)."""
+    rows = np.add.reduceat(array, np.arange(0, array.shape[1], TILE), axis=1, dtype=dtype)
+    return np.add.reduceat(rows, np.arange(0, array.shape[0], TILE), axis=0)
 
 
 def _footprintFigures(difference: Exposure, valid: np.ndarray) -> dict[str, float]:

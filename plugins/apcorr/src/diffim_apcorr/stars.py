@@ -12,6 +12,8 @@ from diffim.exposure import Exposure
 from diffim.photometry import measurePsfFlux
 from diffim.psf import FWHM_PER_SIGMA
 from diffim.sourcefinding import isolated, localMaxima, matchedFilter
+from diffim.stamps import extractStamps, stampPixelMask
+from diffim.statistics import median
 
 from .config import ApplyApCorrConfig
 
@@ -70,26 +72,33 @@ def sectorExcess(data: np.ndarray, variance: np.ndarray, x: np.ndarray, y: np.nd
     significance : numpy.ndarray
         That excess over the square root of the sector's summed variance.
     """
+    if not len(x):
+        return np.zeros(0), np.zeros(0)
     reach = int(np.ceil(outer)) + 1
-    height, width = data.shape
-    excess = np.zeros(len(x))
-    significance = np.zeros(len(x))
-    for k, (xs, ys) in enumerate(zip(x, y)):
-        ix, iy = int(round(xs)), int(round(ys))
-        window = (slice(max(iy - reach, 0), min(iy + reach + 1, height)),
-                  slice(max(ix - reach, 0), min(ix + reach + 1, width)))
-        dy, dx = np.mgrid[window]
-        dx, dy = dx - xs, dy - ys
-        radius = np.hypot(dx, dy)
-        ring = (radius >= inner) & (radius < outer)
-        sector = (np.floor((np.arctan2(dy, dx)[ring] + np.pi) / (2.0 * np.pi) * nSectors)
-                  .astype(int) % nSectors)
-        flux = np.bincount(sector, weights=data[window][ring], minlength=nSectors)
-        noise = np.sqrt(np.bincount(sector, weights=variance[window][ring], minlength=nSectors))
-        brightest = int(np.argmax(flux))
-        excess[k] = flux[brightest] - np.median(flux)
-        significance[k] = excess[k] / noise[brightest]
+    ix, iy = np.rint(x).astype(np.int64), np.rint(y).astype(np.int64)
+    offsets = np.arange(-reach, reach + 1)
+    dx = (ix[:, None, None] + offsets[None, None, :]) - x[:, None, None]
+    dy = (iy[:, None, None] + offsets[None, :, None]) - y[:, None, None]
+    radius = np.hypot(dx, dy)
+    ring = (radius >= inner) & (radius < outer) & stampPixelMask(data.shape, ix, iy, reach)
+    angle = np.arctan2(np.broadcast_to(dy, ring.shape)[ring],
+                       np.broadcast_to(dx, ring.shape)[ring])
+    sector = np.floor((angle + np.pi) / (2.0 * np.pi) * nSectors).astype(int) % nSectors
+    star = np.broadcast_to(np.arange(len(x))[:, None, None], ring.shape)[ring]
+    bins = star * nSectors + sector
+    flux = _binSums(bins, extractStamps(data, ix, iy, reach, 0.0)[ring], len(x), nSectors)
+    noise = np.sqrt(_binSums(bins, extractStamps(variance, ix, iy, reach, 0.0)[ring], len(x),
+                             nSectors))
+    brightest = np.argmax(flux, axis=1)
+    rows = np.arange(len(x))
+    excess = flux[rows, brightest] - np.median(flux, axis=1)
+    significance = excess / noise[rows, brightest]
     return excess, significance
+
+
+def _binSums(bins: np.ndarray, weights: np.ndarray, n: int, nSectors: int) -> np.ndarray:
+    """``(n, nSectors)`` sums of ``weights`` by ``bins`` (``star * nSectors + sector``)."""
+    return np.bincount(bins, weights=weights, minlength=n * nSectors).reshape(n, nSectors)
 
 
 def measureStars(exposure: Exposure, config: ApplyApCorrConfig) -> StarFluxes:
@@ -132,10 +141,11 @@ def measureStars(exposure: Exposure, config: ApplyApCorrConfig) -> StarFluxes:
     sky = sourceMaskedBackground(image, variance, bad, config.backgroundBinSize,
                                  int(np.ceil(fwhm)), dtype=np.float64)
     data = np.where(bad, 0.0, image - sky)
-    variance = np.where(bad, np.median(variance[~bad]), variance)
+    variance = np.where(bad, median(variance[~bad]), variance)
     filtered = matchedFilter(data, variance, bad, psf.at(*psf.averagePosition))
     px, py = localMaxima(filtered.significance, config.detectionThreshold, separation=1,
-                         exclude=bad)
+                         exclude=bad,
+                         within=filtered.significance >= config.detectionThreshold)
     peakFlux = filtered.flux[py, px].astype(np.float64)
     keep = (peakFlux > 0) & isolated(px, py, peakFlux, radius + ISOLATION_MARGIN_FWHM * fwhm,
                                      config.maxNeighbourFluxRatio)

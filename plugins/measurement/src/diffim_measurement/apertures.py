@@ -40,8 +40,7 @@ def apertureFluxes(image: np.ndarray, variance: np.ndarray, usable: np.ndarray, 
     sums = errors = unusable = None
     if placed.any() and radii:
         positions = np.column_stack([x[placed], y[placed]])
-        data = np.where(usable, image, 0.0)
-        sigma = np.sqrt(np.where(usable, variance, 0.0))
+        data, sigma, holes = _nearPositions(image, variance, usable, positions, max(radii))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             flux = aperture_photometry(data, [CircularAperture(positions, r=radius)
@@ -50,8 +49,7 @@ def apertureFluxes(image: np.ndarray, variance: np.ndarray, usable: np.ndarray, 
         sums = [np.asarray(flux[f"aperture_sum_{k}"], dtype=np.float64) for k in range(len(radii))]
         errors = [np.asarray(flux[f"aperture_sum_err_{k}"], dtype=np.float64)
                   for k in range(len(radii))]
-        table = _summedAreaTable(~usable)
-        unusable = [_holdsUnusable(usable, table, positions, radius) for radius in radii]
+        unusable = [_holdsUnusable(usable, holes, positions, radius) for radius in radii]
     for k, radius in enumerate(radii):
         name = apertureName(radius)
         value = np.full(n, np.nan)
@@ -68,33 +66,50 @@ def apertureFluxes(image: np.ndarray, variance: np.ndarray, usable: np.ndarray, 
     return columns
 
 
-def _summedAreaTable(flags: np.ndarray) -> np.ndarray:
-    """``table[y, x]`` = number of True pixels in ``flags[:y, :x]``."""
-    table = np.zeros((flags.shape[0] + 1, flags.shape[1] + 1), dtype=np.int32)
-    table[1:, 1:] = np.cumsum(np.cumsum(flags, axis=0, dtype=np.int32), axis=1)
-    return table
+def _nearPositions(image: np.ndarray, variance: np.ndarray, usable: np.ndarray,
+                   positions: np.ndarray, radius: float
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The planes the apertures are summed on, filled only where an aperture can reach.
+
+    Returns the image and the noise (``sqrt(variance)``), 0 where not ``usable``, in
+    their own dtypes, and 1.0 on the unusable pixels, all 0 farther than ``radius``
+    plus two pixels from every position: photutils reads only the apertures' bounding
+    boxes, so the sums are those of the whole planes without computing them whole.
+    """
+    data = np.zeros(image.shape, dtype=image.dtype)
+    sigma = np.zeros(variance.shape, dtype=variance.dtype)
+    holes = np.zeros(usable.shape)
+    reach = int(np.ceil(radius)) + 2
+    for xc, yc in np.floor(positions + 0.5).astype(np.int64):
+        box = (slice(max(yc - reach, 0), max(yc + reach + 1, 0)),
+               slice(max(xc - reach, 0), max(xc + reach + 1, 0)))
+        good = usable[box]
+        data[box] = np.where(good, image[box], 0.0)
+        sigma[box] = np.sqrt(np.where(good, variance[box], 0.0))
+        holes[box] = ~good
+    return data, sigma, holes
 
 
-def _holdsUnusable(usable: np.ndarray, table: np.ndarray, positions: np.ndarray,
+def _holdsUnusable(usable: np.ndarray, holes: np.ndarray, positions: np.ndarray,
                    radius: float) -> np.ndarray:
     """True where a circle overlaps an unusable pixel (with a positive overlap area).
 
-    Only circles whose bounding box holds an unusable pixel (counted with the
-    summed-area table of the unusable pixels) are checked exactly.
+    Only circles whose bounding box holds an unusable pixel are checked exactly, on
+    ``holes`` (1.0 on the unusable pixels around every position).
     """
     height, width = usable.shape
     x0 = np.clip(np.floor(positions[:, 0] - radius + 0.5).astype(np.int64), 0, width)
     x1 = np.clip(np.floor(positions[:, 0] + radius + 0.5).astype(np.int64) + 1, 0, width)
     y0 = np.clip(np.floor(positions[:, 1] - radius + 0.5).astype(np.int64), 0, height)
     y1 = np.clip(np.floor(positions[:, 1] + radius + 0.5).astype(np.int64) + 1, 0, height)
-    inBox = table[y1, x1] - table[y0, x1] - table[y1, x0] + table[y0, x0]
+    inBox = np.array([not usable[b:t, l:r].all() for l, r, b, t in zip(x0, x1, y0, y1)],
+                     dtype=bool)
     result = np.zeros(len(positions), dtype=bool)
-    check = np.flatnonzero(inBox > 0)
+    check = np.flatnonzero(inBox)
     if check.size:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            overlap = aperture_photometry((~usable).astype(np.float64),
-                                          CircularAperture(positions[check], r=radius),
+            overlap = aperture_photometry(holes, CircularAperture(positions[check], r=radius),
                                           method="exact")
         result[check] = np.asarray(overlap["aperture_sum"], dtype=np.float64) > 0
     return result

@@ -35,17 +35,17 @@ def pixelFlags(exposure: Exposure, labels: np.ndarray, x: np.ndarray,
     ix, iy = nearestPixel(np.where(finite, x, -10.0), np.where(finite, y, -10.0))
     onImage = finite & (ix >= 0) & (ix < width) & (iy >= 0) & (iy < height)
     columns = {f"{PIXEL_FLAGS}_offimage": ~onImage}
+    # the mask is read only at the footprints' pixels and around the centres
+    footprintMask = exposure.mask.ravel()[inside]
+    centreMask = extractStamps(exposure.mask, ix, iy, 1, 0)
+    rows, cols = np.divmod(inside, width)
+    border = (rows == 0) | (rows == height - 1) | (cols == 0) | (cols == width - 1)
     for name, plane in PIXEL_FLAG_PLANES.items():
-        if plane in exposure.maskPlanes:
-            planeMask = exposure.maskedPixels(plane)
-        else:
-            planeMask = np.zeros(labels.shape, dtype=bool)
-        centre = extractStamps(planeMask, ix, iy, 1, False).any(axis=(1, 2))
+        bit = exposure.bitmask(plane) if plane in exposure.maskPlanes else 0
+        centre = ((centreMask & bit) != 0).any(axis=(1, 2))
         columns[f"{PIXEL_FLAGS}_{name}Center"] = centre & onImage
+        flagged = (footprintMask & bit) != 0
         if name == "edge":
-            planeMask = planeMask.copy()
-            planeMask[[0, -1], :] = True
-            planeMask[:, [0, -1]] = True
-        hit = owner[planeMask.ravel()[inside]]
-        columns[f"{PIXEL_FLAGS}_{name}"] = np.bincount(hit, minlength=n + 1)[1:n + 1] > 0
+            flagged |= border
+        columns[f"{PIXEL_FLAGS}_{name}"] = np.bincount(owner[flagged], minlength=n + 1)[1:n + 1] > 0
     return columns

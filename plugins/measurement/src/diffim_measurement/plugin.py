@@ -54,7 +54,8 @@ def measure(diaSources: Table, footprints: np.ndarray, difference: Exposure,
                           paths)
     columns[SHARP_FLAG] = sharpFlags(lobes, difference, usable[0], science, matchedTemplate,
                                      config.badMaskPlanes, config.sharpNoiseMargin,
-                                     config.sharpNeighbourFraction)
+                                     config.sharpNeighbourFraction,
+                                     {id(e): u for e, u in zip(measured, usable)})
     addColumns(out, columns, baseSchema(config.apertureRadii))
     if fitting:
         addColumns(out, measureDipoles(diaSources, footprints, images, usable, noise, lobes,

@@ -40,7 +40,8 @@ def psfNeighbourRatios(psf: Psf, x: float, y: float) -> np.ndarray:
 def sharpFlags(lobes: Lobes, difference: Exposure, differenceUsable: np.ndarray,
                science: Exposure | None, matchedTemplate: Exposure | None,
                badMaskPlanes: tuple[str, ...], noiseMargin: float,
-               neighbourFraction: float) -> np.ndarray:
+               neighbourFraction: float,
+               usableOf: dict[int, np.ndarray] | None = None) -> np.ndarray:
     """``ip_diffim_flag_sharp``: the change is sharper than the PSF.
 
     Tested on the difference at each source's stronger lobe, then for positive
@@ -48,7 +49,10 @@ def sharpFlags(lobes: Lobes, difference: Exposure, differenceUsable: np.ndarray,
     its own PSF, when it has one): once the difference is decorrelated or an input
     convolved, a cosmic ray is spread over a few pixels in the difference but may
     still be a spike in the image it came from. Sky sources are never flagged.
+    ``usableOf`` maps ``id(exposure)`` to its usable pixels where the caller has
+    them already (the others are found from ``badMaskPlanes``).
     """
+    usableOf = usableOf or {}
     negative = lobes.sign < 0
     flags = sharperThanPsf(difference, differenceUsable,
                            np.where(negative, lobes.negX, lobes.posX),
@@ -59,8 +63,11 @@ def sharpFlags(lobes: Lobes, difference: Exposure, differenceUsable: np.ndarray,
         if image is None or image.psf is None or image.variance is None \
                 or image.shape != difference.shape:
             continue
-        flags |= lobe & sharperThanPsf(image, usablePixels(image, badMaskPlanes), x, y,
-                                       np.ones(len(x)), noiseMargin, neighbourFraction)
+        usable = usableOf.get(id(image))
+        if usable is None:
+            usable = usablePixels(image, badMaskPlanes)
+        flags |= lobe & sharperThanPsf(image, usable, x, y, np.ones(len(x)), noiseMargin,
+                                       neighbourFraction)
     return flags & ~lobes.sky
 
 
