@@ -293,6 +293,10 @@ FILE_FAULTS = {
 }
 
 
+#: Files whose header declares an image too large to hold in memory.
+HUGE_CASES = {"huge-plain", "huge-image-extension"}
+
+
 @pytest.mark.parametrize("role", ["science", "template"])
 @pytest.mark.parametrize("case", list(FILE_FAULTS))
 def test_faulty_input_file_is_one_line_error_and_writes_nothing(pair, tmp_path, capsys, case,
@@ -302,11 +306,26 @@ def test_faulty_input_file_is_one_line_error_and_writes_nothing(pair, tmp_path, 
     outdir = tmp_path / "out"
     status, _, stderr = runPair(capsys, files["science"], files["template"], outdir)
     size = bad.stat().st_size if bad.is_file() else 0
+    faults = FILE_FAULTS[case]
+    if role == "science" and case in HUGE_CASES:
+        # a huge science image runs in tiles (no memory refusal): what is wrong first is
+        # that the file does not hold the pixels its header declares
+        faults = ["{file}: truncated: HDU", "copy or download it again"]
     fragments = [f.format(file=bad, role=role, size=size, full=pair[role].stat().st_size)
-                 for f in FILE_FAULTS[case]]
+                 for f in faults]
     assertOneLineError(status, stderr, *fragments)
     assert status == (2 if case == "directory" else 1)
     assert listing(outdir) is None
+
+
+@pytest.mark.parametrize("case", sorted(HUGE_CASES))
+def test_huge_science_image_run_whole_is_refused_from_its_header(pair, tmp_path, capsys,
+                                                                 case):
+    bad = _make(case, pair["science"], tmp_path)
+    status, _, stderr = runPair(capsys, bad, pair["template"], tmp_path / "out",
+                                "--tile-size", "0")
+    assertOneLineError(status, stderr, *[f.format(file=bad) for f in FILE_FAULTS[case]])
+    assert listing(tmp_path / "out") is None
 
 
 def test_a_multi_line_message_is_printed_as_one_line(pair, tmp_path, capsys, monkeypatch):

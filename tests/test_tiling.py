@@ -1,4 +1,4 @@
-"""Large images in tiles: regions read alone, block-written files, and a tiled run equal to the whole."""
+"""Large images in tiles: regions read alone, files written in blocks, tiled runs like whole."""
 from __future__ import annotations
 
 import numpy as np

@@ -69,6 +69,9 @@ _WCS_KEY = re.compile(
 #: ``(rows, columns)`` slices of an image: a tile read on its own.
 Region = tuple[slice, slice]
 
+#: Most bytes of whole rows read at once for a region (wider images are read row by row).
+MAX_BAND_BYTES = 256 * 2**20
+
 #: Primary-header cards that hold Exposure attributes in a diffim file.
 _ATTRIBUTE_KEYS = ("FILTER", "DATE-OBS", "MAGZERO")
 
@@ -654,14 +657,18 @@ def _section(hdu: fits.PrimaryHDU | fits.ImageHDU | fits.CompImageHDU,
              region: Region) -> np.ndarray:
     """``region`` of the HDU's image, read without the rest of it.
 
-    Whole rows are read and then cut: one contiguous read is many times faster
-    than a seek per row of the region.
+    Whole rows are read and then cut (one contiguous read is many times faster
+    than a seek per row of the region), unless they would take more than
+    :data:`MAX_BAND_BYTES`.
     """
     rows, columns = region
     dims = _declared_dims(hdu)
     if len(dims) != 2 and (len(dims) < 2 or any(n != 1 for n in dims[2:])):
         raise ValueError(f"image data have shape {tuple(reversed(dims))}; expected a 2-D image")
     outer = (0,) * (len(dims) - 2)
+    bandBytes = (rows.stop - rows.start) * dims[0] * abs(int(hdu.header["BITPIX"])) // 8
+    if bandBytes > MAX_BAND_BYTES:
+        return np.asarray(hdu.section[outer + (rows, columns)])
     return np.asarray(hdu.section[outer + (rows, slice(None))])[:, columns]
 
 

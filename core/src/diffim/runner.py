@@ -352,8 +352,8 @@ def runFiles(config: ImageDifferenceConfig, science: str | Path | ImageFiles,
     if config.doSubtract and template is None and templateRepo is None:
         raise InputError("no template given: pass a template file (--template) or a coadd "
                          "repository (--template-repo)")
-    shape = imageShape(_files(science).image)
-    tiled = template is not None and shouldTile(shape, tileSize)
+    shape = None if template is None or tileSize == 0 else imageShape(_files(science).image)
+    tiled = shape is not None and shouldTile(shape, tileSize)
     if tiled:
         scienceExp = templateExp = selectSources = None
     else:
