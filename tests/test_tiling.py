@@ -16,8 +16,12 @@ from diffim.tiling import shouldTile, tileLayout
 from paths import PIPELINES
 from test_fits_io import full_exposure, spatial_psf
 
-#: Template columns from here on are missing: the right-hand tiles cannot be processed.
-MISSING_FROM = 440
+#: Template columns below this are missing: the left-hand tiles (the first processed)
+#: cannot be processed.
+MISSING_BELOW = 584
+
+#: Columns compared between the whole and the tiled run (away from the missing template).
+COMPARED = slice(MISSING_BELOW + 40, None)
 
 
 @pytest.mark.parametrize("shape, size", [((8192, 8192), 2048), ((1000, 1537), 512),
@@ -88,7 +92,7 @@ def tiledRuns(tmp_path_factory):
     """A 1024² pair with 60 transients run whole and in 4 tiles of 512 px."""
     folder = tmp_path_factory.mktemp("tiles")
     science, template, truth = simulatePair(size=1024, seed=8, nTransients=60)
-    template.image[:, MISSING_FROM:] = np.nan
+    template.image[:, :MISSING_BELOW] = np.nan
     files = {"science": writeExposure(science, folder / "science.fits"),
              "template": writeExposure(template, folder / "template.fits")}
     config = load_pipeline(PIPELINES / "default.yaml")
@@ -106,22 +110,26 @@ def test_tiles_give_the_whole_image_result_within_noise(tiledRuns):
     runs, truth = tiledRuns
     _, whole, wholeSources, _ = runs["whole"]
     _, tiled, tiledSources, _ = runs["tiled"]
-    left = slice(None), slice(0, MISSING_FROM - 40)
-    good = ((whole.mask == 0) & (tiled.mask == 0))[left]
+    right = slice(None), COMPARED
+    good = ((whole.mask == 0) & (tiled.mask == 0))[right]
     assert good.mean() > 0.5
-    z = (tiled.image - whole.image)[left][good] / np.sqrt(whole.variance[left][good])
+    z = (tiled.image - whole.image)[right][good] / np.sqrt(whole.variance[right][good])
     assert np.std(z) < 0.05                               # differences far below the noise
-    left = tiledSources[tiledSources["x"] < MISSING_FROM - 40]
-    reference = wholeSources[wholeSources["x"] < MISSING_FROM - 40]
+    # sources near the threshold come and go with each tile's own noise estimate: compare
+    # the significant ones
+    kept = tiledSources[(tiledSources["x"] >= COMPARED.start)
+                        & (np.abs(tiledSources["snr"]) >= 10)]
+    reference = wholeSources[(wholeSources["x"] >= COMPARED.start)
+                             & (np.abs(wholeSources["snr"]) >= 10)]
     distance, index = cKDTree(np.c_[reference["x"], reference["y"]]).query(
-        np.c_[left["x"], left["y"]])
-    assert abs(len(left) - len(reference)) <= 1
+        np.c_[kept["x"], kept["y"]])
+    assert abs(len(kept) - len(reference)) <= 1
     assert np.mean(distance < 0.3) >= 0.95                # positions in full-image pixels
-    ratio = left["psfFlux"][distance < 0.3] / reference["psfFlux"][index[distance < 0.3]]
+    ratio = kept["psfFlux"][distance < 0.3] / reference["psfFlux"][index[distance < 0.3]]
     assert np.median(np.abs(ratio - 1)) < 0.01
     assert len(set(tiledSources["id"])) == len(tiledSources)
     transients = truth[(truth["kind"] == "transient") & (truth["differenceSnr"] >= 10)
-                       & (truth["x"] < MISSING_FROM - 40)]
+                       & (truth["x"] >= COMPARED.start)]
     found, _ = cKDTree(np.c_[tiledSources["x"], tiledSources["y"]]).query(
         np.c_[transients["x"], transients["y"]])
     assert np.mean(found < 1.5) >= 0.95
@@ -131,10 +139,10 @@ def test_a_tile_without_template_makes_the_run_suspect_naming_it(tiledRuns):
     runs, _ = tiledRuns
     summary, tiled, _, metadata = runs["tiled"]
     assert summary.status == "suspect"
-    assert any("tile [0:512, 512:1024]" in reason for reason in summary.reasons)
+    assert any("tile [0:512, 0:512]" in reason for reason in summary.reasons)
     states = {tile["core"]: tile["status"] for tile in metadata["metadata"]["tiles"]}
-    assert states["[0:512, 0:512]"] == "ok" and states["[512:1024, 0:512]"] == "ok"
-    assert states["[0:512, 512:1024]"] == "not processed"
+    assert states["[0:512, 512:1024]"] == "ok" and states["[512:1024, 512:1024]"] == "ok"
+    assert states["[0:512, 0:512]"] == "not processed"
     noData = 1 << tiled.maskPlanes["NO_DATA"]
-    assert np.all(tiled.mask[:512, 512:] & noData)
+    assert np.all(tiled.mask[:, :512] & noData)       # written after the tiles that worked
     assert 0.9 < summary.noiseRatio < 1.1

@@ -187,6 +187,8 @@ def runTiles(task: ImageDifferenceTask, science: ImageFiles, template: ImageFile
     ids = IdFactory()
     gathered = _Gathered(shape)
     writers: dict[str, ExposureBlockWriter] = {}
+    errors: list[DiffimError] = []
+    unprocessed: list[Tile] = []
     try:
         for index, tile in enumerate(tiles):
             start = time.perf_counter()
@@ -194,13 +196,11 @@ def runTiles(task: ImageDifferenceTask, science: ImageFiles, template: ImageFile
                 result = _runTile(task, science, template, tile, scienceWcs, templateWcs,
                                   templateShape, threads, ids)
             except DiffimError as exc:
-                if index == len(tiles) - 1 and not gathered.tiles:
-                    raise
                 log.warning("tile %s (%d of %d) not processed: %s", tile.label, index + 1,
                             len(tiles), exc)
+                errors.append(exc)
                 gathered.failed(tile, str(exc))
-                for writer in writers.values():
-                    writer.write(*tile.core, _noData(tile))
+                unprocessed.append(tile)
                 continue
             if not writers:
                 writers = _openWriters(result, tile, shape, staging, planned)
@@ -210,7 +210,11 @@ def runTiles(task: ImageDifferenceTask, science: ImageFiles, template: ImageFile
             gathered.add(tile, result, time.perf_counter() - start)
             del result  # before the next tile's planes are made
             log.info("tile %s (%d of %d) done", tile.label, index + 1, len(tiles))
+        if len(errors) == len(tiles):
+            raise errors[0]
         for kind, writer in writers.items():
+            for tile in unprocessed:       # the file reads 0 there: flag it as holding no data
+                writer.write(*tile.core, _noData(tile))
             writer.finish(gathered.psfs.get(kind))
     finally:
         for writer in writers.values():
