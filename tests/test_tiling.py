@@ -7,6 +7,7 @@ import yaml
 from astropy.table import Table
 from scipy.spatial import cKDTree
 
+from diffim.errors import InputError
 from diffim.fits_io import ExposureBlockWriter, readExposure, writeExposure
 from diffim.pipeline import load_pipeline
 from diffim.psf import GaussianPsf, ImagePsf, gaussian_stamp
@@ -146,3 +147,12 @@ def test_a_tile_without_template_makes_the_run_suspect_naming_it(tiledRuns):
     noData = 1 << tiled.maskPlanes["NO_DATA"]
     assert np.all(tiled.mask[:, :512] & noData)       # written after the tiles that worked
     assert 0.9 < summary.noiseRatio < 1.1
+
+
+def test_a_science_source_catalog_is_refused_by_a_tiled_run(pair, tmp_path):
+    catalog = tmp_path / "sources.fits"
+    Table({"x": [10.0], "y": [20.0]}).write(catalog)
+    with pytest.raises(InputError, match="not used by a run in tiles.*--tile-size 0"):
+        runFiles(load_pipeline(PIPELINES / "default.yaml"), pair["science"], pair["template"],
+                 tmp_path / "out", tileSize=128, scienceSources=catalog)
+    assert not (tmp_path / "out").exists()

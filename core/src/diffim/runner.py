@@ -354,6 +354,10 @@ def runFiles(config: ImageDifferenceConfig, science: str | Path | ImageFiles,
                          "repository (--template-repo)")
     shape = None if template is None or tileSize == 0 else imageShape(_files(science).image)
     tiled = shape is not None and shouldTile(shape, tileSize)
+    if tiled and scienceSources is not None:
+        raise InputError(f"{scienceSources}: a science source catalog is not used by a run in "
+                         f"tiles (the {shape[1]}x{shape[0]} science image is tiled); pass "
+                         "--tile-size 0 to run it whole")
     if tiled:
         scienceExp = templateExp = selectSources = None
     else:
