@@ -491,8 +491,7 @@ def readExposure(path: str | os.PathLike, supplements: Supplements | None = None
         _check_region_memory(region, path)
         exposure = _read_hdul(hdul, path, supplements or Supplements(), region)
     if exposure.psf is not None:
-        rows, columns = region
-        exposure.psf = shiftedPsf(exposure.psf, -columns.start, -rows.start, exposure.center)
+        exposure.psf = _region_psf(exposure.psf, region, exposure.center)
     return exposure
 
 
@@ -508,8 +507,7 @@ def imageShape(path: str | os.PathLike) -> tuple[int, int]:
     """
     path = Path(path)
     with _opened(path, "a FITS image or a diffim exposure file") as hdul:
-        hdu = (_image_extension(hdul, "IMAGE", path) if "IMAGE" in hdul
-               else _image_hdu(hdul, path))
+        hdu = _exposure_image_hdu(hdul, path)
         dims = _declared_dims(hdu) + [1]
     return dims[1], dims[0]
 
@@ -524,10 +522,15 @@ def readWcs(path: str | os.PathLike) -> WCS | None:
     """
     path = Path(path)
     with _opened(path, "a FITS image or a diffim exposure file") as hdul:
-        hdu = (_image_extension(hdul, "IMAGE", path) if "IMAGE" in hdul
-               else _image_hdu(hdul, path))
+        hdu = _exposure_image_hdu(hdul, path)
         dims = _declared_dims(hdu)
         return _celestial_wcs(hdu.header, (dims[1], dims[0]), path)
+
+
+def _exposure_image_hdu(hdul: fits.HDUList,
+                        path: Path) -> fits.PrimaryHDU | fits.ImageHDU | fits.CompImageHDU:
+    """The HDU :func:`readExposure` reads pixels from: IMAGE, else the first image."""
+    return _image_extension(hdul, "IMAGE", path) if "IMAGE" in hdul else _image_hdu(hdul, path)
 
 
 def _read_hdul(hdul: fits.HDUList, path: Path, supplements: Supplements,
@@ -839,14 +842,16 @@ def _region_wcs(header: fits.Header, shape: tuple[int, int], path: Path,
     return None if wcs is None else wcs.slice(region)
 
 
-def shiftedPsf(psf: Psf, dx: float, dy: float, center: tuple[float, float]) -> Psf:
-    """``psf`` in pixel coordinates moved by ``(dx, dy)`` (a tile's, or back to the full frame).
+def _region_psf(psf: Psf, region: Region, center: tuple[float, float]) -> Psf:
+    """``psf`` in the pixel coordinates of ``region``.
 
     A SpatialPsf keeps its stamps at the moved positions; another model is
-    summarised at ``center`` (in the new coordinates).
+    summarised at ``center`` (the region's centre, in its coordinates).
     """
+    rows, columns = region
     if isinstance(psf, SpatialPsf):
-        return SpatialPsf(psf.stamps, psf.x + dx, psf.y + dy, psf.order, psf.bbox)
+        return SpatialPsf(psf.stamps, psf.x - columns.start, psf.y - rows.start, psf.order,
+                          psf.bbox)
     psf = psf.copy()
     psf.averagePosition = center
     return psf

@@ -15,6 +15,7 @@ tile's edge, and the result equals that of the whole image within noise.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import time
@@ -189,7 +190,7 @@ def runTiles(task: ImageDifferenceTask, science: ImageFiles, template: ImageFile
     writers: dict[str, ExposureBlockWriter] = {}
     errors: list[DiffimError] = []
     unprocessed: list[Tile] = []
-    try:
+    with contextlib.ExitStack() as openFiles:
         for index, tile in enumerate(tiles):
             start = time.perf_counter()
             try:
@@ -204,6 +205,8 @@ def runTiles(task: ImageDifferenceTask, science: ImageFiles, template: ImageFile
                 continue
             if not writers:
                 writers = _openWriters(result, tile, shape, staging, planned)
+                for writer in writers.values():
+                    openFiles.enter_context(writer)
             for kind, writer in writers.items():
                 exposure = getattr(result, EXPOSURE_OUTPUTS[kind])
                 writer.write(*tile.core, _cut(exposure, tile.local()))
@@ -216,11 +219,8 @@ def runTiles(task: ImageDifferenceTask, science: ImageFiles, template: ImageFile
             for tile in unprocessed:       # the file reads 0 there: flag it as holding no data
                 writer.write(*tile.core, _noData(tile))
             writer.finish(gathered.psfs.get(kind))
-    finally:
-        for writer in writers.values():
-            writer.__exit__(None, None, None)
-    return TiledRun(gathered.result(tiles, tileSize or DEFAULT_TILE_SIZE), gathered.noise(),
-                    set(writers))
+    result = gathered.result(tiles, tileSize or DEFAULT_TILE_SIZE)
+    return TiledRun(result, result.quality.figures["noiseRatio"], set(writers))
 
 
 def _runTile(task: ImageDifferenceTask, science: ImageFiles, template: ImageFiles, tile: Tile,
