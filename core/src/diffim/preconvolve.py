@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy import signal
 
+from .convolution import convolve
 from .exposure import Exposure
 from .morphology import growMask
 from .psf import ImagePsf, gaussian_stamp
@@ -35,9 +35,8 @@ def preConvolve(science: Exposure, kernel: np.ndarray) -> Exposure:
     """
     half = kernel.shape[0] // 2
     result = science.clone()
-    result.image = signal.oaconvolve(science.image, kernel.astype(np.float32), mode="same")
-    result.variance = signal.oaconvolve(science.variance, (kernel**2).astype(np.float32),
-                                        mode="same")
+    result.image = convolve(science.image, kernel.astype(np.float32))
+    result.variance = convolve(science.variance, (kernel**2).astype(np.float32))
     grow = science.maskedPixels("NO_DATA", "SAT", "BAD")
     if grow.any():
         result.setMask(growMask(grow, half, metric="chessboard") & ~grow, "NO_DATA")
@@ -45,5 +44,5 @@ def preConvolve(science: Exposure, kernel: np.ndarray) -> Exposure:
     border[half:-half or None, half:-half or None] = False
     result.setMask(border, "EDGE")
     psf = science.psf.at(*science.psf.averagePosition)
-    result.psf = ImagePsf(signal.convolve(psf, kernel, mode="same"), science.psf.averagePosition)
+    result.psf = ImagePsf(convolve(psf, kernel), science.psf.averagePosition)
     return result

@@ -45,10 +45,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy import fft as sp_fft
 from scipy import ndimage
 
 from .config import Config, RangeField
+from .convolution import Convolution
 from .exposure import Exposure
 from .morphology import growMask
 from .photometry import psfWeightedSignificance
@@ -234,27 +234,20 @@ def _filteredNoiseRatio(difference: Exposure, clean: np.ndarray,
 class _PsfFilter:
     """Cross-correlation of full-frame planes with the difference's PSF, or its square.
 
-    The arithmetic of :func:`scipy.signal.fftconvolve` (``mode="same"``), so the
-    same values, with each kernel's transform computed once for all the planes.
+    Each kernel's transform is computed once for all the planes.
     """
 
     def __init__(self, difference: Exposure) -> None:
         self.psf = difference.psf.at(*difference.psf.averagePosition).astype(np.float32)
         self.shape = difference.shape
-        self._fshape = [sp_fft.next_fast_len(n + k - 1, True)
-                        for n, k in zip(self.shape, self.psf.shape)]
-        self._spectra: dict[bool, np.ndarray] = {}
+        self._convolutions: dict[bool, Convolution] = {}
 
     def __call__(self, image: np.ndarray, squared: bool = False) -> np.ndarray:
         """``image`` (float32, the difference's shape) filtered with the PSF or its square."""
-        if squared not in self._spectra:
+        if squared not in self._convolutions:
             kernel = (self.psf * self.psf if squared else self.psf)[::-1, ::-1]
-            self._spectra[squared] = sp_fft.rfftn(kernel, self._fshape)
-        spectrum = sp_fft.rfftn(image, self._fshape)
-        spectrum *= self._spectra[squared]
-        full = sp_fft.irfftn(spectrum, self._fshape)
-        start = [(k - 1) // 2 for k in self.psf.shape]
-        return full[start[0]:start[0] + self.shape[0], start[1]:start[1] + self.shape[1]]
+            self._convolutions[squared] = Convolution(kernel, self.shape)
+        return self._convolutions[squared](image)
 
 
 def _starResidual(difference: Exposure, science: Exposure, template: Exposure | None,

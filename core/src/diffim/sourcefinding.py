@@ -21,9 +21,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import sep
-from scipy import ndimage, signal
+from scipy import ndimage
 from scipy.spatial import cKDTree
 
+from .convolution import convolve
 from .morphology import growMask
 
 
@@ -177,8 +178,8 @@ def matchedFilter(data: np.ndarray, variance: np.ndarray, exclude: np.ndarray,
     weight = np.where(unusable, 0.0, 1.0 / np.where(unusable, 1.0, variance)).astype(np.float32)
     weighted = np.where(unusable, np.float32(0.0), data).astype(np.float32) * weight
     psf = np.asarray(psfImage, dtype=np.float32)[::-1, ::-1]
-    signal_ = signal.fftconvolve(weighted, psf, mode="same")
-    power = signal.fftconvolve(weight, psf * psf, mode="same")
+    signal_ = convolve(weighted, psf)
+    power = convolve(weight, psf * psf)
     usable = power > 1e-12 * float(power.max()) if power.size else power > 0
     significance = np.zeros(data.shape, dtype=np.float32)
     flux = np.zeros(data.shape, dtype=np.float32)

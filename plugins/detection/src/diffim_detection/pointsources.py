@@ -25,8 +25,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage, signal
+from scipy import ndimage
 
+from diffim.convolution import convolve
 from diffim.psf import Psf
 
 from .deblend import Blends, sharePixels, trustedFootprints
@@ -188,7 +189,7 @@ def _companionStart(residual: np.ndarray, shape: tuple[int, int], iy: np.ndarray
     """
     image = np.zeros(shape)
     image[iy, ix] = residual
-    filtered = signal.fftconvolve(image, psf.stamp[::-1, ::-1], mode="same")[iy, ix]
+    filtered = convolve(image, psf.stamp[::-1, ::-1])[iy, ix]
     far = np.hypot(ix[:, None] - xs[None, :], iy[:, None] - ys[None, :]).min(axis=1) >= minDistance
     if not far.any():
         return None

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy import signal
 
+from diffim.convolution import convolve
 from diffim.statistics import iqrSigma
 
 
@@ -58,8 +58,8 @@ def quietPixels(significance: np.ndarray, usable: np.ndarray, psfSigma: float,
     ring = np.ones((2 * half + 1, 2 * half + 1))
     ring[half - 2:half + 3, half - 2:half + 3] = 0.0
     squared = np.where(usable, significance, 0.0) ** 2
-    power = signal.fftconvolve(squared, ring, mode="same")
-    count = signal.fftconvolve(usable.astype(np.float64), ring, mode="same")
+    power = convolve(squared, ring)
+    count = convolve(usable.astype(np.float64), ring)
     candidates = usable & (count > 0.5 * ring.sum())
     quiet = np.zeros_like(usable)
     if not candidates.any():

@@ -15,8 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.signal import convolve
 
+from diffim.convolution import convolve
 from diffim.exposure import Exposure
 from diffim.sourcefinding import extractObjects, matchedFilter
 from diffim.statistics import clippedMean, robustWeightedMean, sampleGood
@@ -158,8 +158,9 @@ def _matchedWeights(sciencePsf: np.ndarray, templatePsf: np.ndarray
                     ) -> tuple[np.ndarray, np.ndarray]:
     """Weights of the science and template stamps: each image seen through the other's PSF,
     matched-filtered with ``P_n ⊗ P_r``."""
-    weight = convolve(sciencePsf, templatePsf)
-    return convolve(weight, templatePsf[::-1, ::-1]), convolve(weight, sciencePsf[::-1, ::-1])
+    weight = convolve(sciencePsf, templatePsf, mode="full")
+    return (convolve(weight, templatePsf[::-1, ::-1], mode="full"),
+            convolve(weight, sciencePsf[::-1, ::-1], mode="full"))
 
 
 def _brightPeaks(science: Exposure, unusable: np.ndarray,

@@ -35,7 +35,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.fft
-from scipy.signal import convolve
+
+from diffim.convolution import convolve
 
 from .fourier import wrapped
 
@@ -151,12 +152,13 @@ def makeKernels(sciencePsf: np.ndarray, templatePsf: np.ndarray, scienceVariance
     differencePsf = _crop(scipy.fft.fftshift(response), half)
     differencePsf /= differencePsf.sum()
     scoreFilter = differencePsf[::-1, ::-1] / np.sum(differencePsf ** 2)
-    scorePsf = convolve(scoreFilter, differencePsf)
+    scorePsf = convolve(scoreFilter, differencePsf, mode="full")
     scorePsf /= scorePsf.sum()
     fluxZeroPoint = fluxRatio / np.sqrt(scienceVariance * fluxRatio ** 2 + templateVariance)
     return ZogyKernels(science=kn, template=kr, differencePsf=differencePsf,
-                       scoreFilter=scoreFilter, scoreScience=convolve(scoreFilter, kn),
-                       scoreTemplate=convolve(scoreFilter, kr), scorePsf=scorePsf,
+                       scoreFilter=scoreFilter,
+                       scoreScience=convolve(scoreFilter, kn, mode="full"),
+                       scoreTemplate=convolve(scoreFilter, kr, mode="full"), scorePsf=scorePsf,
                        fluxZeroPoint=float(fluxZeroPoint), fourierFloor=float(floor))
 
 
