@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import sep
+from diffim import sourcefinding
 from diffim.psf import gaussian_stamp
 from diffim.sourcefinding import (extractObjects, footprintsTouching, isolated, localMaxima,
                                   matchedFilter, sourcePixels)
@@ -99,6 +100,19 @@ def test_source_pixels_are_every_object_whole():
                                         segmentation_map=True)
     np.testing.assert_array_equal(segmentation, whole.segmentation)
     np.testing.assert_array_equal(catalog["flux"], whole.catalog["flux"])
+
+
+def test_an_object_larger_than_the_first_pixel_stack_is_still_found(monkeypatch):
+    # a saturated blob of 40,000 pixels overflows a 10,000-pixel stack: the call is
+    # repeated with room for every pixel, and finds what a large stack finds at once
+    image, _, _, _ = _field(seed=4)
+    image[50:250, 50:250] += 500.0
+    reference = extractObjects(image, 5.0, noise=5.0, segmentation=True)
+    monkeypatch.setattr(sourcefinding, "PIXEL_STACK", 10_000)
+    objects = extractObjects(image, 5.0, noise=5.0, segmentation=True)
+    assert objects.segmentation.max() >= 1 and (objects.segmentation > 0).sum() > 40_000
+    np.testing.assert_array_equal(objects.segmentation, reference.segmentation)
+    assert sep.get_extract_pixstack() == image.size
 
 
 def test_footprints_touching_flagged_pixels():

@@ -28,6 +28,10 @@ from .convolution import convolve
 from .morphology import growMask
 
 
+#: Active object pixels sep makes room for at first (see :func:`extractObjects`).
+PIXEL_STACK = 1 << 20
+
+
 @dataclass
 class Objects:
     """What :func:`extractObjects` found.
@@ -83,8 +87,6 @@ def extractObjects(data: np.ndarray, threshold: float, noise: np.ndarray | float
     Objects
     """
     data = np.ascontiguousarray(data, dtype=np.float32)
-    if sep.get_extract_pixstack() < data.size:
-        sep.set_extract_pixstack(data.size)
     kwargs = {}
     if noise is not None:
         kwargs["err"] = (np.ascontiguousarray(noise, dtype=np.float32)
@@ -98,13 +100,31 @@ def extractObjects(data: np.ndarray, threshold: float, noise: np.ndarray | float
         # still build the multi-threshold tree of every object, whose cost grows faster
         # than the object's area (0.3 s for one 150,000-pixel blend of a crowded frame)
         deblendThresholds = 1
-    found = sep.extract(data, threshold, minarea=minArea, deblend_nthresh=deblendThresholds,
-                        deblend_cont=deblendContrast, clean=clean,
-                        segmentation_map=segmentation, **kwargs)
+    kwargs.update(minarea=minArea, deblend_nthresh=deblendThresholds,
+                  deblend_cont=deblendContrast, clean=clean, segmentation_map=segmentation)
+    found = _extract(data, threshold, kwargs)
     if segmentation:
         catalog, segmap = found
         return Objects(catalog, segmap.astype(np.int32, copy=False))
     return Objects(found, None)
+
+
+def _extract(data: np.ndarray, threshold: float, kwargs: dict) -> object:
+    """``sep.extract`` with a pixel stack that grows to the whole image only when needed.
+
+    sep allocates and clears its stack of active pixels on every call, which costs
+    as much as the extraction itself when the stack is the size of a 4096² image;
+    ``PIXEL_STACK`` holds any field diffim has met, and a call that overflows it is
+    repeated with a stack of every pixel (sep then cannot overflow).
+    """
+    sep.set_extract_pixstack(min(data.size, PIXEL_STACK))
+    try:
+        return sep.extract(data, threshold, **kwargs)
+    except Exception as error:
+        if "pixel buffer full" not in str(error) or data.size <= PIXEL_STACK:
+            raise
+    sep.set_extract_pixstack(data.size)
+    return sep.extract(data, threshold, **kwargs)
 
 
 def sourcePixels(data: np.ndarray, threshold: float, noise: np.ndarray | float | None = None,
