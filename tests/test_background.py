@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from diffim.background import backgroundModel, sourceMaskedBackground
+from diffim.background import backgroundModel, exposureSky, sourceMaskedBackground
+from diffim.exposure import Exposure
+from diffim.psf import GaussianPsf
 
 
 def _curvedSky(shape=(768, 1024)):
@@ -101,3 +103,26 @@ def test_refined_mean_is_exact_for_a_smooth_sky_however_it_is_masked():
     assert np.max(np.abs(refined - sky)) < 0.05 < np.max(np.abs(once - sky))
     with pytest.raises(ValueError, match="refineRounds needs statistic='mean'"):
         backgroundModel(sky, exclude, refineRounds=1)
+
+
+def test_exposure_sky_is_estimated_once_per_image_and_leaves_out_no_data():
+    rng = np.random.default_rng(11)
+    yy, xx = np.mgrid[:512, :512]
+    image = 100.0 + rng.normal(0.0, 5.0, (512, 512))
+    for x, y in rng.uniform(20, 492, (60, 2)):
+        image += 500.0 * np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / (2 * 2.0 ** 2))
+    image[:, :100] = 5000.0                                # a strip with no sky: NO_DATA
+    exposure = Exposure(image=image.astype(np.float32),
+                        variance=np.full(image.shape, 25.0, np.float32), psf=GaussianPsf(2.0))
+    exposure.setMask(np.s_[:, :100], "NO_DATA")
+    sky = exposureSky(exposure, 64)
+    assert sky.dtype == np.float32 and not sky.flags.writeable
+    assert np.median(sky[:, 100:]) == pytest.approx(100.0, abs=0.3)
+    assert np.abs(sky - 100.0).max() < 3.0                 # the strip did not leak in
+    assert exposureSky(exposure, 64) is sky                # the same pixels: kept
+    assert exposureSky(exposure.clone(), 64) is sky        # same content, another object
+    exposure.image[300:310, 300:310] += 1.0                # one change: estimated again
+    again = exposureSky(exposure, 64)
+    assert again is not sky
+    np.testing.assert_allclose(again, sky, atol=0.1)
+    assert exposureSky(exposure, 128) is not again         # other cells: estimated again

@@ -33,10 +33,13 @@ times slower and cannot refine its levels, so the mean mesh is computed here.
 """
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import sep
 from scipy import interpolate, ndimage
 
+from .exposure import Exposure
 from .morphology import growMask
 from .sourcefinding import extractObjects, sourcePixels
 from .statistics import madSigma, median
@@ -57,6 +60,9 @@ SOURCE_THRESHOLD = 3.0
 
 #: Fewest connected pixels of a source masked by :func:`sourceMaskedBackground`.
 SOURCE_MIN_AREA = 5
+
+#: Mask planes whose pixels hold no sky: left out of :func:`exposureSky`.
+NO_SKY_PLANES = ("NO_DATA",)
 
 
 def backgroundModel(image: np.ndarray, exclude: np.ndarray | None = None, binSize: int = 64,
@@ -313,3 +319,55 @@ def _keepBinsUsable(sources: np.ndarray, exclude: np.ndarray, binX: int,
     height, width = sources.shape
     perPixel = np.repeat(np.repeat(crowded, binY, axis=0), binX, axis=1)[:height, :width]
     return sources & ~perPixel
+
+
+class _LastSky:
+    """The last :func:`exposureSky` result and the SHA-256 of what it came from."""
+
+    key: bytes = b""
+    sky: np.ndarray | None = None
+
+
+def exposureSky(exposure: Exposure, binSize: int) -> np.ndarray:
+    """The sky of an exposure's image, for measuring sources on it.
+
+    :func:`sourceMaskedBackground` with sep's clipped mode in ``binSize`` cells,
+    the sources (not deblended: all their pixels) grown by one PSF FWHM, leaving
+    out non-finite pixels, non-positive variances and the ``NO_SKY_PLANES``. The
+    steps that measure on the science image (aperture corrections, forced
+    photometry) ask for the same sky: the last result is kept with a SHA-256 of the
+    pixels, variances, excluded pixels and parameters it came from, and given again
+    for the same ones (hashing costs about a twentieth of the estimate).
+
+    Parameters
+    ----------
+    exposure : Exposure
+        With image, variance and PSF.
+    binSize : int
+        Cell size in pixels.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 sky, read-only (shared between the callers).
+    """
+    grow = int(np.ceil(exposure.psf.fwhm()))
+    with np.errstate(invalid="ignore"):
+        exclude = (exposure.maskedPixels(*NO_SKY_PLANES, context="diffim.background.NO_SKY_PLANES")
+                   | ~np.isfinite(exposure.image) | ~np.isfinite(exposure.variance)
+                   | ~(exposure.variance > 0))
+    digest = hashlib.sha256(repr((binSize, grow, exposure.shape)).encode())
+    for plane in (exposure.image, exposure.variance, exclude):
+        digest.update(str(plane.dtype).encode())
+        digest.update(np.ascontiguousarray(plane).data)
+    key = digest.digest()
+    if key != _LastSky.key or _LastSky.sky is None:
+        _LastSky.sky = None  # let the old sky go before the new one is made
+        if exclude.all():
+            sky = np.zeros(exposure.shape, dtype=np.float32)
+        else:
+            sky = sourceMaskedBackground(exposure.image, exposure.variance, exclude, binSize,
+                                         grow, deblend=False)
+        sky.flags.writeable = False
+        _LastSky.key, _LastSky.sky = key, sky
+    return _LastSky.sky

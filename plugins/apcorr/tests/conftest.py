@@ -8,7 +8,7 @@ import pytest
 from astropy.table import Table
 
 from diffim import Exposure, GaussianPsf
-from diffim.background import sourceMaskedBackground
+from diffim.background import exposureSky
 from diffim.photometry import PsfPhotometry, measurePsfFlux
 from diffim.psf import ImagePsf, Psf, SpatialPsf
 from diffim.testing.simulate import simulatePair
@@ -53,13 +53,12 @@ def isolatedStars(truth: Table, shape: tuple[int, int], margin: float = 40.0) ->
 def skySubtractedPsfFlux(science: Exposure, x: np.ndarray, y: np.ndarray) -> PsfPhotometry:
     """PSF fluxes at ``(x, y)`` after the sky is removed, as the forced plugin measures them.
 
-    The sky is :func:`diffim.background.sourceMaskedBackground` in 64-pixel cells with the
-    sources grown by one PSF FWHM; NO_DATA and non-finite pixels are left out.
+    The sky is :func:`diffim.background.exposureSky` in 64-pixel cells; NO_DATA and
+    non-finite pixels are left out of the fit.
     """
     valid = (~science.maskedPixels("NO_DATA") & np.isfinite(science.image)
              & np.isfinite(science.variance))
-    sky = sourceMaskedBackground(science.image, science.variance, ~valid, 64,
-                                 int(np.ceil(science.psf.fwhm())), dtype=np.float64)
+    sky = exposureSky(science, 64)
     return measurePsfFlux(science.image - sky, science.variance, valid, science.psf, x, y)
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 import sep
 
-from diffim.background import sourceMaskedBackground
+from diffim.background import exposureSky
 from diffim.centroids import windowedCentroids
 from diffim.exposure import Exposure
 from diffim.photometry import measurePsfFlux
@@ -104,9 +104,8 @@ def _binSums(bins: np.ndarray, weights: np.ndarray, n: int, nSectors: int) -> np
 def measureStars(exposure: Exposure, config: ApplyApCorrConfig) -> StarFluxes:
     """Find bright, isolated, unmasked stars and measure their aperture and PSF fluxes.
 
-    1. On a copy, subtract the sky (:func:`diffim.background.sourceMaskedBackground`:
-       sep's clipped mode, sources grown by one FWHM left out), leaving out
-       ``badMaskPlanes`` and non-finite pixels.
+    1. On a copy, subtract the sky (:func:`diffim.background.exposureSky`: sep's clipped
+       mode, the sources grown by one FWHM left out; the forced photometry's too).
     2. Find the peaks of the PSF matched-filter S/N image
        (:func:`diffim.sourcefinding.matchedFilter`, inverse-variance weighted) above
        ``detectionThreshold`` (:func:`diffim.sourcefinding.localMaxima`, 3×3): every star,
@@ -138,9 +137,7 @@ def measureStars(exposure: Exposure, config: ApplyApCorrConfig) -> StarFluxes:
     psf = exposure.psf
     fwhm = psf.fwhm()
     radius = apertureRadiusPixels(exposure, config)
-    sky = sourceMaskedBackground(image, variance, bad, config.backgroundBinSize,
-                                 int(np.ceil(fwhm)), dtype=np.float64)
-    data = np.where(bad, 0.0, image - sky)
+    data = np.where(bad, 0.0, image - exposureSky(exposure, config.backgroundBinSize))
     variance = np.where(bad, median(variance[~bad]), variance)
     filtered = matchedFilter(data, variance, bad, psf.at(*psf.averagePosition))
     px, py = localMaxima(filtered.significance, config.detectionThreshold, separation=1,

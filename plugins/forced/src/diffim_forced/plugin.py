@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 from astropy.table import Column, Table
 
-from diffim.background import sourceMaskedBackground
+from diffim.background import exposureSky
 from diffim.errors import InputError
 from diffim.exposure import Exposure
 from diffim.hookspecs import hookimpl
@@ -69,12 +69,7 @@ def forcedPsfFlux(diaSources: Table, science: Exposure,
     valid = usablePixels(science, config.badMaskPlanes)
     image = science.image
     if config.doSubtractBackground and valid.any():
-        # the sky needs the sources' pixels, not the sources split: not deblending them
-        # keeps a crowded frame's 100,000-pixel blends from costing 0.3 s
-        image = image - sourceMaskedBackground(image, science.variance, ~valid,
-                                               config.backgroundBinSize,
-                                               int(np.ceil(science.psf.fwhm())),
-                                               dtype=np.float64, deblend=False)
+        image = image - exposureSky(science, config.backgroundBinSize)
     photometry = measurePsfFlux(image, science.variance, valid, science.psf,
                                 x[placed], y[placed])
     columns = {spec.name: np.full(n, np.nan) if spec.dtype == "float64"
@@ -110,9 +105,10 @@ class PsfForcedMeasurement:
         difference image is made on it), so they are used as they are (LSST's
         ``base_TransformedCentroid`` reduces to the identity there). With
         ``doSubtractBackground`` a smooth sky is first removed from a copy of the
-        science image: :func:`diffim.background.sourceMaskedBackground`, the clipped
-        mode in ``backgroundBinSize`` cells estimated again without the detected
-        sources (not deblended), grown by one PSF FWHM. At each position the
+        science image: :func:`diffim.background.exposureSky`, the clipped mode in
+        ``backgroundBinSize`` cells estimated again without the detected sources,
+        grown by one PSF FWHM (the sky the aperture correction used, when its cells
+        are the same size: it is estimated once). At each position the
         unit-sum science PSF model, moved to the sub-pixel position, is fitted to the
         science pixels with uniform weights by :func:`diffim.photometry.measurePsfFlux`,
         leaving out non-finite pixels and those with a ``badMaskPlanes`` bit.
