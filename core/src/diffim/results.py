@@ -189,7 +189,10 @@ class ImageDifferenceResult:
     """What :meth:`diffim.ImageDifferenceTask.run` returns (LSST's result struct).
 
     ``quality`` is the run's :class:`diffim.quality.Quality` verdict (status ``ok``
-    or ``suspect``, its reasons and figures).
+    or ``suspect``, its reasons and figures). ``subtractRes`` is what the ``subtract``
+    step returned, except that once the difference is decorrelated its
+    ``subtractedExposure`` is the decorrelated one (the correlated difference is let
+    go: it is a full-frame exposure nothing after needs).
     """
 
     subtractedExposure: Exposure | None = None

@@ -212,6 +212,9 @@ class ImageDifferenceTask:
                                             subtraction=subtraction,
                                             spatiallyVarying=config.doSpatiallyVarying,
                                             preConvKernel=preConvKernel)
+                # the correlated difference is not kept beside the decorrelated one (a
+                # full-frame exposure); subtractRes then holds what the run went on with
+                subtraction.subtractedExposure = difference
             if stars is not None:
                 result.kernelSources = self._kernelStars().metrics(difference, science, stars)
                 candidates = subtraction.candidateTable() if config.doAddMetrics else None
