@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from astropy.table import Table
 
 from diffim.errors import InputError, RegistrationRequiredError
 from diffim.fits_io import writeExposure
@@ -164,3 +165,29 @@ def test_a_template_is_required(pair, tmp_path):
         _task().run(exposure=science)
     with pytest.raises(InputError, match=f"{tmp_path / 'nothing'}"):
         _task().run(exposure=science, templateSource=tmp_path / "nothing")
+
+
+def test_forced_photometry_started_early_is_joined_or_redone(pair):
+    """Forced photometry runs beside measurement on the detected catalog; its columns are
+    joined to the measured one, or it is done again when measurement moved the sources."""
+    science, template, _ = pair
+    task = _task()
+    diaSources = task.run(exposure=science, templateExposure=template).diaSources
+    detected = diaSources["id", "x", "y"]
+    flux = "ip_diffim_forced_PsfFlux_instFlux"
+
+    def early():
+        return task._call("forcedMeasurement", Table, diaSources=detected.copy(),
+                          science=science)
+
+    measured = detected.copy()
+    measured["psfFlux"] = 1.0                            # what measurement adds is kept
+    joined = task._joinForced(detected, measured, early, science)
+    assert joined.colnames[:4] == ["id", "x", "y", "psfFlux"] and flux in joined.colnames
+    np.testing.assert_array_equal(joined[flux], diaSources[flux])
+    moved = measured.copy()
+    moved["x"] += 1.5
+    redone = task._joinForced(detected, moved, early, science)
+    again = task._call("forcedMeasurement", Table, diaSources=moved, science=science)
+    np.testing.assert_array_equal(redone[flux], again[flux])
+    assert not np.allclose(redone[flux], joined[flux])

@@ -28,7 +28,7 @@ from .results import (DetectionResult, ImageDifferenceResult, PsfMeasurement,
 from .preconvolve import preConvolutionKernel, preConvolve
 from .sanitize import sanitize
 from .task_config import ImageDifferenceConfig
-from .threads import limitThreads
+from .threads import limitThreads, startJob
 from .warp import (ALIGNED_ZERO_SHIFT_RATIO, checkCoverage, measureMisalignment,
                    warpToScience)
 
@@ -461,6 +461,40 @@ class ImageDifferenceTask:
             return subtraction.matchedExposure, subtraction.warpedExposure
         return science, result.matchedExposure
 
+    def _startForced(self, detected: Table, science: Exposure) -> Callable[[], Table]:
+        """Start forced photometry of the detected sources beside measurement and applyApCorr.
+
+        It needs the positions and the science exposure only, so it runs on a thread
+        of its own while the difference is measured (at once with one thread: the
+        same result). Its step's seconds are then the wait for it after
+        applyApCorr. The job gets its own copy of the catalog.
+        """
+        mine = detected.copy(copy_data=True)
+        return startJob(lambda: self._call("forcedMeasurement", Table, diaSources=mine,
+                                           science=science))
+
+    def _joinForced(self, detected: Table, measured: Table, forced: Callable[[], Table],
+                    science: Exposure) -> Table:
+        """``measured`` with the columns forced photometry added to ``detected``.
+
+        When measurement or applyApCorr changed the rows or their positions, the
+        early result does not fit them and forced photometry runs again on
+        ``measured``.
+        """
+        early = forced()
+        same = (len(early) == len(measured)
+                and all(np.array_equal(early[name], measured[name], equal_nan=True)
+                        for name in ("id", "x", "y")))
+        if not same:
+            log.info("measurement changed the diaSources' rows or positions: forced "
+                     "photometry is done again on the measured catalog")
+            return self._call("forcedMeasurement", Table, diaSources=measured, science=science)
+        joined = measured.copy(copy_data=False)
+        for name in early.colnames:
+            if name not in detected.colnames:
+                joined[name] = early[name]
+        return joined
+
     def _matchSources(self, sources: Table, science: Exposure,
                       selectSources: Table | None) -> Table:
         """Match diaSources to the science sources and, when configured, the reference catalog."""
@@ -549,6 +583,8 @@ class ImageDifferenceTask:
                 sources, footprints = appendSkySources(sources, footprints, sky,
                                                        np.asarray(makeIds(len(sky)), np.int64))
                 self.metadata["nSkySources"] = len(sky)
+        detected = sources
+        forced = self._startForced(detected, science) if config.doForcedMeasurement else None
         if config.doMeasurement:
             positive, negative = self._dipoleLobeImages(science, result)
             with self._step("measurement"):
@@ -559,10 +595,9 @@ class ImageDifferenceTask:
         if config.doApCorr:
             with self._step("applyApCorr"):
                 sources = self._call("applyApCorr", Table, diaSources=sources, exposure=science)
-        if config.doForcedMeasurement:
+        if forced is not None:
             with self._step("forcedMeasurement"):
-                sources = self._call("forcedMeasurement", Table, diaSources=sources,
-                                     science=science)
+                sources = self._joinForced(detected, sources, forced, science)
         if config.doMatchSources:
             sources = self._matchSources(sources, science, result.selectSources)
         self.metadata["nDiaSources"] = len(sources)
