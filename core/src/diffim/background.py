@@ -34,6 +34,7 @@ times slower and cannot refine its levels, so the mean mesh is computed here.
 from __future__ import annotations
 
 import hashlib
+import threading
 
 import numpy as np
 import sep
@@ -322,10 +323,15 @@ def _keepBinsUsable(sources: np.ndarray, exclude: np.ndarray, binX: int,
 
 
 class _LastSky:
-    """The last :func:`exposureSky` result and the SHA-256 of what it came from."""
+    """The last :func:`exposureSky` result and the SHA-256 of what it came from.
+
+    A caller that asks while another computes waits for it (forced photometry and
+    the aperture correction can run side by side).
+    """
 
     key: bytes = b""
     sky: np.ndarray | None = None
+    lock = threading.Lock()
 
 
 def exposureSky(exposure: Exposure, binSize: int) -> np.ndarray:
@@ -361,13 +367,14 @@ def exposureSky(exposure: Exposure, binSize: int) -> np.ndarray:
         digest.update(str(plane.dtype).encode())
         digest.update(np.ascontiguousarray(plane).data)
     key = digest.digest()
-    if key != _LastSky.key or _LastSky.sky is None:
-        _LastSky.sky = None  # let the old sky go before the new one is made
-        if exclude.all():
-            sky = np.zeros(exposure.shape, dtype=np.float32)
-        else:
-            sky = sourceMaskedBackground(exposure.image, exposure.variance, exclude, binSize,
-                                         grow, deblend=False)
-        sky.flags.writeable = False
-        _LastSky.key, _LastSky.sky = key, sky
-    return _LastSky.sky
+    with _LastSky.lock:
+        if key != _LastSky.key or _LastSky.sky is None:
+            _LastSky.sky = None  # let the old sky go before the new one is made
+            if exclude.all():
+                sky = np.zeros(exposure.shape, dtype=np.float32)
+            else:
+                sky = sourceMaskedBackground(exposure.image, exposure.variance, exclude,
+                                             binSize, grow, deblend=False)
+            sky.flags.writeable = False
+            _LastSky.key, _LastSky.sky = key, sky
+        return _LastSky.sky
