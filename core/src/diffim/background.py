@@ -359,7 +359,8 @@ def exposureSky(exposure: Exposure, binSize: int) -> np.ndarray:
     """
     grow = int(np.ceil(exposure.psf.fwhm()))
     with np.errstate(invalid="ignore"):
-        exclude = (exposure.maskedPixels(*NO_SKY_PLANES, context="diffim.background.NO_SKY_PLANES")
+        exclude = (exposure.maskedPixels(*NO_SKY_PLANES,
+                                         context="diffim.background.NO_SKY_PLANES")
                    | ~np.isfinite(exposure.image) | ~np.isfinite(exposure.variance)
                    | ~(exposure.variance > 0))
     digest = hashlib.sha256(repr((binSize, grow, exposure.shape)).encode())

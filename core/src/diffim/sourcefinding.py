@@ -17,6 +17,7 @@ its own parameters:
 """
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,6 +31,8 @@ from .morphology import growMask
 
 #: Active object pixels sep makes room for at first (see :func:`extractObjects`).
 PIXEL_STACK = 1 << 20
+
+_SEP_STACK = threading.Lock()
 
 
 @dataclass
@@ -115,16 +118,18 @@ def _extract(data: np.ndarray, threshold: float, kwargs: dict) -> object:
     sep allocates and clears its stack of active pixels on every call, which costs
     as much as the extraction itself when the stack is the size of a 4096² image;
     ``PIXEL_STACK`` holds any field diffim has met, and a call that overflows it is
-    repeated with a stack of every pixel (sep then cannot overflow).
+    repeated with a stack of every pixel (sep then cannot overflow). The stack size
+    is global to sep, so calls from different threads take turns.
     """
-    sep.set_extract_pixstack(min(data.size, PIXEL_STACK))
-    try:
+    with _SEP_STACK:
+        sep.set_extract_pixstack(min(data.size, PIXEL_STACK))
+        try:
+            return sep.extract(data, threshold, **kwargs)
+        except Exception as error:
+            if "pixel buffer full" not in str(error) or data.size <= PIXEL_STACK:
+                raise
+        sep.set_extract_pixstack(data.size)
         return sep.extract(data, threshold, **kwargs)
-    except Exception as error:
-        if "pixel buffer full" not in str(error) or data.size <= PIXEL_STACK:
-            raise
-    sep.set_extract_pixstack(data.size)
-    return sep.extract(data, threshold, **kwargs)
 
 
 def sourcePixels(data: np.ndarray, threshold: float, noise: np.ndarray | float | None = None,
