@@ -70,6 +70,13 @@ def _filterOnGrid(kernel: np.ndarray, unconvolvedVariance: float, convolvedVaria
     return phi, preConvPower, kernelPower
 
 
+def filledSpectrum(image: np.ndarray, fill: float, shape: tuple[int, int]) -> np.ndarray:
+    """Single-precision half-plane spectrum on ``shape`` of ``image``, non-finite pixels
+    taking the value ``fill`` (see :meth:`DecorrelationFilter.apply`)."""
+    filled = np.where(np.isfinite(image), image, np.float32(fill)).astype(np.float32)
+    return spectrum(filled, shape)
+
+
 class DecorrelationFilter:
     """The filter ``phi`` on the FFT grid of one image (or region).
 
@@ -135,14 +142,20 @@ class DecorrelationFilter:
 
         Returns a float32 array of the image's shape.
         """
+        return self.applyToSpectrum(filledSpectrum(image, fill, self.shape), image)
+
+    def applyToSpectrum(self, transformed: np.ndarray, image: np.ndarray) -> np.ndarray:
+        """Finish :meth:`apply` from ``transformed``, :func:`filledSpectrum` of ``image``.
+
+        The image's transform does not depend on the filter, so it can be computed
+        while the filter is; ``transformed`` is overwritten.
+        """
         h, w = image.shape
-        missing = ~np.isfinite(image)
-        transformed = spectrum(np.where(missing, np.float32(fill), image).astype(np.float32),
-                               self.shape)
         transformed *= self.phi.astype(np.float32)
         filtered = inverse(transformed, self.shape)
         del transformed
         output = filtered[:h, :w].copy()
+        missing = ~np.isfinite(image)
         output[missing] = image[missing]
         return output
 

@@ -7,7 +7,7 @@ import numpy as np
 
 from diffim.threads import parallelMap
 
-from .filter import DecorrelationFilter
+from .filter import DecorrelationFilter, filledSpectrum
 from .fourier import fftShape
 from .inputs import DecorrelationInputs
 from .statistics import meanVariance
@@ -61,27 +61,38 @@ def decorrelateRegion(inputs: DecorrelationInputs, box: Box, x: float, y: float)
     image = inputs.difference.image[box]
     finite = np.isfinite(image)
     psf = inputs.difference.psf.at(x, y)
-    unconvolvedVariance = meanVariance(inputs.unconvolved.variance[box],
-                                       inputs.unconvolved.mask[box],
-                                       inputs.unconvolvedIgnoreBits)
-    convolvedVariance = meanVariance(inputs.convolved.variance[box], inputs.convolved.mask[box],
-                                     inputs.convolvedIgnoreBits)
-    if not (finite.any() and unconvolvedVariance > 0 and convolvedVariance >= 0):
-        return RegionResult(image.copy(), inputs.difference.variance[box].copy(), psf,
-                            unconvolvedVariance, convolvedVariance, filtered=False)
-
     kernel = inputs.kernel.at(x, y)
     stampShapes = [kernel.shape]
     if inputs.preConvKernel is not None:
         stampShapes.append(inputs.preConvKernel.shape)
-    decorrelation = DecorrelationFilter(kernel, unconvolvedVariance, convolvedVariance,
-                                        fftShape(image.shape, *stampShapes),
-                                        inputs.preConvKernel)
+    shape = fftShape(image.shape, *stampShapes)
+
+    def makeFilter() -> tuple[float, float, DecorrelationFilter | None]:
+        unconvolved = meanVariance(inputs.unconvolved.variance[box], inputs.unconvolved.mask[box],
+                                   inputs.unconvolvedIgnoreBits)
+        convolved = meanVariance(inputs.convolved.variance[box], inputs.convolved.mask[box],
+                                 inputs.convolvedIgnoreBits)
+        if not (finite.any() and unconvolved > 0 and convolved >= 0):
+            return unconvolved, convolved, None
+        return unconvolved, convolved, DecorrelationFilter(kernel, unconvolved, convolved,
+                                                           shape, inputs.preConvKernel)
+
+    def transformImage() -> np.ndarray | None:
+        if not finite.any():
+            return None
+        return filledSpectrum(image, float(np.mean(image, where=finite, dtype=np.float64)),
+                              shape)
+
+    # the image's transform does not need the filter: both are made side by side
+    (unconvolvedVariance, convolvedVariance, decorrelation), transformed = parallelMap(
+        lambda job: job(), [makeFilter, transformImage])
+    if decorrelation is None:
+        return RegionResult(image.copy(), inputs.difference.variance[box].copy(), psf,
+                            unconvolvedVariance, convolvedVariance, filtered=False)
     correctedPsf = decorrelation.applyToStamp(psf)
     correctedPsf /= correctedPsf.sum()
-    fill = float(np.mean(image, where=finite, dtype=np.float64))
     filtered, variance = parallelMap(lambda job: job(), [
-        lambda: decorrelation.apply(image, fill),
+        lambda: decorrelation.applyToSpectrum(transformed, image),
         lambda: _propagateVariance(inputs, decorrelation, box, unconvolvedVariance,
                                    convolvedVariance)])
     differenceVariance = inputs.difference.variance[box]
