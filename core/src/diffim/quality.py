@@ -217,18 +217,21 @@ def _filteredNoiseRatio(difference: Exposure, clean: np.ndarray,
     """
     if psfFilter is None or clean.sum() < MIN_TILE_PIXELS:
         return None
-    image = np.where(clean, difference.image, np.float32(0.0)).astype(np.float32)
-    filtered = psfFilter(image)
-    del image
+    # one filtered plane at a time, each reduced to what is needed before the next
+    psf = psfFilter.psf
+    usable = clean & (psfFilter(clean.astype(np.float32), squared=True)
+                      > 0.9 * float((psf * psf).sum()))
     variance = np.where(clean, difference.variance, np.float32(0.0)).astype(np.float32)
     filteredVariance = psfFilter(variance, squared=True)
     del variance
-    coverage = psfFilter(clean.astype(np.float32), squared=True)
-    psf = psfFilter.psf
-    usable = clean & (coverage > 0.9 * float((psf * psf).sum())) & (filteredVariance > 0)
+    usable &= filteredVariance > 0
     if usable.sum() < MIN_TILE_PIXELS:
         return None
-    return madSigma(filtered[usable] / np.sqrt(filteredVariance[usable]))
+    filteredVariance = filteredVariance[usable]
+    image = np.where(clean, difference.image, np.float32(0.0)).astype(np.float32)
+    filtered = psfFilter(image)[usable]
+    del image
+    return madSigma(filtered / np.sqrt(filteredVariance))
 
 
 class _PsfFilter:

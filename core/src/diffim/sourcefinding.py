@@ -200,11 +200,18 @@ def matchedFilter(data: np.ndarray, variance: np.ndarray, exclude: np.ndarray,
     MatchedFilter
     """
     unusable = exclude | ~np.isfinite(data) | ~(variance > 0)
-    weight = np.where(unusable, 0.0, 1.0 / np.where(unusable, 1.0, variance)).astype(np.float32)
-    weighted = np.where(unusable, np.float32(0.0), data).astype(np.float32) * weight
+    # full-frame planes are made in place and let go as soon as they are used
+    weight = np.where(unusable, 1.0, variance)
+    np.reciprocal(weight, out=weight)
+    weight[unusable] = 0.0
+    weight = weight.astype(np.float32, copy=False)
+    weighted = np.where(unusable, np.float32(0.0), data).astype(np.float32, copy=False)
+    weighted *= weight
     psf = np.asarray(psfImage, dtype=np.float32)[::-1, ::-1]
     signal_ = convolve(weighted, psf)
+    del weighted
     power = convolve(weight, psf * psf)
+    del weight
     usable = power > 1e-12 * float(power.max()) if power.size else power > 0
     significance = np.zeros(data.shape, dtype=np.float32)
     flux = np.zeros(data.shape, dtype=np.float32)

@@ -5,6 +5,7 @@ import numpy as np
 
 from diffim.convolution import convolve
 from diffim.statistics import iqrSigma
+from diffim.threads import parallelMap
 
 
 def pixelBasedFactor(image: np.ndarray, variance: np.ndarray) -> float:
@@ -58,8 +59,8 @@ def quietPixels(significance: np.ndarray, usable: np.ndarray, psfSigma: float,
     ring = np.ones((2 * half + 1, 2 * half + 1))
     ring[half - 2:half + 3, half - 2:half + 3] = 0.0
     squared = np.where(usable, significance, 0.0) ** 2
-    power = convolve(squared, ring)
-    count = convolve(usable.astype(np.float64), ring)
+    power, count = parallelMap(lambda plane: convolve(plane, ring),
+                               [squared, usable.astype(np.float64)])
     candidates = usable & (count > 0.5 * ring.sum())
     quiet = np.zeros_like(usable)
     if not candidates.any():
