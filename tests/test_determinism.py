@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ import scipy.fft
 from astropy.io import fits
 from astropy.table import Table
 from diffim.fits_io import writeExposure
-from diffim.threads import availableCores, limitThreads
+from diffim.threads import availableCores, limitThreads, startJobs
 from diffim.testing.simulate import simulatePair
 from threadpoolctl import threadpool_info
 
@@ -92,3 +93,23 @@ def test_threads_must_be_positive(tmp_path, capsys):
     assert status == 2
     assert stderr == ("diffim: error: Invalid value for '--threads': 0 is not in the range "
                       "x>=1.\n")
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_jobs_beside_the_caller_run_in_turn_and_keep_their_errors(threads):
+    order, where = [], []
+
+    def job(name):
+        order.append(name)
+        where.append(threading.get_ident())
+        if name == "bad":
+            raise ValueError("job failed")
+        return name.upper()
+
+    with limitThreads(threads):
+        waits = startJobs(lambda: job("a"), lambda: job("bad"), lambda: job("c"))
+        assert waits[0]() == "A" and waits[2]() == "C"
+        with pytest.raises(ValueError, match="job failed"):
+            waits[1]()
+    assert order == ["a", "bad", "c"] and len(set(where)) == 1
+    assert (where[0] == threading.get_ident()) == (threads == 1)

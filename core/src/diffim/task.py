@@ -28,7 +28,7 @@ from .results import (DetectionResult, ImageDifferenceResult, PsfMeasurement,
 from .preconvolve import preConvolutionKernel, preConvolve
 from .sanitize import sanitize
 from .task_config import ImageDifferenceConfig
-from .threads import limitThreads, startJob
+from .threads import limitThreads, startJobs
 from .warp import (ALIGNED_ZERO_SHIFT_RATIO, checkCoverage, measureMisalignment,
                    warpToScience)
 
@@ -234,27 +234,30 @@ class ImageDifferenceTask:
 
         if detectionExposure is None:
             detectionExposure = difference
+        verdict = None
         if config.doDetection:
-            result.diaSources = self._detectAndMeasure(detectionExposure, science, result,
-                                                       idFactory, rng)
+            result.diaSources, verdict = self._detectAndMeasure(detectionExposure, science,
+                                                                result, idFactory, rng)
         if detectionExposure is not None:
             knownSources = [t for t in (selectSources, templateSources) if t is not None]
-            result.quality = self._assess(detectionExposure, science, result, knownSources)
+            result.quality = self._assess(detectionExposure, science, result, knownSources,
+                                          verdict)
         result.metadata = self.metadata
         return result
 
     def _assess(self, exposure: Exposure, science: Exposure, result: ImageDifferenceResult,
-                knownSources: list[Table]) -> Quality:
+                knownSources: list[Table], verdict: Callable[[], Quality] | None) -> Quality:
         """The quality verdict on the image detected on (metadata ``quality``, a WARNING).
 
+        ``verdict`` waits for :meth:`_assessDifference` when it was started beside the
+        measurement (the step's seconds are then the wait); None computes it here.
         With doAddMetrics the verdict's ``metrics`` hold the seed's own metrics
         (:func:`diffim.metrics.runMetrics`; ``knownSources`` are the science and
         template source catalogs that were given).
         """
         with self._step("quality"):
-            quality = assessDifference(exposure, result.subtractRes, science,
-                                       result.warpedExposure, self.config.quality,
-                                       self.metadata.get("detectionNoiseCorrection", 1.0))
+            quality = (verdict() if verdict is not None
+                       else self._assessDifference(exposure, science, result))
             if self.config.doAddMetrics:
                 quality.figures["metrics"] = runMetrics(result.subtractRes, result.diaSources,
                                                         science, knownSources, self.metadata)
@@ -268,6 +271,13 @@ class ImageDifferenceTask:
         if quality.reasons:
             log.warning("the result is suspect: %s", "; ".join(quality.reasons))
         return quality
+
+    def _assessDifference(self, exposure: Exposure, science: Exposure,
+                          result: ImageDifferenceResult) -> Quality:
+        """:func:`diffim.quality.assessDifference` of the image detected on."""
+        return assessDifference(exposure, result.subtractRes, science, result.warpedExposure,
+                                self.config.quality,
+                                self.metadata.get("detectionNoiseCorrection", 1.0))
 
     # ------------------------------------------------------------------
     def characterize(self, exposure: Exposure, role: str) -> Exposure:
@@ -461,17 +471,28 @@ class ImageDifferenceTask:
             return subtraction.matchedExposure, subtraction.warpedExposure
         return science, result.matchedExposure
 
-    def _startForced(self, detected: Table, science: Exposure) -> Callable[[], Table]:
-        """Start forced photometry of the detected sources beside measurement and applyApCorr.
+    def _startBeside(self, detected: Table, science: Exposure, exposure: Exposure,
+                     result: ImageDifferenceResult
+                     ) -> tuple[Callable[[], Table] | None, Callable[[], Quality]]:
+        """Start forced photometry and the quality assessment beside measurement and applyApCorr.
 
-        It needs the positions and the science exposure only, so it runs on a thread
-        of its own while the difference is measured (at once with one thread: the
-        same result). Its step's seconds are then the wait for it after
-        applyApCorr. The job gets its own copy of the catalog.
+        Neither needs what measurement adds: the assessment needs the image detected
+        on (nothing after detection writes to it), forced photometry the detected
+        positions and the science exposure. They run one after the other on a thread
+        of their own while the difference is measured (at once with one thread: the
+        same results); their steps' seconds are then the waits for them. The
+        assessment goes first, so that its full-frame filtering is over before the
+        aperture correction's begins (their memory peaks would add up); forced
+        photometry then finds the science sky the aperture correction estimated.
+        Forced photometry gets its own copy of the catalog.
         """
-        mine = detected.copy(copy_data=True)
-        return startJob(lambda: self._call("forcedMeasurement", Table, diaSources=mine,
+        jobs = [lambda: self._assessDifference(exposure, science, result)]
+        if self.config.doForcedMeasurement:
+            mine = detected.copy(copy_data=True)
+            jobs.append(lambda: self._call("forcedMeasurement", Table, diaSources=mine,
                                            science=science))
+        waits = startJobs(*jobs)
+        return (waits[1] if self.config.doForcedMeasurement else None), waits[0]
 
     def _joinForced(self, detected: Table, measured: Table, forced: Callable[[], Table],
                     science: Exposure) -> Table:
@@ -560,8 +581,12 @@ class ImageDifferenceTask:
 
     def _detectAndMeasure(self, exposure: Exposure, science: Exposure,
                           result: ImageDifferenceResult, idFactory,
-                          rng: np.random.Generator) -> Table:
-        """Rescale the variance of the detection exposure, detect, then measure."""
+                          rng: np.random.Generator
+                          ) -> tuple[Table, Callable[[], Quality]]:
+        """Rescale the variance of the detection exposure, detect, then measure.
+
+        Returns the diaSources and the wait for the quality verdict on ``exposure``
+        (:meth:`_startBeside`)."""
         config = self.config
         if config.doScaleDiffimVariance:
             self._scaleVariance(exposure, "scaleDiffimVariance")
@@ -584,7 +609,7 @@ class ImageDifferenceTask:
                                                        np.asarray(makeIds(len(sky)), np.int64))
                 self.metadata["nSkySources"] = len(sky)
         detected = sources
-        forced = self._startForced(detected, science) if config.doForcedMeasurement else None
+        forced, verdict = self._startBeside(detected, science, exposure, result)
         if config.doMeasurement:
             positive, negative = self._dipoleLobeImages(science, result)
             with self._step("measurement"):
@@ -601,4 +626,4 @@ class ImageDifferenceTask:
         if config.doMatchSources:
             sources = self._matchSources(sources, science, result.selectSources)
         self.metadata["nDiaSources"] = len(sources)
-        return sources
+        return sources, verdict

@@ -83,24 +83,47 @@ def parallelMap(function: Callable[[T], R], items: Iterable[T]) -> list[R]:
 def startJob(function: Callable[[], R]) -> Callable[[], R]:
     """Start ``function()`` beside the caller; the returned callable waits for its result.
 
-    On a thread of its own when the run has more than one FFT worker
-    (:func:`scipy.fft.get_workers`), else run at once: the result is the same
-    either way, so ``function`` must not depend on what the caller does meanwhile.
+    See :func:`startJobs` (one job).
+    """
+    return startJobs(function)[0]
+
+
+def startJobs(*functions: Callable[[], R]) -> list[Callable[[], R]]:
+    """Start the ``functions`` one after the other, beside the caller.
+
+    On one thread of their own when the run has more than one FFT worker
+    (:func:`scipy.fft.get_workers`), else run at once, in order: the results are
+    the same either way, so no function may depend on what the caller does
+    meanwhile. Running them in turn rather than side by side keeps the second core
+    for the caller and their memory peaks apart.
 
     Parameters
     ----------
-    function : callable
-        The job, taking no arguments.
+    *functions : callable
+        The jobs, taking no arguments.
 
     Returns
     -------
-    callable
-        Returns the job's result (or raises its exception) once it is done.
+    list of callable
+        One per job: returns its result (or raises its exception) once it is done.
     """
     if scipy.fft.get_workers() <= 1:
-        result = function()
-        return lambda: result
+        return [_done(function) for function in functions]
     pool = ThreadPoolExecutor(max_workers=1)
-    future = pool.submit(function)
+    futures = [pool.submit(function) for function in functions]
     pool.shutdown(wait=False)
-    return future.result
+    return [future.result for future in futures]
+
+
+def _done(function: Callable[[], R]) -> Callable[[], R]:
+    """``function`` run now; the returned callable gives its result or raises its error
+    (an interruption is not held back)."""
+    try:
+        result = function()
+    except Exception as error:
+        caught = error
+
+        def fail() -> R:
+            raise caught
+        return fail
+    return lambda: result

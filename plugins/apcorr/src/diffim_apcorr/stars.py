@@ -125,8 +125,7 @@ def measureStars(exposure: Exposure, config: ApplyApCorrConfig) -> StarFluxes:
     7. Measure the PSF flux (:func:`diffim.photometry.measurePsfFlux`); keep positive,
        fully-fitted ones.
     """
-    image = np.asarray(exposure.image, dtype=np.float64)
-    variance = np.asarray(exposure.variance, dtype=np.float64)
+    image, variance = exposure.image, exposure.variance
     with np.errstate(invalid="ignore"):
         bad = (exposure.maskedPixels(*config.badMaskPlanes,
                                        context="applyApCorr.badMaskPlanes") | ~np.isfinite(image)
@@ -137,8 +136,11 @@ def measureStars(exposure: Exposure, config: ApplyApCorrConfig) -> StarFluxes:
     psf = exposure.psf
     fwhm = psf.fwhm()
     radius = apertureRadiusPixels(exposure, config)
-    data = np.where(bad, 0.0, image - exposureSky(exposure, config.backgroundBinSize))
-    variance = np.where(bad, median(variance[~bad]), variance)
+    # float64 planes made in place, one each (a 4096² plane is 128 MB)
+    data = np.subtract(image, exposureSky(exposure, config.backgroundBinSize), dtype=np.float64)
+    data[bad] = 0.0
+    variance = variance.astype(np.float64)
+    variance[bad] = median(variance[~bad])
     filtered = matchedFilter(data, variance, bad, psf.at(*psf.averagePosition))
     px, py = localMaxima(filtered.significance, config.detectionThreshold, separation=1,
                          exclude=bad,
