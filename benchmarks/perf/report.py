@@ -94,11 +94,11 @@ def stepRows(records: list[dict]) -> tuple[list[str], list[list[str]]]:
             s = r["steps"].get(step)
             if s is None:
                 row.append("–")
-            elif s.get("cpu") is None:
+            elif s.get("cpu") is None or not s["wall"] > 0:
+                # a step that ran beside others records only its wait, often 0 s
                 row.append(_num(s["wall"], 2))
             else:
-                ratio = s["cpu"] / s["wall"] if s["wall"] > 0 else float("nan")
-                row.append(f"{s['wall']:.2f} ({ratio:.2f})")
+                row.append(f"{s['wall']:.2f} ({s['cpu'] / s['wall']:.2f})")
         rows.append(row)
     return header, rows
 
