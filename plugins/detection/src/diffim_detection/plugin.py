@@ -2,17 +2,14 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
 
 import numpy as np
-import scipy.fft
 
 from diffim.errors import InputError
 from diffim.exposure import Exposure
 from diffim.hookspecs import hookimpl
 from diffim.results import DetectionResult
+from diffim.threads import parallelMap
 
 from .config import ThresholdDetectionConfig
 from .deblend import UNTRUSTED_PLANES, Blends, deblend, withUnsmoothedPeaks
@@ -26,8 +23,6 @@ from .smoothing import DetectionImage, makeDetectionImage
 from .threshold import findFootprints, measuredNoise, noiseLevel, significance
 
 log = logging.getLogger("diffim.detection")
-
-T = TypeVar("T")
 
 _POLARITY_SIGNS = {"positive": (1,), "negative": (-1,), "both": (1, -1)}
 
@@ -82,19 +77,6 @@ def _detectPolarity(exposure: Exposure, image: np.ndarray, variance: np.ndarray,
                                           exposure.psf, x, y, config.thresholdValue))
 
 
-def _bothPolarities(work: Callable[[int], T]) -> tuple[T, T]:
-    """``work(1)`` and ``work(-1)``, on two threads when the run has two FFT workers or more.
-
-    The two are independent (each reads the inputs and writes its own arrays), so the
-    results do not depend on the thread count.
-    """
-    if scipy.fft.get_workers() < 2:
-        return work(1), work(-1)
-    with ThreadPoolExecutor(2) as pool:
-        positive, negative = pool.submit(work, 1), pool.submit(work, -1)
-        return positive.result(), negative.result()
-
-
 def _combine(positive: tuple[FootprintSet, Blends], negative: tuple[FootprintSet, Blends],
              image: np.ndarray, config: ThresholdDetectionConfig, doMerge: bool,
              growFootprint: int) -> tuple[FootprintSet, Blends]:
@@ -137,16 +119,18 @@ def detect(exposure: Exposure, config: ThresholdDetectionConfig, doSmooth: bool,
     signs = _POLARITY_SIGNS[config.thresholdPolarity]
     empty = (FootprintSet.empty(exposure.shape), Blends.unsplit(0))
     untrusted = exposure.maskedPixels(*UNTRUSTED_PLANES, context="detection")
-    positive, negative = _bothPolarities(
+    # the two polarities are independent (each writes its own arrays): side by side
+    positive, negative = parallelMap(
         lambda sign: (_detectPolarity(exposure, cleanImage, cleanVariance, valid, detection,
                                       ratio, sign, config, nGrow, doSmooth, untrusted)
-                      if sign in signs else empty))
+                      if sign in signs else empty), (1, -1))
     if config.doDeblend:
         own = {1: positive, -1: negative}
-        positive, negative = _bothPolarities(
+        positive, negative = parallelMap(
             lambda sign: splitPairs(*own[sign], own[-sign][0], cleanImage, cleanVariance, valid,
                                     ratio, detection.image, sign, exposure.psf,
-                                    config.thresholdValue, untrusted, max(1.0, measured)))
+                                    config.thresholdValue, untrusted, max(1.0, measured)),
+            (1, -1))
     exposure.setMask(positive[0].labels > 0, "DETECTED")
     exposure.setMask(negative[0].labels > 0, "DETECTED_NEGATIVE")
     sources, blends = _combine(positive, negative, detection.image, config, doMerge,

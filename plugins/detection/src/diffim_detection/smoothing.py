@@ -1,12 +1,12 @@
 """The detection image: the difference filtered with a Gaussian of the PSF width."""
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.fft
 from scipy import ndimage
+
+from diffim.threads import parallelMap
 
 #: Columns (rows) per strip of a smoothing pass along the columns (rows).
 STRIP = 128
@@ -56,19 +56,17 @@ def _smoothPlanes(planes: list[tuple[np.ndarray, np.ndarray]]) -> list[np.ndarra
 
     The kernels are symmetric. Each pass is cut into strips of :data:`STRIP` columns (or
     rows) across the axis it filters, a fixed layout whose strips are filtered exactly
-    as the whole array would be, by as many threads as the run's FFTs use: the result
-    does not depend on the thread count.
+    as the whole array would be, on the run's threads (:func:`diffim.threads.parallelMap`):
+    the result does not depend on the thread count.
     """
     across = [np.empty(array.shape, dtype=np.float32) for array, _ in planes]
     out = [np.empty(array.shape, dtype=np.float32) for array, _ in planes]
-    with ThreadPoolExecutor(max(1, scipy.fft.get_workers())) as pool:
-        for axis, sources, targets in ((0, [array for array, _ in planes], across),
-                                       (1, across, out)):
-            jobs = [pool.submit(_correlateStrip, source[strip], kernel, axis, target[strip])
-                    for source, target, (_, kernel) in zip(sources, targets, planes)
-                    for strip in _strips(source.shape, axis)]
-            for job in jobs:
-                job.result()
+    for axis, sources, targets in ((0, [array for array, _ in planes], across),
+                                   (1, across, out)):
+        parallelMap(lambda job: _correlateStrip(*job),
+                    [(source[strip], kernel, axis, target[strip])
+                     for source, target, (_, kernel) in zip(sources, targets, planes)
+                     for strip in _strips(source.shape, axis)])
     return out
 
 
