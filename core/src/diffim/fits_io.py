@@ -576,11 +576,11 @@ def _check_region_memory(region: Region, path: Path) -> None:
     """Refuse a region too large to process in the available memory."""
     rows, columns = region
     checkImageFits(columns.stop - columns.start, rows.stop - rows.start,
-                   f"{path} {_label(region)}")
+                   f"{path} {regionLabel(region)}")
 
 
-def _label(region: Region) -> str:
-    """``[y0:y1, x0:x1]`` as a user reads it."""
+def regionLabel(region: Region) -> str:
+    """``[y0:y1, x0:x1]``: a region as messages show it."""
     rows, columns = region
     return f"[{rows.start}:{rows.stop}, {columns.start}:{columns.stop}]"
 
@@ -681,7 +681,7 @@ def _read_mef(hdul: fits.HDUList, path: Path, supplements: Supplements,
     primary = supplements.applyHeader(hdul[0].header)
     imageHdu = _image_extension(hdul, "IMAGE", path)
     raw = _image_array(imageHdu, path, region)
-    exposure = Exposure(image=raw, wcs=_region_wcs(imageHdu.header, raw.shape, path, region),
+    exposure = Exposure(image=raw, wcs=_region_wcs(imageHdu, raw.shape, path, region),
                         metadata=_metadata(primary, exclude=_ATTRIBUTE_KEYS))
     _set_attributes(exposure, primary)
     if "MASK" in hdul:
@@ -774,7 +774,7 @@ def _read_plain(hdu: fits.PrimaryHDU | fits.ImageHDU | fits.CompImageHDU, primar
         merged.update(header)
         header = merged
     header = supplements.applyHeader(header)
-    exposure = Exposure(image=raw, wcs=_region_wcs(hdu.header, raw.shape, path, region),
+    exposure = Exposure(image=raw, wcs=_region_wcs(hdu, raw.shape, path, region),
                         metadata=_metadata(header))
     _set_attributes(exposure, header)
     deriveMask(exposure, header, raw)
@@ -832,13 +832,16 @@ def _celestial_wcs(header: fits.Header, shape: tuple[int, int], path: Path) -> W
     return celestial
 
 
-def _region_wcs(header: fits.Header, shape: tuple[int, int], path: Path,
-                region: Region | None) -> WCS | None:
-    """The header's celestial WCS, of ``region`` when given (see :func:`_celestial_wcs`)."""
+def _region_wcs(hdu: fits.PrimaryHDU | fits.ImageHDU | fits.CompImageHDU,
+                shape: tuple[int, int], path: Path, region: Region | None) -> WCS | None:
+    """The HDU's celestial WCS, of ``region`` when given (see :func:`_celestial_wcs`).
+
+    ``shape`` is that of the pixels read (the region's, when given).
+    """
     if region is None:
-        return _celestial_wcs(header, shape, path)
-    shape = tuple(int(header.get(f"ZNAXIS{i}", header.get(f"NAXIS{i}", 0))) for i in (2, 1))
-    wcs = _celestial_wcs(header, shape, path)
+        return _celestial_wcs(hdu.header, shape, path)
+    dims = _declared_dims(hdu)
+    wcs = _celestial_wcs(hdu.header, (dims[1], dims[0]), path)
     return None if wcs is None else wcs.slice(region)
 
 

@@ -34,9 +34,8 @@ from .errors import InputError, OutputError
 from .exposure import Exposure
 from .fits_io import imageShape, readTable, writeExposure, writeTable
 from .inputs import ImageFiles
-from .noise import cleanSignificance
+from .noise import cleanSignificance, noiseRatio
 from .sanitize import checkUsable
-from .statistics import madSigma
 from .task import ImageDifferenceTask
 from .task_config import ImageDifferenceConfig
 from .threads import limitThreads
@@ -164,12 +163,6 @@ def _versions(config: ImageDifferenceConfig) -> dict[str, str]:
     return versions
 
 
-def _noiseRatio(difference) -> float:
-    """Robust std of difference/sqrt(variance) over clean pixels."""
-    z = cleanSignificance(difference)
-    if z.size < 2:
-        return float("nan")
-    return madSigma(z)
 
 
 def _jsonable(value):
@@ -408,7 +401,7 @@ def runFiles(config: ImageDifferenceConfig, science: str | Path | ImageFiles,
         if tiled:
             summary.noiseRatio = tiles.noiseRatio
         elif result.subtractedExposure is not None:
-            summary.noiseRatio = _noiseRatio(result.subtractedExposure)
+            summary.noiseRatio = noiseRatio(cleanSignificance(result.subtractedExposure))
         if result.quality is not None:
             summary.status, summary.reasons = result.quality.status, list(result.quality.reasons)
         summary.seconds = time.perf_counter() - start

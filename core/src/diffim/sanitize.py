@@ -42,10 +42,6 @@ def checkUsable(exposure: Exposure, role: str) -> None:
         Input exposure (not modified).
     role : str
         ``"science"``, ``"template"`` or ``"difference"``, for error messages.
-    share : bool
-        When nothing needs repairing, return planes that are read-only views of
-        the input's instead of copies (saves three full-frame planes; a step
-        that would write into them fails instead of changing the input).
     """
     if exposure.variance is None:
         raise InputError(f"{role} exposure has no variance plane: give one (or GAIN/RDNOISE "

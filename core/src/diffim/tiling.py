@@ -30,14 +30,13 @@ from astropy.wcs import WCS
 
 from .errors import DiffimError
 from .exposure import Exposure
-from .fits_io import ExposureBlockWriter, Region, imageShape, readWcs
+from .fits_io import ExposureBlockWriter, Region, imageShape, readWcs, regionLabel
 from .psf import ImagePsf
 from .ids import IdFactory
 from .inputs import ImageFiles
 from .quality import Quality
 from .results import ImageDifferenceResult
-from .noise import cleanSignificance
-from .statistics import madSigma
+from .noise import cleanSignificance, noiseRatio
 from .task import ImageDifferenceTask
 from .threads import limitThreads
 
@@ -72,8 +71,7 @@ class Tile:
     @property
     def label(self) -> str:
         """``[y0:y1, x0:x1]`` of the core, as messages show it."""
-        rows, columns = self.core
-        return f"[{rows.start}:{rows.stop}, {columns.start}:{columns.stop}]"
+        return regionLabel(self.core)
 
     def local(self) -> Region:
         """The core in the pixel coordinates of the padded region."""
@@ -333,8 +331,8 @@ class _Gathered:
                 self.psfs[kind] = ImagePsf(image, averagePosition=middle)
 
     def noise(self) -> float:
-        sample = np.concatenate(self.noiseSample) if self.noiseSample else np.empty(0)
-        return madSigma(sample) if sample.size >= 2 else float("nan")
+        return noiseRatio(np.concatenate(self.noiseSample) if self.noiseSample
+                          else np.empty(0))
 
     def result(self, tiles: list[Tile], tileSize: int) -> ImageDifferenceResult:
         metadata = {"tileSize": tileSize, "tileMargin": TILE_MARGIN, "tiles": self.tiles,
