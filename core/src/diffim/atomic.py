@@ -10,23 +10,58 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 from .errors import OutputError
 
+#: This host's name, as written into temporary file names.
+_HOST = socket.gethostname().replace("/", "_") or "localhost"
+
+#: The writer part of a temporary file name.
+_TEMPORARY = re.compile(r"\.tmp-(?P<pid>\d+)@(?P<host>.+)-[0-9a-f]{8}")
+
 
 
 def _temporary_name(path: Path) -> Path:
-    """Hidden sibling of ``path``: ``.<name>.tmp-<pid>-<random><suffix>``.
+    """Hidden sibling of ``path``: ``.<name>.tmp-<pid>@<host>-<random><suffix>``.
 
     The destination's last suffix is kept so that writers which choose a
     format or compression from the file name (``.gz``) behave as they would
-    for the destination itself.
+    for the destination itself; the writer's process id and host let
+    :func:`staleTemporaries` tell a killed writer's leftovers from files being written.
     """
     token = secrets.token_hex(4)
-    return path.with_name(f".{path.name}.tmp-{os.getpid()}-{token}{path.suffix}")
+    return path.with_name(f".{path.name}.tmp-{os.getpid()}@{_HOST}-{token}{path.suffix}")
+
+
+def _alive(pid: int) -> bool:
+    """True if process ``pid`` exists on this host."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def staleTemporaries(directory: str | os.PathLike) -> list[Path]:
+    """Temporary files under ``directory`` left by writers on this host that no longer run.
+
+    A process killed while writing (SIGKILL, a crash) cannot remove its
+    temporary file; these are safe to delete. Files of writers on other hosts,
+    or still running, are not listed.
+    """
+    stale = []
+    for path in sorted(Path(directory).rglob(".*.tmp-*")):
+        match = _TEMPORARY.search(path.name)
+        if match and match["host"] == _HOST and not _alive(int(match["pid"])):
+            stale.append(path)
+    return stale
 
 
 def _fsync(path: Path) -> None:
