@@ -353,15 +353,32 @@ MISALIGNMENT_CROP = 1024
 
 
 def measureMisalignment(science: Exposure, warped: Exposure) -> Offset:
-    """Residual offset of a warped template from the science image, on a central crop."""
-    h, w = science.shape
+    """Residual offset of a warped template from the science image, on a central crop.
+
+    The crop is centred in the bounding box of the pixels the template covers
+    and kept inside it, so that a template covering part of the science image
+    (a calexp of another pointing, a patch at the tract edge) is compared where
+    it has data: a crop mostly off the template would leave its edge, not its
+    stars, to set the correlation peak.
+    """
+    rows, columns = _coveredSpan(warped)
     half = MISALIGNMENT_CROP // 2
-    ys = slice(max(h // 2 - half, 0), min(h // 2 + half, h))
-    xs = slice(max(w // 2 - half, 0), min(w // 2 + half, w))
+    centreY, centreX = (rows.start + rows.stop) // 2, (columns.start + columns.stop) // 2
+    ys = slice(max(centreY - half, rows.start), min(centreY + half, rows.stop))
+    xs = slice(max(centreX - half, columns.start), min(centreX + half, columns.stop))
     bad = science.bitmask("NO_DATA", "SAT", "BAD")
     offset = measureOffset(science.image[ys, xs], warped.image[ys, xs],
                            (science.mask[ys, xs] & bad) != 0, (warped.mask[ys, xs] & bad) != 0)
     return offset
+
+
+def _coveredSpan(warped: Exposure) -> tuple[slice, slice]:
+    """Rows and columns of the bounding box of the warped template's data (not NO_DATA)."""
+    covered = ~warped.maskedPixels("NO_DATA")
+    rows, columns = np.flatnonzero(covered.any(axis=1)), np.flatnonzero(covered.any(axis=0))
+    if rows.size == 0:
+        return slice(0, warped.shape[0]), slice(0, warped.shape[1])
+    return slice(rows[0], rows[-1] + 1), slice(columns[0], columns[-1] + 1)
 
 
 def templateCoverage(warped: Exposure) -> float:

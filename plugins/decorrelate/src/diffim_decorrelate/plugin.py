@@ -103,7 +103,7 @@ class DecorrelateALKernel:
         log.info("decorrelation: mean variance %.4g (unconvolved), %.4g (convolved)",
                  region.unconvolvedVariance, region.convolvedVariance)
         return _withPixels(difference, region.image, region.variance,
-                           ImagePsf(region.psf, averagePosition=centre))
+                           ImagePsf(region.psf, averagePosition=(region.x, region.y)))
 
 
 def _withPixels(difference: Exposure, image: np.ndarray, variance: np.ndarray,

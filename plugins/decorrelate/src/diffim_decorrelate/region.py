@@ -31,6 +31,8 @@ class RegionResult:
         The mean input variances that set the filter (NaN when unusable).
     filtered : bool
         False when the region had no usable pixels or variances and is passed through.
+    x, y : float
+        Where the kernel and the PSF were evaluated (:func:`referencePosition`).
     """
 
     image: np.ndarray
@@ -39,6 +41,8 @@ class RegionResult:
     unconvolvedVariance: float
     convolvedVariance: float
     filtered: bool
+    x: float
+    y: float
 
 
 def decorrelateRegion(inputs: DecorrelationInputs, box: Box, x: float, y: float) -> RegionResult:
@@ -60,6 +64,7 @@ def decorrelateRegion(inputs: DecorrelationInputs, box: Box, x: float, y: float)
     """
     image = inputs.difference.image[box]
     finite = np.isfinite(image)
+    x, y = referencePosition(finite, box, x, y)
     psf = inputs.difference.psf.at(x, y)
     kernel = inputs.kernel.at(x, y)
     stampShapes = [kernel.shape]
@@ -88,7 +93,7 @@ def decorrelateRegion(inputs: DecorrelationInputs, box: Box, x: float, y: float)
         lambda job: job(), [makeFilter, transformImage])
     if decorrelation is None:
         return RegionResult(image.copy(), inputs.difference.variance[box].copy(), psf,
-                            unconvolvedVariance, convolvedVariance, filtered=False)
+                            unconvolvedVariance, convolvedVariance, False, x, y)
     correctedPsf = decorrelation.applyToStamp(psf)
     correctedPsf /= correctedPsf.sum()
     filtered, variance = parallelMap(lambda job: job(), [
@@ -99,7 +104,39 @@ def decorrelateRegion(inputs: DecorrelationInputs, box: Box, x: float, y: float)
     missing = ~np.isfinite(differenceVariance)
     variance[missing] = differenceVariance[missing]
     return RegionResult(filtered, variance, correctedPsf, unconvolvedVariance,
-                        convolvedVariance, filtered=True)
+                        convolvedVariance, True, x, y)
+
+
+def referencePosition(finite: np.ndarray, box: Box, x: float, y: float) -> tuple[float, float]:
+    """Where to evaluate the kernel and PSF of a region: ``(x, y)`` if it holds data.
+
+    A template covering only part of the science image leaves the region's
+    centre without data; the kernel was fitted on stars where the template has
+    data, and evaluated far from them it is an extrapolation (a sharper kernel
+    with negative lobes, whose filter makes a PSF of no width). The position is
+    then moved to the centroid of the region's finite pixels, or to the finite
+    pixel nearest it when the centroid itself has none.
+
+    Parameters
+    ----------
+    finite : numpy.ndarray
+        Boolean over the region: difference pixels that hold data.
+    box : tuple of slice
+        ``(rows, columns)`` of the region in the full image.
+    x, y : float
+        The region's own reference position (full-image pixels).
+    """
+    rows, columns = box
+    column, row = int(round(x)) - columns.start, int(round(y)) - rows.start
+    inside = 0 <= row < finite.shape[0] and 0 <= column < finite.shape[1]
+    if (inside and finite[row, column]) or not finite.any():
+        return x, y
+    ys, xs = np.nonzero(finite)
+    row, column = ys.mean(), xs.mean()
+    if not finite[int(round(row)), int(round(column))]:
+        nearest = np.argmin((ys - row) ** 2 + (xs - column) ** 2)
+        row, column = ys[nearest], xs[nearest]
+    return float(column + columns.start), float(row + rows.start)
 
 
 def _propagateVariance(inputs: DecorrelationInputs, decorrelation: DecorrelationFilter,
