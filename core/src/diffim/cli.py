@@ -9,16 +9,12 @@ from pathlib import Path
 import click
 
 from . import plugins
+from .cli_options import OVERRIDE, OVERRIDE_FILE
+from .cli_repo import repo
 from .errors import DiffimError
 from .messages import MAX_LINE, oneLine
 from .pipeline import dump_config, load_pipeline
 
-_OVERRIDE = click.option("-c", "--config", "overrides", multiple=True, metavar="FIELD=VALUE",
-                         help="Override a config field, e.g. -c detection.thresholdValue=5.0 "
-                              "(repeatable).")
-_OVERRIDE_FILE = click.option("-C", "--config-file", "overrideFiles", multiple=True,
-                              type=click.Path(dir_okay=False),
-                              help="YAML file of overrides in pipeline format (repeatable).")
 _PIPELINE = click.argument("pipeline", type=click.Path(dir_okay=False))
 
 
@@ -88,8 +84,8 @@ def cli(verbose: int, quiet: bool) -> None:
               metavar="N",
               help="Process the pair in overlapping tiles of N pixels a side, so memory stays "
                    "bounded (0: never) [default: tiles of 2048 for images over 24 Mpixel].")
-@_OVERRIDE
-@_OVERRIDE_FILE
+@OVERRIDE
+@OVERRIDE_FILE
 @click.pass_obj
 def run(stopper, pipeline, science, template, templateRepo, scienceSources, scienceVariance,
         scienceNoise, sciencePsf, scienceHeader, templateVariance, templateNoise, templatePsf,
@@ -133,8 +129,8 @@ def run(stopper, pipeline, science, template, templateRepo, scienceSources, scie
 
 @cli.command()
 @_PIPELINE
-@_OVERRIDE
-@_OVERRIDE_FILE
+@OVERRIDE
+@OVERRIDE_FILE
 def validate(pipeline, overrides, overrideFiles) -> None:
     """Check PIPELINE (and overrides) without running it."""
     config = load_pipeline(pipeline, overrides, overrideFiles)
@@ -145,8 +141,8 @@ def validate(pipeline, overrides, overrideFiles) -> None:
 
 @cli.command(name="config")
 @_PIPELINE
-@_OVERRIDE
-@_OVERRIDE_FILE
+@OVERRIDE
+@OVERRIDE_FILE
 def config_(pipeline, overrides, overrideFiles) -> None:
     """Print the fully resolved config of PIPELINE as YAML."""
     click.echo(dump_config(load_pipeline(pipeline, overrides, overrideFiles)), nl=False)
@@ -168,8 +164,12 @@ def plugins_() -> None:
 
 
 @cli.command()
-@click.option("-o", "--output", "outdir", required=True, type=click.Path(file_okay=False),
+@click.option("-o", "--output", "outdir", type=click.Path(file_okay=False),
               help="Directory for science.fits, template.fits and truth.fits.")
+@click.option("--repo", "repoDir", type=click.Path(file_okay=False),
+              help="Build a small data repository in this new or empty directory instead: a "
+                   "sky map, 4 deepCoadd patches and 8 calexp visits (band r) with their "
+                   "truth.")
 @click.option("--size", default=2048, show_default=True, help="Image width and height (px).")
 @click.option("--seed", default=1, show_default=True, help="Random seed.")
 @click.option("--seeing-ratio", default=1.3, show_default=True,
@@ -177,14 +177,54 @@ def plugins_() -> None:
 @click.option("--transients", "nTransients", default=50, show_default=True,
               help="Number of transients injected into the science image.")
 @click.option("--overwrite", is_flag=True, help="Replace existing files.")
-def simulate(outdir, size, seed, seeing_ratio, nTransients, overwrite) -> None:
-    """Make a realistic science/template pair with truth, for demos and tests."""
+@click.pass_context
+def simulate(ctx, outdir, repoDir, size, seed, seeing_ratio, nTransients, overwrite) -> None:
+    """Make a realistic science/template pair with truth (-o), or a data repository (--repo),
+    for demos and tests."""
+    if outdir is not None and repoDir is not None:
+        raise click.UsageError("give -o/--output (a science/template pair) or --repo (a data "
+                               "repository), not both")
+    if outdir is None and repoDir is None:
+        raise click.UsageError("give -o/--output DIR for a science/template pair or --repo DIR "
+                               "for a data repository")
+    if repoDir is not None:
+        _simulateRepo(ctx, Path(repoDir), seed)
+        return
     from .testing.simulate import writePair
 
     paths = writePair(Path(outdir), size=size, seed=seed, seeingRatio=seeing_ratio,
                       nTransients=nTransients, overwrite=overwrite)
     for kind, path in paths.items():
         click.echo(f"{kind:>9}: {path}")
+
+
+def _simulateRepo(ctx: click.Context, root: Path, seed: int) -> None:
+    """``simulate --repo``: build the repository and print what it holds."""
+    from click.core import ParameterSource
+
+    from .testing.simulate_repo import REQUIRED_TEMPLATE_FRACTION, simulateRepo
+
+    pairOnly = [f"--{name.replace('_', '-')}" if name != "nTransients" else "--transients"
+                for name in ("size", "seeing_ratio", "nTransients", "overwrite")
+                if ctx.get_parameter_source(name) is not ParameterSource.DEFAULT]
+    if pairOnly:
+        verb = "applies" if len(pairOnly) == 1 else "apply"
+        raise click.UsageError(f"{', '.join(pairOnly)} {verb} to -o, not to --repo (which needs "
+                               "a new or empty directory)")
+    made = simulateRepo(root, seed=seed)
+    made.repository.close()
+    poor = made.poorlyCovered["visit"]
+    click.echo(f"repository: {made.root}")
+    click.echo(f"   patches: {len(made.patches)} deepCoadd patches of tract {made.tract} "
+               f"({', '.join(map(str, made.patches))}), band {made.visits[0]['band']}")
+    click.echo(f"    visits: {len(made.visits)} calexp visits with truth "
+               f"({', '.join(str(v['visit']) for v in made.visits)}), detector "
+               f"{made.visits[0]['detector']}")
+    click.echo(f" uncovered: visit {poor}: the patches cover {made.coverage[poor]:.1%} of it, "
+               f"below requiredTemplateFraction {REQUIRED_TEMPLATE_FRACTION}")
+
+
+cli.add_command(repo)
 
 
 class Interrupted(KeyboardInterrupt):

@@ -75,7 +75,8 @@ def diffim_measurePsf(exposure: "Exposure", config: "Config") -> "PsfMeasurement
 
 
 @hookspec(firstresult=True)
-def diffim_getTemplate(science: "Exposure", config: "Config", source: str) -> "Exposure":
+def diffim_getTemplate(science: "Exposure", config: "Config", source: str,
+                       templateIdList: "list[dict]") -> "Exposure":
     """Build the template for ``science`` from a data source (e.g. coadd patches).
 
     Parameters
@@ -85,7 +86,14 @@ def diffim_getTemplate(science: "Exposure", config: "Config", source: str) -> "E
     config : Config
         The implementation's config.
     source : str
-        Where templates live (a path or repository URI the implementation understands).
+        Where templates live (a path or repository URI the implementation understands;
+        a :class:`diffim.repo.Repository` root when the run comes from
+        ``runDataRef``).
+    templateIdList : list of dict
+        Data IDs of the exposures to build the template from, each complete (the
+        science data ID's keys fill what an entry leaves out); empty when none
+        were named. An implementation that finds its inputs itself (coadd patches
+        by sky position) leaves this argument out of its signature.
 
     Returns
     -------

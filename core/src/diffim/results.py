@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol, runtime_checkable
+from typing import Any, Callable, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 from astropy.table import Table
@@ -205,3 +205,13 @@ class ImageDifferenceResult:
     kernelSources: Table | None = None
     quality: Any = None
     metadata: dict[str, Any] = field(default_factory=dict)
+
+    #: Output kind (the name of its file or dataset) -> the attribute holding it.
+    OUTPUTS: ClassVar[dict[str, str]] = {
+        "differenceExp": "subtractedExposure", "diaSrc": "diaSources",
+        "scoreExp": "scoreExposure", "warpedExp": "warpedExposure",
+        "matchedExp": "matchedExposure", "kernelSrc": "kernelSources"}
+
+    def output(self, kind: str) -> Exposure | Table | None:
+        """The result written as output ``kind`` (a key of :attr:`OUTPUTS`)."""
+        return getattr(self, self.OUTPUTS[kind])

@@ -86,6 +86,14 @@ def plannedOutputs(config: ImageDifferenceConfig) -> dict[str, str]:
     return {kind: getattr(names, kind) for kind, on in wanted.items() if on}
 
 
+def writeOutput(output: Exposure | Table, path: Path) -> None:
+    """Write one output of a run (an exposure or a table) atomically."""
+    if isinstance(output, Table):
+        writeTable(output, path)
+    else:
+        writeExposure(output, path)
+
+
 def _missingDirectories(path: Path) -> list[Path]:
     """``path`` and those of its parents that do not exist, deepest first."""
     missing = []
@@ -380,18 +388,13 @@ def runFiles(config: ImageDifferenceConfig, science: str | Path | ImageFiles,
                               selectSources=selectSources, threads=threads,
                               templateSource=templateRepo)
         summary = RunSummary(seconds=0.0)
-        writers = {
-            "differenceExp": lambda p: writeExposure(result.subtractedExposure, p),
-            "diaSrc": lambda p: writeTable(result.diaSources, p),
-            "scoreExp": lambda p: writeExposure(result.scoreExposure, p),
-            "warpedExp": lambda p: writeExposure(result.warpedExposure, p),
-            "matchedExp": lambda p: writeExposure(result.matchedExposure, p),
-            "kernelSrc": lambda p: writeTable(result.kernelSources, p),
-            "registerDebug": lambda p: writeTable(Table(rows=result.metadata["registerDebug"]), p),
-        }
         for kind, name in planned.items():
-            if kind in writers and kind not in written:
-                _write(kind, staging, outdir, name, writers[kind])
+            if kind in result.OUTPUTS and kind not in written:
+                _write(kind, staging, outdir, name,
+                       lambda p, kind=kind: writeOutput(result.output(kind), p))
+        if "registerDebug" in planned:
+            _write("registerDebug", staging, outdir, planned["registerDebug"],
+                   lambda p: writeTable(Table(rows=result.metadata["registerDebug"]), p))
         if result.diaSources is not None:
             sources = result.diaSources
             summary.nDiaSources = len(sources)

@@ -7,7 +7,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from astropy.table import Column, Table
@@ -31,6 +31,9 @@ from .task_config import ImageDifferenceConfig
 from .threads import limitThreads, startJobs
 from .warp import (ALIGNED_ZERO_SHIFT_RATIO, checkCoverage, measureMisalignment,
                    warpToScience)
+
+if TYPE_CHECKING:
+    from .repo import DataRef
 
 log = logging.getLogger("diffim.task")
 
@@ -134,7 +137,8 @@ class ImageDifferenceTask:
             calexpBackgroundExposure: Exposure | np.ndarray | None = None,
             subtractedExposure: Exposure | None = None,
             templateSource: str | os.PathLike | None = None,
-            threads: int | None = None) -> ImageDifferenceResult:
+            threads: int | None = None,
+            templateIdList: list[dict] | None = None) -> ImageDifferenceResult:
         """PSF-match and subtract the template, then detect and measure diaSources.
 
         Parameters
@@ -161,6 +165,9 @@ class ImageDifferenceTask:
         threads : int, optional
             FFT worker threads (all available cores when None); the results are the
             same for any number (see :func:`diffim.threads.limitThreads`).
+        templateIdList : list of dict, optional
+            Data IDs the ``getTemplate`` plugin builds the template from (e.g. the
+            visits of the ``calexp`` plugin), each complete.
 
         Returns
         -------
@@ -171,13 +178,43 @@ class ImageDifferenceTask:
             try:
                 return self._run(exposure, selectSources, templateExposure, templateSources,
                                  idFactory, calexpBackgroundExposure, subtractedExposure,
-                                 templateSource)
+                                 templateSource, templateIdList)
             finally:
                 self._running = False
 
+    def runDataRef(self, sensorRef: "DataRef", templateIdList: list[dict] | None = None,
+                   threads: int | None = None) -> ImageDifferenceResult:
+        """Run on a science exposure of a data repository and write the outputs there.
+
+        Reads ``calexp`` (and ``src``, when registered) of ``sensorRef``, gets the
+        template through the ``getTemplate`` plugin from the repository (coadd
+        patches by sky position, or the exposures ``templateIdList`` names), runs
+        :meth:`run` with diaSource ids made from the exposure id
+        (:func:`diffim.repo.exposureId`), and writes what the ``doWrite*`` flags
+        ask for as ``<coaddName>Diff_<kind>`` datasets, registered together.
+
+        Parameters
+        ----------
+        sensorRef : diffim.repo.DataRef
+            The science exposure (:meth:`diffim.repo.Repository.dataRef`).
+        templateIdList : list of dict, optional
+            Data IDs of template exposures; each entry's missing keys come from
+            ``sensorRef``'s data ID (e.g. ``[{"visit": 3}]``).
+        threads : int, optional
+            As for :meth:`run` (a batch gives each of a machine's workers its share).
+
+        Returns
+        -------
+        ImageDifferenceResult
+            As :meth:`run`; ``metadata["outputs"]`` maps each written kind to its file.
+        """
+        from .dataref_run import runOnDataRef
+
+        return runOnDataRef(self, sensorRef, templateIdList, threads)
+
     def _run(self, exposure, selectSources, templateExposure, templateSources, idFactory,
              calexpBackgroundExposure, subtractedExposure,
-             templateSource) -> ImageDifferenceResult:
+             templateSource, templateIdList) -> ImageDifferenceResult:
         """The body of :meth:`run` (same arguments)."""
         config = self.config
         self.metadata = {"psfMatchingAlgorithm": config.subtract.name}
@@ -196,7 +233,7 @@ class ImageDifferenceTask:
         detectionExposure = None
         if config.doSubtract:
             if templateExposure is None:
-                templateExposure = self._getTemplate(science, templateSource)
+                templateExposure = self._getTemplate(science, templateSource, templateIdList)
             subtraction, preConvKernel, stars = self._subtract(science, templateExposure,
                                                                selectSources, templateSources,
                                                                rng)
@@ -335,8 +372,8 @@ class ImageDifferenceTask:
                          role, filled)
         return exposure
 
-    def _getTemplate(self, science: Exposure,
-                     templateSource: str | os.PathLike | None) -> Exposure:
+    def _getTemplate(self, science: Exposure, templateSource: str | os.PathLike | None,
+                     templateIdList: list[dict] | None) -> Exposure:
         """The template the ``getTemplate`` plugin builds from ``templateSource``."""
         if templateSource is None:
             raise InputError("doSubtract=True needs a template: a templateExposure, or a "
@@ -347,9 +384,11 @@ class ImageDifferenceTask:
                               f"installed; install diffim-get-template or give a template file")
         with self._step("getTemplate"):
             template = self._call("getTemplate", Exposure, science=science,
-                                  source=os.fspath(templateSource))
+                                  source=os.fspath(templateSource),
+                                  templateIdList=[dict(d) for d in templateIdList or []])
         for key, name in (("TEMPLATE_PATCHES", "templatePatches"),
-                          ("TEMPLATE_TRACT", "templateTract")):
+                          ("TEMPLATE_TRACT", "templateTract"),
+                          ("TEMPLATE_VISITS", "templateVisits")):
             if key in template.metadata:
                 self.metadata[name] = template.metadata[key]
         return template

@@ -20,7 +20,8 @@ def _template(science, source, config=None):
         config.freeze()
     manager = plugins.new_manager()
     manager.register(plugins.load("getTemplate", "coadd")())
-    return manager.hook.diffim_getTemplate(science=science, config=config, source=str(source))
+    return manager.hook.diffim_getTemplate(science=science, config=config, source=str(source),
+                                           templateIdList=[])
 
 
 def _origin(assembled, original):

@@ -353,6 +353,121 @@ def writePair(directory: str | os.PathLike, overwrite: bool = False,
     return paths
 
 
+@dataclass
+class RenderedCatalog:
+    """A sky catalog rendered on one pixel grid (see :func:`renderSkyCatalog`).
+
+    Attributes
+    ----------
+    model : numpy.ndarray
+        Noiseless image (float64, ADU): the background plus every source.
+    x, y : numpy.ndarray
+        Pixel position (0-based) of every catalog entry on this grid, inside the
+        image or not.
+    fluxErr : numpy.ndarray
+        PSF-optimal flux error of each entry against the background, read noise
+        and its own Poisson noise (neighbours ignored); inf where its stamp
+        misses the image.
+    saturated : numpy.ndarray
+        Whether the entry's peak pixel plus the background reaches ``saturation``.
+    """
+
+    model: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+    fluxErr: np.ndarray
+    saturated: np.ndarray
+
+    def inside(self, margin: float = 0.0) -> np.ndarray:
+        """Whether each entry's centre lies at least ``margin`` pixels inside the image."""
+        h, w = self.model.shape
+        return ((self.x >= margin - 0.5) & (self.x <= w - 0.5 - margin)
+                & (self.y >= margin - 0.5) & (self.y <= h - 0.5 - margin))
+
+
+def renderSkyCatalog(wcs: WCS, shape: tuple[int, int], ra: np.ndarray, dec: np.ndarray,
+                     flux: np.ndarray, sigma: float, background: float | np.ndarray = 0.0, *,
+                     profile: str = "gaussian", moffatBeta: float = 3.0,
+                     psfVariation: float = 0.0, gain: float = 2.0, readNoise: float = 5.0,
+                     saturation: float = np.inf, level: float | None = None) -> RenderedCatalog:
+    """Render point sources given on the sky onto the pixel grid of ``wcs``.
+
+    Each source lands where ``wcs`` puts its ``(ra, dec)``, pixel-integrated
+    with the PSF :func:`simulatePair` uses, so the same catalog rendered through
+    two WCSs gives images that agree wherever the grids describe the same sky.
+    Sources whose stamps reach the image from outside it contribute their wings.
+
+    Parameters
+    ----------
+    wcs : astropy.wcs.WCS
+        Celestial WCS of the image (0-based pixel positions).
+    shape : tuple of int
+        ``(height, width)`` of the image.
+    ra, dec : numpy.ndarray
+        Source positions (degrees).
+    flux : numpy.ndarray
+        Total flux of each source (ADU).
+    sigma : float
+        PSF width as a Gaussian sigma (pixels); a Moffat profile gets the same FWHM.
+    background : float or numpy.ndarray
+        Sky level (ADU) under the sources: a constant or an image of ``shape``.
+    profile : {"gaussian", "moffat"}
+        PSF profile.
+    moffatBeta : float
+        Moffat index when ``profile="moffat"``.
+    psfVariation : float
+        Fractional PSF-width change from pixel (0, 0) to the opposite corner.
+    gain : float
+        Electrons per ADU, for the flux errors.
+    readNoise : float
+        Read noise (electrons), for the flux errors.
+    saturation : float
+        Peak level (ADU) flagged as saturated.
+    level : float, optional
+        Surface brightness (ADU) below which a source's stamp is cut; 1% of the
+        noise of the median background when omitted.
+
+    Returns
+    -------
+    RenderedCatalog
+        The noiseless model and every source's pixel position, flux error and
+        saturation flag.
+    """
+    if profile not in ("gaussian", "moffat"):
+        raise ValueError(f"profile must be 'gaussian' or 'moffat', got {profile!r}")
+    shape = (int(shape[0]), int(shape[1]))
+    h, w = shape
+    sky = np.array(np.broadcast_to(np.asarray(background, dtype=np.float64), shape))
+    readVar = (readNoise / gain) ** 2
+    if level is None:
+        level = 0.01 * float(np.sqrt(max(np.median(sky), 0.0) / gain + readVar))
+    ra, dec = np.atleast_1d(np.asarray(ra, np.float64)), np.atleast_1d(np.asarray(dec, np.float64))
+    flux = np.atleast_1d(np.asarray(flux, dtype=np.float64))
+    x, y = (np.asarray(v, dtype=np.float64) for v in wcs.world_to_pixel_values(ra, dec))
+    reach = MAX_RENDER_HALF + 1.0
+    near = np.flatnonzero((x > -reach) & (x < w - 1 + reach) & (y > -reach) & (y < h - 1 + reach))
+    fluxErr = np.full(len(x), np.inf)
+    saturated = np.zeros(len(x), dtype=bool)
+    model, fluxErr[near], saturated[near] = _render(
+        sky, x[near], y[near], flux[near], _Seeing(float(sigma), psfVariation, shape),
+        _Profile(profile, moffatBeta), gain, readVar, saturation, level)
+    return RenderedCatalog(model, x, y, fluxErr, saturated)
+
+
+def noisyExposure(model: np.ndarray, rng: np.random.Generator, psf: Psf, wcs: WCS,
+                  zeroPoint: float, filterName: str, obsDate: str, metadata: dict, *,
+                  gain: float = 2.0, readNoise: float = 5.0,
+                  saturation: float = 60000.0) -> Exposure:
+    """The Exposure of a noiseless ``model`` observed with :func:`simulatePair`'s noise model.
+
+    ``Poisson(model * gain) / gain + Normal(0, readNoise / gain)``, clipped at
+    ``saturation`` and flagged SAT (grown by one pixel); the variance plane is
+    ``model / gain + (readNoise / gain)**2``.
+    """
+    return _exposure(np.asarray(model, dtype=np.float64), gain, (readNoise / gain) ** 2,
+                     saturation, rng, psf, wcs, zeroPoint, filterName, obsDate, dict(metadata))
+
+
 def _sky(shape: tuple[int, int], level: float, gradient: float) -> np.ndarray:
     """Sky of ``level`` at the centre, changing by ``gradient`` (fraction) across x, half in y."""
     h, w = shape
@@ -423,6 +538,7 @@ def _make_variables(rng: np.random.Generator, nVariables: int, kind: np.ndarray,
 def _place_transients(rng: np.random.Generator, n: int, starX: np.ndarray, starY: np.ndarray,
                       starFlux: np.ndarray, profile: _Profile, seeing: _Seeing, sky: np.ndarray,
                       gain: float, readVar: float, noise: float,
+                      snrRange: tuple[float, float] = (5.0, 100.0),
                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Positions and fluxes of ``n`` transients.
 
@@ -430,7 +546,7 @@ def _place_transients(rng: np.random.Generator, n: int, starX: np.ndarray, starY
     the edges, outside every star's radius where that star is brighter than
     half the sky noise (and at least 3 sigma from any star), and at least
     10 sigma from the other transients. Science S/N targets are log-uniform
-    in [5, 100].
+    in ``snrRange``.
     """
     if n <= 0:
         return np.empty(0), np.empty(0), np.empty(0)
@@ -460,14 +576,16 @@ def _place_transients(rng: np.random.Generator, n: int, starX: np.ndarray, starY
         raise ValueError(f"could place only {len(accepted)} of {n} transients away from stars; "
                          f"use fewer stars or transients, or a larger image")
     tx, ty = np.array(accepted).T
-    return tx, ty, _transient_fluxes(rng, tx, ty, profile, seeing, sky, gain, readVar)
+    return tx, ty, _transient_fluxes(rng, tx, ty, profile, seeing, sky, gain, readVar,
+                                     snrRange)
 
 
 def _transient_fluxes(rng: np.random.Generator, x: np.ndarray, y: np.ndarray,
                       profile: _Profile, seeing: _Seeing, sky: np.ndarray, gain: float,
-                      readVar: float) -> np.ndarray:
-    """Fluxes giving science S/N log-uniform in [5, 100] against the local sky."""
-    targets = np.exp(rng.uniform(np.log(5.0), np.log(100.0), len(x)))
+                      readVar: float, snrRange: tuple[float, float] = (5.0, 100.0),
+                      ) -> np.ndarray:
+    """Fluxes giving science S/N log-uniform in ``snrRange`` against the local sky."""
+    targets = np.exp(rng.uniform(np.log(snrRange[0]), np.log(snrRange[1]), len(x)))
     flux = np.empty(len(x))
     for i in range(len(x)):
         sigma = float(seeing.sigma(x[i], y[i]))

@@ -15,6 +15,7 @@ from .config import GetCoaddAsTemplateConfig
 from .errors import NoTemplatePatchError
 from .footprint import angle, boundingCone, boxOutline
 from .repository import PatchHeader, coaddFolder, patchFiles, readPatchHeader
+from .registered import isDataRepository, registeredPatchFiles
 from .tract import TractCoverage, groupTracts, measureCoverage
 
 
@@ -24,13 +25,17 @@ def getCoaddAsTemplate(science: Exposure, config: GetCoaddAsTemplateConfig,
     repository = Path(source).expanduser()
     band = _band(science, repository)
     wcs = _scienceWcs(science, repository)
-    folder = coaddFolder(repository, config.coaddName, band)
-    headers = [readPatchHeader(path) for path in patchFiles(folder, repository, band)]
     grow = float(config.templateBorderSize)
-    gaps = _gaps(headers, wcs, science.shape, grow)
-    nearby = [header for header, gap in zip(headers, gaps) if gap <= 0.0]
     outlineRa, outlineDec = wcs.pixel_to_world_values(*boxOutline(science.width, science.height,
                                                                   grow))
+    if isDataRepository(repository):
+        paths = registeredPatchFiles(repository, config.coaddName, band, outlineRa, outlineDec,
+                                     config.templateBorderSize)
+    else:
+        paths = patchFiles(coaddFolder(repository, config.coaddName, band), repository, band)
+    headers = [readPatchHeader(path) for path in paths]
+    gaps = _gaps(headers, wcs, science.shape, grow)
+    nearby = [header for header, gap in zip(headers, gaps) if gap <= 0.0]
     coverages = [coverage for coverage in (measureCoverage(tract, outlineRa, outlineDec)
                                            for tract in groupTracts(nearby))
                  if coverage is not None]
@@ -100,10 +105,14 @@ class CoaddTemplate:
                            source: str) -> Exposure:
         """Assemble the template covering ``science`` from coadd patches in ``source``.
 
-        1. Patches are the ``*.fits`` files under
-           ``<source>/<coaddName>Coadd/<science.filter>/``; only their headers
-           are read to find the ones overlapping the science image grown by
-           ``templateBorderSize`` pixels on every side.
+        1. In a data repository (:class:`diffim.repo.Repository`), the patches
+           are the registered ``<coaddName>Coadd`` datasets of the science band
+           that its sky map places on the science image grown by
+           ``templateBorderSize`` pixels on every side (all of the band when the
+           repository has no sky map). In a plain directory they are the
+           ``*.fits`` files under ``<source>/<coaddName>Coadd/<science.filter>/``.
+           Only their headers are read to find the ones overlapping the grown
+           science image.
         2. Patches sharing a projection and tangent point form a tract; each
            must sit on its tract's pixel grid at a whole-pixel offset. The tract
            whose patches cover the largest area of the grown science footprint
@@ -126,7 +135,7 @@ class CoaddTemplate:
         config : GetCoaddAsTemplateConfig
             Coadd name and border.
         source : str
-            The repository directory.
+            The data repository, or a directory of patch files.
 
         Returns
         -------

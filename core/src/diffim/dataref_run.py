@@ -1,0 +1,55 @@
+"""``ImageDifferenceTask.runDataRef``: a run whose inputs and outputs are repository datasets."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from .errors import InputError
+from .ids import IdFactory
+from .repo import DIFF_KINDS, DataRef, exposureId, formatDataId
+from .repo.datasets import EXPOSURE_ID_BITS
+from .results import ImageDifferenceResult
+from .runner import plannedOutputs
+from .sanitize import checkUsable
+
+if TYPE_CHECKING:
+    from .task import ImageDifferenceTask
+    from .task_config import ImageDifferenceConfig
+
+
+def outputDatasetTypes(config: "ImageDifferenceConfig") -> dict[str, str]:
+    """Output kind -> dataset type (``<coaddName>Diff_<kind>``) of what ``config`` writes."""
+    return {kind: f"{config.coaddName}Diff_{kind}" for kind in plannedOutputs(config)
+            if kind in DIFF_KINDS}
+
+
+def completeTemplateIds(scienceId: Mapping[str, Any],
+                        templateIdList: list[Mapping[str, Any]] | None) -> list[dict] | None:
+    """Each template data ID with the keys it leaves out taken from the science data ID."""
+    if templateIdList is None:
+        return None
+    return [{**scienceId, **dict(templateId)} for templateId in templateIdList]
+
+
+def runOnDataRef(task: "ImageDifferenceTask", sensorRef: DataRef,
+                 templateIdList: list[Mapping[str, Any]] | None = None,
+                 threads: int | None = None) -> ImageDifferenceResult:
+    """The body of :meth:`diffim.ImageDifferenceTask.runDataRef` (same arguments)."""
+    config = task.config
+    where = f"calexp {formatDataId(sensorRef.dataId)} of {sensorRef.repository.root}"
+    science = sensorRef.get("calexp")
+    try:
+        science = task.characterize(science, "science")
+        checkUsable(science, "science")
+    except InputError as exc:
+        raise InputError(f"{where}: {exc}") from None
+    sources = sensorRef.get("src") if sensorRef.datasetExists("src") else None
+    idFactory = IdFactory(exposureId(sensorRef.dataId), EXPOSURE_ID_BITS)
+    result = task.run(exposure=science, selectSources=sources, idFactory=idFactory,
+                      templateSource=sensorRef.repository.root,
+                      templateIdList=completeTemplateIds(sensorRef.dataId, templateIdList),
+                      threads=threads)
+    outputs = outputDatasetTypes(config)
+    paths = sensorRef.putMany([(result.output(kind), name) for kind, name in outputs.items()])
+    result.metadata["outputs"] = {kind: str(path) for kind, path in zip(outputs, paths)}
+    return result
