@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from . import plugins
+from .batch.command import batch
 from .cli_options import OVERRIDE, OVERRIDE_FILE
 from .cli_repo import repo
 from .errors import DiffimError
@@ -225,6 +226,7 @@ def _simulateRepo(ctx: click.Context, root: Path, seed: int) -> None:
 
 
 cli.add_command(repo)
+cli.add_command(batch)
 
 
 class Interrupted(KeyboardInterrupt):
