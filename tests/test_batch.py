@@ -9,6 +9,7 @@ separate ``dask scheduler`` and ``dask worker`` processes.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import signal
@@ -367,3 +368,25 @@ def test_table_of_recorded_results_reads_back(processed):
     assert isinstance(table, Table) and set(table["run"]) == {"local"}
     ok = table[table["status"] == "ok"]
     assert np.all(np.abs(ok["noise_ratio"] - 1) < 0.05) and np.all(ok["n_dia_sources"] > 0)
+    assert main(["repo", "results", str(processed[0]), "--run", "local"]) == 0
+
+
+def test_repo_results_prints_the_batch_table(processed, capsys):
+    root, summary = processed
+    assert main(["repo", "results", str(root), "--run", "local"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "run local:"
+    assert out[1:] == summary.table().splitlines()
+    assert main(["repo", "results", str(root), "--run", "nothing"]) == 0
+    assert capsys.readouterr().out.startswith("no batch results of run nothing")
+
+
+def test_worker_logs_name_their_data_id(caplog):
+    from diffim.batch.work import namedLogs
+
+    with caplog.at_level(logging.INFO), namedLogs("visit=3 detector=0 band=r"):
+        logging.getLogger("diffim.apcorr").warning("no aperture correction")
+        logging.getLogger("distributed.worker").warning("worker message")
+    logging.getLogger("diffim").warning("after")
+    assert [record.getMessage() for record in caplog.records] == [
+        "visit=3 detector=0 band=r: no aperture correction", "worker message", "after"]

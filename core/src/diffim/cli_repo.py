@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+import numpy as np
 
 _REPO = click.argument("repository", type=click.Path(file_okay=False))
 
@@ -130,20 +131,28 @@ def check(repository, removeStale) -> None:
 @_REPO
 @click.option("--run", "runName", help="Only this batch run.")
 def results(repository, runName) -> None:
-    """Show the per-data-ID results batch runs recorded in REPOSITORY."""
+    """Show the per-data-ID results batch runs recorded in REPOSITORY, a table per run."""
+    from .batch.plan import sortKey
+    from .batch.summary import BatchSummary, DataIdResult
     from .repo import Repository
 
     table = Repository(repository).batchResults(runName)
-    columns = ["run", "visit", "detector", "band", "status", "quality", "n_dia_sources",
-               "noise_ratio", "seconds", "message"]
-    rows = [[_cell(row[name]) for name in columns] for row in table] if len(table) else []
-    _table(columns, rows)
-
-
-def _cell(value) -> str:
-    if value is None or value is getattr(value, "mask", None) or str(value) == "--":
-        return ""
-    return f"{value:.3f}" if isinstance(value, float) else str(value)
+    summaries: dict[str, BatchSummary] = {}
+    for row in table:
+        value = lambda name: None if np.ma.is_masked(row[name]) else row[name].item()  # noqa
+        summaries.setdefault(str(row["run"]), BatchSummary(run=str(row["run"]))).results.append(
+            DataIdResult(dataId={key: value(key) for key in ("visit", "detector", "band")},
+                         status=str(row["status"]), quality=str(row["quality"]) or None,
+                         nDiaSources=value("n_dia_sources"), nPositive=value("n_positive"),
+                         nNegative=value("n_negative"), noiseRatio=value("noise_ratio"),
+                         seconds=float(row["seconds"]), message=str(row["message"])))
+    if not summaries:
+        click.echo(f"no batch results{f' of run {runName}' if runName else ''} in "
+                   f"{Path(repository).absolute()}")
+    for run, summary in summaries.items():
+        summary.results.sort(key=lambda result: sortKey(result.dataId))
+        click.echo(f"run {run}:")
+        click.echo(summary.table())
 
 
 def _table(header: list[str], rows: list[list[str]]) -> None:

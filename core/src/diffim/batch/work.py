@@ -7,10 +7,12 @@ does not stop the batch.
 """
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -20,7 +22,7 @@ from ..messages import oneLine
 from ..noise import cleanSignificance, noiseRatio
 from ..results import ImageDifferenceResult
 from ..task_config import ImageDifferenceConfig
-from .summary import DataIdResult
+from .summary import DataIdResult, dataIdText
 
 if TYPE_CHECKING:
     from ..repo import DataRef, Repository
@@ -66,6 +68,29 @@ def runDataRef(config: ImageDifferenceConfig, dataRef: DataRef,
 
     return ImageDifferenceTask(config=config).runDataRef(dataRef, templateIdList,
                                                          threads=threads)
+
+
+@contextlib.contextmanager
+def namedLogs(name: str) -> Iterator[None]:
+    """Prefix ``name`` (the data ID) to diffim's log messages made during the block.
+
+    A worker's warnings reach the terminal of the batch among those of every other
+    data ID; without the prefix nobody could tell which exposure had no aperture
+    correction. Records of other libraries (Dask's own) are left alone.
+    """
+    previous = logging.getLogRecordFactory()
+
+    def factory(*args, **kwargs) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        if record.name == "diffim" or record.name.startswith("diffim."):
+            record.msg = f"{name}: {record.msg}"
+        return record
+
+    logging.setLogRecordFactory(factory)
+    try:
+        yield
+    finally:
+        logging.setLogRecordFactory(previous)
 
 
 def describeResult(dataId: dict[str, Any], result: ImageDifferenceResult) -> DataIdResult:
@@ -121,10 +146,11 @@ def processDataId(root: str, dataId: dict[str, Any], config: ImageDifferenceConf
     """
     start = time.perf_counter()
     try:
-        repository = openRepository(root)
-        result = (process or runDataRef)(config, repository.dataRef(**dataId), templateIdList,
-                                         threads)
-        record = describeResult(dataId, result)
+        with namedLogs(dataIdText(dataId)):
+            repository = openRepository(root)
+            result = (process or runDataRef)(config, repository.dataRef(**dataId),
+                                             templateIdList, threads)
+            record = describeResult(dataId, result)
     except Exception as exc:  # noqa: BLE001 - one data ID's failure must not stop the batch
         record = DataIdResult(dataId=dataId, status="failed", message=failureMessage(exc))
     record.seconds = time.perf_counter() - start

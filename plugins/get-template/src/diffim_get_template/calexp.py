@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from diffim.errors import ConfigError, InputError, NoOverlapError
+from diffim.errors import ConfigError, InputError
 from diffim.exposure import Exposure
 from diffim.hookspecs import hookimpl
 from diffim.repo import Repository, formatDataId
@@ -22,6 +22,7 @@ from diffim.repo.datasets import datasetType
 
 from .calexp_combine import combineExposures
 from .calexp_config import GetCalexpAsTemplateConfig
+from .errors import NoTemplateVisitOverlapError
 
 #: The dataset type the template visits are read as.
 DATASET_TYPE = "calexp"
@@ -89,19 +90,6 @@ def _checkDistinct(names: list[str]) -> None:
     if repeated:
         raise InputError(f"template visits {', '.join(repeated)} given more than once (expected "
                          "distinct data IDs)")
-
-
-class NoTemplateVisitOverlapError(NoOverlapError):
-    """No template visit has a valid pixel on the science exposure's grid.
-
-    ``fraction`` (the part of the science image the template covers) is 0;
-    ``required`` is 0 too: any overlap at all would have given a template.
-    """
-
-    def __init__(self, message: str) -> None:
-        self.fraction = 0.0
-        self.required = 0.0
-        InputError.__init__(self, message)
 
 
 class CalexpTemplate:

@@ -8,8 +8,8 @@ class TemplateRepositoryError(InputError):
     """The repository, its band folder or one of its patch files is unusable."""
 
 
-class NoTemplatePatchError(NoOverlapError):
-    """No coadd patch of the repository overlaps the science exposure.
+class NothingOverlapsError(NoOverlapError):
+    """None of the template's inputs overlaps the science exposure.
 
     ``fraction`` (the part of the science footprint the template covers) is 0;
     ``required`` is 0 too: any overlap at all would have given a template.
@@ -19,3 +19,11 @@ class NoTemplatePatchError(NoOverlapError):
         self.fraction = 0.0
         self.required = 0.0
         InputError.__init__(self, message)
+
+
+class NoTemplatePatchError(NothingOverlapsError):
+    """No coadd patch of the repository overlaps the science exposure."""
+
+
+class NoTemplateVisitOverlapError(NothingOverlapsError):
+    """No template visit has a valid pixel on the science exposure's grid."""
