@@ -108,6 +108,9 @@ class Repository:
             settings = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
         except (OSError, yaml.YAMLError) as exc:
             raise RepositoryError(f"{config}: unreadable ({' '.join(str(exc).split())})") from None
+        if not isinstance(settings, dict):
+            raise RepositoryError(f"{config}: expected a mapping (diffimRepository, registry), "
+                                  f"found {type(settings).__name__}")
         self.registryUrl = settings.get("registry") or f"sqlite:///{self.root / REGISTRY_FILE}"
         self.registry = Registry(self.registryUrl)
         self._skyMap: SkyMap | None = None
