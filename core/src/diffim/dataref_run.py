@@ -1,11 +1,17 @@
 """``ImageDifferenceTask.runDataRef``: a run whose inputs and outputs are repository datasets."""
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from astropy.table import Table
+
 from .errors import InputError
+from .exposure import Exposure
+from .fits_io import PRIMARY_CARDS
 from .ids import IdFactory
+from .provenance import pixelChecksum, provenanceCards
 from .repo import DIFF_KINDS, DataRef, exposureId, formatDataId
 from .repo.datasets import EXPOSURE_ID_BITS
 from .results import ImageDifferenceResult
@@ -31,6 +37,30 @@ def completeTemplateIds(scienceId: Mapping[str, Any],
     return [{**scienceId, **dict(templateId)} for templateId in templateIdList]
 
 
+def withCards(output: Any, cards: Mapping[str, Any]) -> Any:
+    """``output`` (an Exposure or a Table) sharing its data, with ``cards`` for the primary
+    header of the file the repository writes (:data:`diffim.fits_io.PRIMARY_CARDS`)."""
+    if isinstance(output, Table):
+        meta = {**output.meta, PRIMARY_CARDS: dict(cards)}
+        output = Table(output, copy=False)
+        output.meta = meta
+    elif isinstance(output, Exposure):
+        output = dataclasses.replace(output, metadata={**output.metadata,
+                                                       PRIMARY_CARDS: dict(cards)})
+    return output
+
+
+def _templateInput(config: "ImageDifferenceConfig", templateIdList,
+                   result: ImageDifferenceResult):
+    """The template for the provenance: what it was built from, and its warped pixels."""
+    warped = result.warpedExposure
+    if warped is None:
+        return None
+    label = ("calexp " + "; ".join(formatDataId(t) for t in templateIdList)
+             if templateIdList else f"{config.coaddName}Coadd patches")
+    return (label, warped)
+
+
 def runOnDataRef(task: "ImageDifferenceTask", sensorRef: DataRef,
                  templateIdList: list[Mapping[str, Any]] | None = None,
                  threads: int | None = None) -> ImageDifferenceResult:
@@ -38,6 +68,7 @@ def runOnDataRef(task: "ImageDifferenceTask", sensorRef: DataRef,
     config = task.config
     where = f"calexp {formatDataId(sensorRef.dataId)} of {sensorRef.repository.root}"
     science = sensorRef.get("calexp")
+    scienceInput = (f"calexp {formatDataId(sensorRef.dataId)}", pixelChecksum(science.image))
     try:
         science = task.characterize(science, "science")
         checkUsable(science, "science")
@@ -50,6 +81,9 @@ def runOnDataRef(task: "ImageDifferenceTask", sensorRef: DataRef,
                       templateIdList=completeTemplateIds(sensorRef.dataId, templateIdList),
                       threads=threads)
     outputs = outputDatasetTypes(config)
-    paths = sensorRef.putMany([(result.output(kind), name) for kind, name in outputs.items()])
+    cards = provenanceCards(config, result, science=scienceInput,
+                            template=_templateInput(config, templateIdList, result))
+    paths = sensorRef.putMany([(withCards(result.output(kind), cards), name)
+                               for kind, name in outputs.items()])
     result.metadata["outputs"] = {kind: str(path) for kind, path in zip(outputs, paths)}
     return result

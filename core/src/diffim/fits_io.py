@@ -30,11 +30,12 @@ import io
 import os
 import re
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import astropy.units as u
 import numpy as np
 from astropy.io import fits
 from astropy.table import Table
@@ -81,7 +82,8 @@ _ATTRIBUTE_KEYS = ("FILTER", "DATE-OBS", "MAGZERO")
 # ---------------------------------------------------------------------------
 
 
-def writeExposure(exposure: Exposure, path: str | os.PathLike, overwrite: bool = False) -> Path:
+def writeExposure(exposure: Exposure, path: str | os.PathLike, overwrite: bool = False,
+                  header: Mapping[str, Any] | None = None, unit: str | None = None) -> Path:
     """Write ``exposure`` as a multi-extension FITS file, atomically.
 
     Parameters
@@ -92,6 +94,13 @@ def writeExposure(exposure: Exposure, path: str | os.PathLike, overwrite: bool =
         Destination file.
     overwrite : bool
         Replace an existing file.
+    header : mapping, optional
+        Extra primary-header cards, ``key -> value`` or ``key -> (value, comment)``
+        (e.g. :func:`diffim.provenance.provenanceCards`); by default those of
+        ``exposure.metadata[PRIMARY_CARDS]``, if any.
+    unit : str, optional
+        ``BUNIT`` of the IMAGE extension (the VARIANCE extension gets its square);
+        by default the exposure's own ``BUNIT`` metadata, else ``adu``.
 
     Returns
     -------
@@ -105,8 +114,13 @@ def writeExposure(exposure: Exposure, path: str | os.PathLike, overwrite: bool =
     """
     path = check_writable(path, overwrite)
     wcsHeader = _wcs_header(exposure.wcs)
-    hdus = [fits.PrimaryHDU(header=_primary_header(exposure)),
-            fits.ImageHDU(exposure.image.astype(np.float32, copy=False), wcsHeader.copy(),
+    imageUnit = pixelUnit(exposure) if unit is None else unit
+    imageHeader = wcsHeader.copy()
+    imageHeader["BUNIT"] = (imageUnit, "unit of the pixel values")
+    if header is None:
+        header = exposure.metadata.get(PRIMARY_CARDS)
+    hdus = [fits.PrimaryHDU(header=_primary_header(exposure, header)),
+            fits.ImageHDU(exposure.image.astype(np.float32, copy=False), imageHeader,
                           name="IMAGE")]
     maskHeader = wcsHeader.copy()
     for key, bit, comment in exposure.maskPlanes.to_header_cards():
@@ -114,8 +128,10 @@ def writeExposure(exposure: Exposure, path: str | os.PathLike, overwrite: bool =
     hdus.append(fits.ImageHDU(exposure.mask.astype(MASK_DTYPE, copy=False), maskHeader,
                               name="MASK"))
     if exposure.variance is not None:
+        varianceHeader = wcsHeader.copy()
+        varianceHeader["BUNIT"] = (squaredUnit(imageUnit), "unit of the variance (IMAGE's squared)")
         hdus.append(fits.ImageHDU(exposure.variance.astype(np.float32, copy=False),
-                                  wcsHeader.copy(), name="VARIANCE"))
+                                  varianceHeader, name="VARIANCE"))
     if exposure.psf is not None:
         hdus.extend(_psf_hdus(exposure.psf, exposure.shape))
     with atomic_write(path, overwrite=overwrite) as tmp:
@@ -154,10 +170,14 @@ class ExposureBlockWriter:
         self._stream.write(fits.PrimaryHDU(header=_primary_header(description))
                            .header.tostring().encode("ascii"))
         wcsHeader = _wcs_header(description.wcs)
+        imageUnit = pixelUnit(description)
+        units = {"IMAGE": imageUnit, "VARIANCE": squaredUnit(imageUnit)}
         for name, dtype in self.PLANES:
             header = fits.ImageHDU(np.zeros((1, 1), dtype=dtype), wcsHeader.copy(),
                                    name=name).header
             header["NAXIS1"], header["NAXIS2"] = self.shape[1], self.shape[0]
+            if name in units:
+                header["BUNIT"] = (units[name], "unit of the pixel values")
             if name == "MASK":
                 for key, bit, comment in description.maskPlanes.to_header_cards():
                     header[_card_key(key)] = (bit, comment)
@@ -214,8 +234,56 @@ def _representable(key: Any, value: Any) -> bool:
     return isinstance(value, str) and value.isascii() and value.isprintable()
 
 
-def _primary_header(exposure: Exposure) -> fits.Header:
-    """Metadata cards (where representable) plus FILTER, DATE-OBS and MAGZERO."""
+#: Metadata key (of an Exposure's ``metadata`` or a Table's ``meta``) whose mapping holds
+#: extra primary-header cards for the writers, when they are not given a ``header``: how
+#: a writer that is not called directly (a repository's) gets the provenance cards.
+PRIMARY_CARDS = "diffim.primaryCards"
+
+#: Pixel unit of an exposure whose metadata gives none (counts).
+DEFAULT_UNIT = "adu"
+
+
+def pixelUnit(exposure: Exposure) -> str:
+    """The unit of ``exposure``'s pixels: its ``BUNIT`` metadata, else :data:`DEFAULT_UNIT`."""
+    unit = exposure.metadata.get("BUNIT")
+    return unit.strip() if isinstance(unit, str) and unit.strip() else DEFAULT_UNIT
+
+
+def squaredUnit(unit: str) -> str:
+    """``unit`` squared, as a FITS unit string (``adu`` -> ``adu2``), e.g. for a variance."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for form in ("fits", "generic"):
+            try:
+                return (u.Unit(unit, format=form) ** 2).to_string(form)
+            except (ValueError, TypeError):
+                continue
+        return f"({unit})**2"
+
+
+def _extra_cards(header: fits.Header, extra: Mapping[str, Any] | None) -> None:
+    """Add ``extra`` (``key -> value`` or ``(value, comment)``) to ``header``."""
+    for key, card in (extra or {}).items():
+        value, comment = card if isinstance(card, tuple) else (card, None)
+        if isinstance(value, np.generic):
+            value = value.item()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", fits.verify.VerifyWarning)
+            header[_card_key(key)] = (value, comment) if comment else value
+
+
+def stampPrimaryHeader(path: str | os.PathLike, extra: Mapping[str, Any]) -> None:
+    """Add the cards of ``extra`` to the primary header of the FITS file at ``path``, in place.
+
+    For outputs another writer made (a run in tiles writes its own); the file is
+    rewritten only when the header outgrows its padding.
+    """
+    with fits.open(path, mode="update") as hdus:
+        _extra_cards(hdus[0].header, extra)
+
+
+def _primary_header(exposure: Exposure, extra: Mapping[str, Any] | None = None) -> fits.Header:
+    """Metadata cards (where representable) plus FILTER, DATE-OBS, MAGZERO and ``extra``."""
     header = fits.Header()
     for key, value in exposure.metadata.items():
         if (not _representable(key, value) or key.upper() in _ATTRIBUTE_KEYS
@@ -232,6 +300,7 @@ def _primary_header(exposure: Exposure) -> fits.Header:
         header["DATE-OBS"] = (exposure.obsDate, "observation start (UTC)")
     if exposure.photoCalib is not None:
         header["MAGZERO"] = (exposure.photoCalib.zeroPoint, "AB mag giving 1 count")
+    _extra_cards(header, extra)
     return header
 
 
@@ -282,7 +351,8 @@ def _psf_hdus(psf: Psf, shape: tuple[int, int]) -> list[fits.hdu.base.ExtensionH
     return [fits.ImageHDU(np.asarray(image, dtype=np.float64), header, name="PSF")]
 
 
-def writeTable(table: Table, path: str | os.PathLike, overwrite: bool = False) -> Path:
+def writeTable(table: Table, path: str | os.PathLike, overwrite: bool = False,
+               header: Mapping[str, Any] | None = None) -> Path:
     """Write ``table`` as a FITS binary table, atomically.
 
     Units go to ``TUNITn``; column descriptions go to ``TCOMMn`` and to
@@ -297,6 +367,9 @@ def writeTable(table: Table, path: str | os.PathLike, overwrite: bool = False) -
         Destination file.
     overwrite : bool
         Replace an existing file.
+    header : mapping, optional
+        Extra primary-header cards, ``key -> value`` or ``key -> (value, comment)``;
+        by default those of ``table.meta[PRIMARY_CARDS]``, if any.
 
     Returns
     -------
@@ -304,10 +377,17 @@ def writeTable(table: Table, path: str | os.PathLike, overwrite: bool = False) -
         The path written.
     """
     path = check_writable(path, overwrite)
+    if PRIMARY_CARDS in table.meta:
+        meta = dict(table.meta)
+        table = Table(table, copy=False)
+        table.meta = meta
+        cards = table.meta.pop(PRIMARY_CARDS)
+        header = cards if header is None else header
     with atomic_write(path, overwrite=overwrite) as tmp:
         table.write(tmp, format="fits")
         with fits.open(tmp, mode="update") as hdus, warnings.catch_warnings():
             warnings.simplefilter("ignore", fits.verify.VerifyWarning)
+            _extra_cards(hdus[0].header, header)
             header = hdus[1].header
             for i in range(1, header["TFIELDS"] + 1):
                 name = header[f"TTYPE{i}"]

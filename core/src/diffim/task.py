@@ -25,6 +25,7 @@ from .metrics import runMetrics
 from .quality import Quality, assessDifference
 from .results import (DetectionResult, ImageDifferenceResult, PsfMeasurement,
                       SubtractionResult, SubtractionTraits, VarianceScale)
+from .photocalib import addCalibratedFluxes
 from .preconvolve import preConvolutionKernel, preConvolve
 from .sanitize import sanitize
 from .task_config import ImageDifferenceConfig
@@ -664,5 +665,6 @@ class ImageDifferenceTask:
                 sources = self._joinForced(detected, sources, forced, science)
         if config.doMatchSources:
             sources = self._matchSources(sources, science, result.selectSources)
+        sources = addCalibratedFluxes(sources, science.photoCalib)
         self.metadata["nDiaSources"] = len(sources)
         return sources, verdict
