@@ -89,7 +89,10 @@ def test_batch_processes_every_visit_like_a_single_run(processed, simulated, tmp
         dataId = result.dataId
         sources = repository.get("deepDiff_diaSrc", dataId)
         assert len(sources) == result.nDiaSources > 0
-        assert result.nPositive == int(np.count_nonzero(sources["isPositive"]))
+        # each source counted once, by kind, as the summary line of `diffim run` counts them
+        assert result.nPositive + result.nNegative + result.nDipoles + result.nSkySources == \
+            len(sources)
+        assert result.nPositive <= int(np.count_nonzero(sources["isPositive"]))
         truth = repository.get("truth", dataId)
         transients = truth[truth["kind"] == "transient"]
         distance, _ = cKDTree(np.c_[sources["x"], sources["y"]]).query(
@@ -305,7 +308,8 @@ def test_suspect_run_is_reported_with_its_reasons():
                                                                 quality=quality))
     assert (result.status, result.quality, result.message) == \
         ("suspect", "suspect", "noise ratio 1.31; few stars")
-    assert (result.nDiaSources, result.nPositive, result.nNegative) == (3, 2, 1)
+    assert (result.nDiaSources, result.nPositive, result.nNegative, result.nDipoles,
+            result.nSkySources) == (3, 2, 1, 0, 0)
     assert result.noiseRatio is None
 
 
@@ -342,20 +346,21 @@ def test_template_visits_option():
 
 def test_summary_table_lines_up():
     summary = BatchSummary("r", [
-        DataIdResult({"visit": 1, "detector": 0, "band": "r"}, "ok", "ok", 14, 13, 2, 0.997,
-                     1.31),
+        DataIdResult({"visit": 1, "detector": 0, "band": "r"}, "ok", "ok", nDiaSources=14,
+                     nPositive=11, nNegative=2, nDipoles=1, nSkySources=0, noiseRatio=0.997,
+                     seconds=1.31),
         DataIdResult({"visit": 12, "detector": 0, "band": "r"}, "failed",
                      message="template covers 4.6%\nof the image"),
         DataIdResult({"visit": 3, "detector": 0, "band": "r"}, "skipped",
                      message="outputs already in the repository")], seconds=3.0)
     lines = summary.table().splitlines()
     assert lines[0].split() == ["data", "ID", "status", "quality", "diaSrc", "pos", "neg",
-                                "noise", "seconds", "why"]
-    assert lines[1].split() == ["visit=1", "detector=0", "band=r", "ok", "ok", "14", "13", "2",
-                                "0.997", "1.3"]
-    assert lines[2].split()[3:] == ["failed", *"-" * 5, "0.0", "template", "covers", "4.6%",
+                                "dip", "sky", "noise", "seconds", "why"]
+    assert lines[1].split() == ["visit=1", "detector=0", "band=r", "ok", "ok", "14", "11", "2",
+                                "1", "0", "0.997", "1.3"]
+    assert lines[2].split()[3:] == ["failed", *"-" * 7, "0.0", "template", "covers", "4.6%",
                                     "of", "the", "image"]
-    assert lines[3].split()[3:10] == ["skipped", *"-" * 6]
+    assert lines[3].split()[3:12] == ["skipped", *"-" * 8]
     status, seconds = lines[0].index("status"), lines[0].index("seconds") + len("seconds")
     assert [line[status:].split()[0] for line in lines[1:]] == ["ok", "failed", "skipped"]
     assert [line[:seconds].split()[-1] for line in lines[1:]] == ["1.3", "0.0", "-"]

@@ -144,7 +144,8 @@ def results(repository, runName) -> None:
             DataIdResult(dataId={key: value(key) for key in ("visit", "detector", "band")},
                          status=str(row["status"]), quality=str(row["quality"]) or None,
                          nDiaSources=value("n_dia_sources"), nPositive=value("n_positive"),
-                         nNegative=value("n_negative"), noiseRatio=value("noise_ratio"),
+                         nNegative=value("n_negative"), nDipoles=value("n_dipoles"),
+                         nSkySources=value("n_sky_sources"), noiseRatio=value("noise_ratio"),
                          seconds=float(row["seconds"]), message=str(row["message"])))
     if not summaries:
         click.echo(f"no batch results{f' of run {runName}' if runName else ''} in "

@@ -32,9 +32,11 @@ from astropy.table import Table
 from . import plugins
 from .errors import InputError, OutputError
 from .exposure import Exposure
-from .fits_io import imageShape, readTable, writeExposure, writeTable
+from .fits_io import (imageShape, pixelUnit, readTable, stampPrimaryHeader, writeExposure,
+                      writeTable)
 from .inputs import ImageFiles
 from .noise import cleanSignificance, noiseRatio
+from .provenance import provenanceCards
 from .sanitize import checkUsable
 from .task import ImageDifferenceTask
 from .task_config import ImageDifferenceConfig
@@ -55,18 +57,65 @@ class RunSummary:
     nDiaSources: int = 0
     nPositive: int = 0
     nNegative: int = 0
+    nDipoles: int = 0
+    nSkySources: int = 0
     noiseRatio: float = float("nan")
     seconds: float = 0.0
     status: str = "ok"
     reasons: list[str] = field(default_factory=list)
 
+    def count(self, sources: Table) -> None:
+        """Count ``sources`` by kind, each once (see :func:`countByKind`)."""
+        self.nDiaSources = len(sources)
+        counts = countByKind(sources)
+        self.nPositive, self.nNegative = counts["positive"], counts["negative"]
+        self.nDipoles, self.nSkySources = counts["dipole"], counts["sky"]
+
     def line(self) -> str:
-        """One summary line for the terminal (the status, and why when suspect)."""
+        """One summary line for the terminal (the status, and why when suspect).
+
+        The diaSources are counted once each, by kind: the parts add up to the total.
+        """
         verdict = self.status if not self.reasons else \
             f"{self.status} ({'; '.join(self.reasons)})"
-        return (f"{self.nDiaSources} diaSources ({self.nPositive} positive, {self.nNegative} "
-                f"negative); difference noise / expected = {self.noiseRatio:.3f}; "
-                f"{self.seconds:.1f} s; status {verdict}")
+        parts = (f"{self.nPositive} positive, {self.nNegative} negative, "
+                 f"{self.nDipoles} dipoles")
+        if self.nSkySources:
+            parts += f", {self.nSkySources} sky sources"
+        return (f"{self.nDiaSources} diaSources ({parts}); difference noise / expected = "
+                f"{self.noiseRatio:.3f}; {self.seconds:.1f} s; status {verdict}")
+
+
+#: diaSource columns that mark a source as a dipole (beside having peaks of both signs).
+DIPOLE_COLUMNS = ("isDipole", "ip_diffim_DipoleFit_flag_classification")
+
+
+def _flag(sources: Table, name: str) -> np.ndarray:
+    """Column ``name`` of ``sources`` as booleans (all False when absent)."""
+    if name not in sources.colnames:
+        return np.zeros(len(sources), dtype=bool)
+    return np.asarray(sources[name].filled(False) if hasattr(sources[name], "filled")
+                      else sources[name], dtype=bool)
+
+
+def countByKind(sources: Table) -> dict[str, int]:
+    """Count each row of a diaSource table once: sky, dipole, positive or negative.
+
+    A sky source (``sky_source``) counts as one only; a dipole (classified so, or its
+    footprint holding peaks of both signs) counts as a dipole only; of the rest, a
+    source with a positive peak is positive, any other negative. The four add up to
+    ``len(sources)``.
+    """
+    sky = _flag(sources, "sky_source")
+    dipole = (_flag(sources, "isPositive") & _flag(sources, "isNegative")) | \
+        _flag(sources, "isDipoleCandidate")
+    for name in DIPOLE_COLUMNS:
+        dipole |= _flag(sources, name)
+    dipole &= ~sky
+    positive = _flag(sources, "isPositive") & ~dipole & ~sky
+    negative = ~(sky | dipole | positive)
+    return {"positive": int(positive.sum()), "negative": int(negative.sum()),
+            "dipole": int(dipole.sum()), "sky": int(sky.sum())}
 
 
 def plannedOutputs(config: ImageDifferenceConfig) -> dict[str, str]:
@@ -80,18 +129,59 @@ def plannedOutputs(config: ImageDifferenceConfig) -> dict[str, str]:
         "matchedExp": config.doWriteMatchedExp and config.doSubtract,
         "kernelSrc": config.doAddMetrics and config.doSelectSources and config.doSubtract,
         "registerDebug": config.doDebugRegister and config.doUseRegister and config.doSubtract,
+        "quicklook": config.doWriteQuicklook and config.doSubtract,
+        "cutouts": config.doWriteCutouts and config.doSubtract and config.doDetection,
+        "gallery": config.doWriteCutouts and config.doSubtract and config.doDetection,
+        "regions": config.doWriteRegions and config.doDetection,
         "metadata": config.saveMetadata,
         "log": config.saveLogOutput,
     }
     return {kind: getattr(names, kind) for kind, on in wanted.items() if on}
 
 
-def writeOutput(output: Exposure | Table, path: Path) -> None:
-    """Write one output of a run (an exposure or a table) atomically."""
+def writeOutput(output: Exposure | Table, path: Path, header: dict | None = None,
+                unit: str | None = None) -> None:
+    """Write one output of a run (an exposure or a table) atomically.
+
+    ``header`` holds extra primary-header cards (the provenance); ``unit`` is the
+    BUNIT of an exposure's pixels (see :func:`diffim.fits_io.writeExposure`).
+    """
     if isinstance(output, Table):
-        writeTable(output, path)
+        writeTable(output, path, header=header)
     else:
-        writeExposure(output, path)
+        writeExposure(output, path, header=header, unit=unit)
+
+
+#: Outputs made for looking at a run (PNG pictures, cutouts, a region file).
+LOOK_AT_OUTPUTS = ("quicklook", "cutouts", "gallery", "regions")
+
+
+def writeLookAt(kind: str, path: Path, config: ImageDifferenceConfig, science: Exposure,
+                template: Exposure | None, result) -> None:
+    """Write one of :data:`LOOK_AT_OUTPUTS` of a finished run.
+
+    The template shown is the PSF-matched one, else the warped one (on the science
+    grid either way); the difference is the one detected on (the score image in
+    AL score mode).
+    """
+    from .cutouts import writeCutouts, writeGallery
+    from .quicklook import writeQuicklook
+    from .regionfile import writeRegions
+
+    matched = result.matchedExposure or result.warpedExposure or template
+    difference = result.subtractedExposure or result.scoreExposure
+    sources = result.diaSources if result.diaSources is not None else Table()
+    if kind == "quicklook":
+        writeQuicklook(path, science, matched, difference, sources)
+    elif kind == "cutouts":
+        writeCutouts(path, science, matched, difference, sources, size=config.cutoutSize,
+                     option="cutoutSize")
+    elif kind == "gallery":
+        writeGallery(path, science, matched, difference, sources, n=config.galleryCount,
+                     size=config.cutoutSize, option="cutoutSize")
+    else:
+        wcs = difference.wcs if difference is not None else science.wcs
+        writeRegions(path, sources, wcs=wcs)
 
 
 def _missingDirectories(path: Path) -> list[Path]:
@@ -215,6 +305,17 @@ class _LogFile(logging.FileHandler):
 def _files(image: str | Path | ImageFiles | None) -> ImageFiles | None:
     """``image`` as an :class:`~diffim.inputs.ImageFiles` (a path alone has no companions)."""
     return image if image is None or isinstance(image, ImageFiles) else ImageFiles(image)
+
+
+def _templateInput(template: str | Path | ImageFiles | None, templateRepo: str | Path | None,
+                   result) -> Any:
+    """The template for the provenance: its file, or the warped template built from a repository."""
+    if template is not None:
+        return _files(template)
+    warped = getattr(result, "warpedExposure", None)
+    if templateRepo is not None and warped is not None:
+        return (f"repo:{Path(templateRepo).name}", warped)
+    return None
 
 
 def _describe(role: str, files: ImageFiles | None) -> dict[str, Any]:
@@ -359,6 +460,11 @@ def runFiles(config: ImageDifferenceConfig, science: str | Path | ImageFiles,
         raise InputError(f"{scienceSources}: a science source catalog is not used by a run in "
                          f"tiles (the {shape[1]}x{shape[0]} science image is tiled); pass "
                          "--tile-size 0 to run it whole")
+    pictures = [kind for kind in LOOK_AT_OUTPUTS if kind in planned]
+    if tiled and pictures:
+        raise InputError(f"{_files(science).image}: {', '.join(pictures)} are not made by a run "
+                         f"in tiles (the {shape[1]}x{shape[0]} science image is tiled); pass "
+                         "--tile-size 0 to run it whole")
     if tiled:
         scienceExp = templateExp = selectSources = None
     else:
@@ -388,19 +494,27 @@ def runFiles(config: ImageDifferenceConfig, science: str | Path | ImageFiles,
                               selectSources=selectSources, threads=threads,
                               templateSource=templateRepo)
         summary = RunSummary(seconds=0.0)
+        cards = provenanceCards(config, result, science=_files(science),
+                                template=_templateInput(template, templateRepo, result),
+                                pipeline=pipeline)
+        unit = pixelUnit(scienceExp) if scienceExp is not None else None
         for kind, name in planned.items():
             if kind in result.OUTPUTS and kind not in written:
                 _write(kind, staging, outdir, name,
-                       lambda p, kind=kind: writeOutput(result.output(kind), p))
+                       lambda p, kind=kind: writeOutput(result.output(kind), p, cards, unit))
+            elif kind in written and kind not in ("metadata", "log"):
+                _write(kind, staging, outdir, name,
+                       lambda p: stampPrimaryHeader(p, cards))
+        for kind in pictures:
+            _write(kind, staging, outdir, planned[kind],
+                   lambda p, kind=kind: writeLookAt(kind, p, config, scienceExp, templateExp,
+                                                    result))
         if "registerDebug" in planned:
             _write("registerDebug", staging, outdir, planned["registerDebug"],
-                   lambda p: writeTable(Table(rows=result.metadata["registerDebug"]), p))
+                   lambda p: writeTable(Table(rows=result.metadata["registerDebug"]), p,
+                                        header=cards))
         if result.diaSources is not None:
-            sources = result.diaSources
-            summary.nDiaSources = len(sources)
-            if "isPositive" in sources.colnames:
-                summary.nPositive = int(np.count_nonzero(sources["isPositive"]))
-                summary.nNegative = int(np.count_nonzero(sources["isNegative"]))
+            summary.count(result.diaSources)
         if tiled:
             summary.noiseRatio = tiles.noiseRatio
         elif result.subtractedExposure is not None:
@@ -416,7 +530,11 @@ def runFiles(config: ImageDifferenceConfig, science: str | Path | ImageFiles,
                            "templateRepo": None if templateRepo is None else str(templateRepo),
                            "pipeline": None if pipeline is None else str(pipeline)},
                 "versions": _versions(config),
-                "summary": {"nDiaSources": summary.nDiaSources, "noiseRatio": summary.noiseRatio,
+                "provenance": {key: value for key, (value, _) in cards.items()},
+                "summary": {"nDiaSources": summary.nDiaSources, "nPositive": summary.nPositive,
+                            "nNegative": summary.nNegative, "nDipoles": summary.nDipoles,
+                            "nSkySources": summary.nSkySources,
+                            "noiseRatio": summary.noiseRatio,
                             "wallSeconds": round(summary.seconds, 3),
                             "status": summary.status},
                 "metadata": _jsonable(result.metadata),

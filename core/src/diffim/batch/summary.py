@@ -25,8 +25,9 @@ class DataIdResult:
         One of :data:`STATUSES`.
     quality : str or None
         The run's quality status (``ok`` or ``suspect``); None unless it ran.
-    nDiaSources, nPositive, nNegative : int or None
-        diaSources found, and how many of them are positive and negative.
+    nDiaSources, nPositive, nNegative, nDipoles, nSkySources : int or None
+        diaSources found, and how many of them are positive, negative, dipoles and sky
+        sources, each counted once (:func:`diffim.runner.countByKind`).
     noiseRatio : float or None
         Measured difference noise / expected noise (1 for a well-modelled difference).
     seconds : float
@@ -41,6 +42,8 @@ class DataIdResult:
     nDiaSources: int | None = None
     nPositive: int | None = None
     nNegative: int | None = None
+    nDipoles: int | None = None
+    nSkySources: int | None = None
     noiseRatio: float | None = None
     seconds: float = 0.0
     message: str = ""
@@ -96,20 +99,21 @@ class BatchSummary:
 
     def table(self) -> str:
         """The per-data-ID table: status, quality, diaSource counts, noise ratio, time, why."""
-        header = ("data ID", "status", "quality", "diaSrc", "pos", "neg", "noise", "seconds",
-                  "why")
+        header = ("data ID", "status", "quality", "diaSrc", "pos", "neg", "dip", "sky",
+                  "noise", "seconds", "why")
         rows = [header]
         for result in self.results:
             rows.append((
                 dataIdText(result.dataId), result.status, result.quality or "-",
                 _number(result.nDiaSources), _number(result.nPositive),
-                _number(result.nNegative),
+                _number(result.nNegative), _number(result.nDipoles),
+                _number(result.nSkySources),
                 "-" if result.noiseRatio is None or not math.isfinite(result.noiseRatio)
                 else f"{result.noiseRatio:.3f}",
                 "-" if result.status == "skipped" else f"{result.seconds:.1f}",
                 oneLine(result.message) if result.message else ""))
         widths = [max(len(row[column]) for row in rows) for column in range(len(header) - 1)]
-        right = {3, 4, 5, 6, 7}
+        right = {3, 4, 5, 6, 7, 8, 9}
         lines = []
         for row in rows:
             cells = [cell.rjust(width) if column in right else cell.ljust(width)

@@ -15,12 +15,11 @@ import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from ..errors import DiffimError
 from ..messages import oneLine
 from ..noise import cleanSignificance, noiseRatio
 from ..results import ImageDifferenceResult
+from ..runner import countByKind
 from ..task_config import ImageDifferenceConfig
 from .summary import DataIdResult, dataIdText
 
@@ -101,10 +100,10 @@ def describeResult(dataId: dict[str, Any], result: ImageDifferenceResult) -> Dat
                           quality=quality, message="; ".join(reasons))
     sources = result.diaSources
     if sources is not None:
+        counts = countByKind(sources)
         record.nDiaSources = len(sources)
-        if "isPositive" in sources.colnames:
-            record.nPositive = int(np.count_nonzero(sources["isPositive"]))
-            record.nNegative = int(np.count_nonzero(sources["isNegative"]))
+        record.nPositive, record.nNegative = counts["positive"], counts["negative"]
+        record.nDipoles, record.nSkySources = counts["dipole"], counts["sky"]
     if result.subtractedExposure is not None:
         record.noiseRatio = float(noiseRatio(cleanSignificance(result.subtractedExposure)))
     return record

@@ -57,6 +57,8 @@ batchResults = Table(
     Column("n_dia_sources", Integer),
     Column("n_positive", Integer),
     Column("n_negative", Integer),
+    Column("n_dipoles", Integer),
+    Column("n_sky_sources", Integer),
     Column("noise_ratio", Float),
     Column("seconds", Float, nullable=False),
     Column("message", Text, nullable=False),

@@ -53,11 +53,13 @@ TRANSFERS = ("copy", "move", "symlink")
 
 #: Columns of :meth:`Repository.batchResults`.
 _RESULT_COLUMNS = ("run", *DIMENSIONS, "status", "quality", "n_dia_sources", "n_positive",
-                   "n_negative", "noise_ratio", "seconds", "message", "finished")
+                   "n_negative", "n_dipoles", "n_sky_sources", "noise_ratio", "seconds",
+                   "message", "finished")
 
 #: Its numeric columns and their types.
 _RESULT_NUMBERS = {"visit": int, "detector": int, "tract": int, "patch": int,
                    "n_dia_sources": int, "n_positive": int, "n_negative": int,
+                   "n_dipoles": int, "n_sky_sources": int,
                    "noise_ratio": float, "seconds": float}
 
 
@@ -371,12 +373,14 @@ class Repository:
     def recordBatchResult(self, run: str, dataId: Mapping[str, Any], *, status: str,
                           quality: str | None = None, nDiaSources: int | None = None,
                           nPositive: int | None = None, nNegative: int | None = None,
+                          nDipoles: int | None = None, nSkySources: int | None = None,
                           noiseRatio: float | None = None, seconds: float = 0.0,
                           message: str = "") -> None:
         """Store what batch ``run`` did with one data ID (replacing an earlier record)."""
         self.registry.recordBatchResult(run, dataId, {
             "status": status, "quality": quality, "n_dia_sources": nDiaSources,
-            "n_positive": nPositive, "n_negative": nNegative,
+            "n_positive": nPositive, "n_negative": nNegative, "n_dipoles": nDipoles,
+            "n_sky_sources": nSkySources,
             "noise_ratio": None if noiseRatio is None else float(noiseRatio),
             "seconds": float(seconds), "message": message})
 
