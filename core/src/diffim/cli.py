@@ -75,6 +75,16 @@ def cli(verbose: int, quiet: bool) -> None:
 @click.option("-o", "--output", "outdir", required=True, type=click.Path(file_okay=False),
               help="Output directory.")
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
+@click.option("--quicklook", is_flag=True,
+              help="Also write quicklook.png: science, template, difference and significance "
+                   "side by side, diaSources circled by kind (doWriteQuicklook).")
+@click.option("--cutouts", is_flag=True,
+              help="Also write cutouts.fits (science, template and difference stamps of every "
+                   "diaSource, with its row) and gallery.png (doWriteCutouts; size: "
+                   "-c cutoutSize=N).")
+@click.option("--regions", is_flag=True,
+              help="Also write diaSources.reg, a DS9 region file of the diaSources "
+                   "(doWriteRegions).")
 @click.option("--strict", is_flag=True,
               help="Exit with status 3 when the result is suspect (see the metadata's quality "
                    "block); the outputs are written all the same.")
@@ -90,8 +100,8 @@ def cli(verbose: int, quiet: bool) -> None:
 @click.pass_obj
 def run(stopper, pipeline, science, template, templateRepo, scienceSources, scienceVariance,
         scienceNoise, sciencePsf, scienceHeader, templateVariance, templateNoise, templatePsf,
-        templateHeader, outdir, overwrite, strict, threads, tileSize, overrides,
-        overrideFiles) -> None:
+        templateHeader, outdir, overwrite, quicklook, cutouts, regions, strict, threads, tileSize,
+        overrides, overrideFiles) -> None:
     """Run PIPELINE on a science/template pair and write the outputs to OUTDIR.
 
     The outputs appear all together when the run succeeds; after an error or an
@@ -109,6 +119,8 @@ def run(stopper, pipeline, science, template, templateRepo, scienceSources, scie
     if template is None and (templateVariance or templateNoise or templatePsf or templateHeader):
         raise click.UsageError("--template-variance, --template-noise, --template-psf and "
                                "--template-header need --template")
+    flags = {"doWriteQuicklook": quicklook, "doWriteCutouts": cutouts, "doWriteRegions": regions}
+    overrides = [*(f"{field}=true" for field, on in flags.items() if on), *overrides]
     config = load_pipeline(pipeline, overrides, overrideFiles)
     science = ImageFiles(science, scienceVariance, scienceNoise, sciencePsf,
                          parseHeaderCards(scienceHeader, "science"))

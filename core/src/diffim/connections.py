@@ -26,6 +26,13 @@ class ImageDifferenceConnections(Config):
                       str, "kernelSources.fits")
     registerDebug = Field("Registration matches and residuals (written when doDebugRegister and "
                           "doUseRegister).", str, "registerDebug.fits")
+    quicklook = Field("Quicklook PNG (written when doWriteQuicklook).", str, "quicklook.png")
+    cutouts = Field("Science, template and difference stamps of every diaSource and their rows, "
+                    "a FITS file (written when doWriteCutouts).", str, "cutouts.fits")
+    gallery = Field("PNG gallery of the strongest diaSources' stamps (written when "
+                    "doWriteCutouts).", str, "gallery.png")
+    regions = Field("DS9 region file of the diaSources (written when doWriteRegions).", str,
+                    "diaSources.reg")
     metadata = Field("Run metadata: config used, package versions, time per step "
                      "(written when saveMetadata).", str, "metadata.yaml")
     log = Field("Log of the run (written when saveLogOutput).", str, "diffim.log")

@@ -197,6 +197,21 @@ class ImageDifferenceConfig(Config):
     doWriteSources = Field("Write the diaSource catalog.", bool, True)
     doWriteSubtractedExp = Field("Write the difference exposure (AL and ZOGY).", bool, True)
     doWriteWarpedExp = Field("Write the template warped onto the science grid.", bool, False)
+    doWriteQuicklook = Field("Write a quicklook PNG: science, PSF-matched template, difference "
+                             "and significance side by side, zscale stretch, diaSources circled "
+                             "by kind (positive, negative, dipole, flagged, sky) (beyond LSST).",
+                             bool, False)
+    doWriteCutouts = Field("Write alert-like cutouts: for each diaSource the science, template "
+                           "and difference stamps (cutoutSize) in one FITS file with a table of "
+                           "the source rows, and a PNG gallery of the galleryCount of highest "
+                           "|S/N| (beyond LSST).", bool, False)
+    cutoutSize = RangeField("Side (pixels, odd) of the cutout stamps of doWriteCutouts.", int, 31,
+                            min=5, check=lambda value: value % 2 == 1)
+    galleryCount = RangeField("diaSources shown in the cutout gallery (doWriteCutouts), by "
+                              "decreasing |S/N|.", int, 20, min=1)
+    doWriteRegions = Field("Write a DS9 region file of the diaSources and sky sources, in sky "
+                           "coordinates (pixel coordinates without a WCS) (beyond LSST).", bool,
+                           False)
     growFootprint = RangeField("Pixels by which positive and negative footprints are grown "
                                "before merging.", int, 2, min=0)
     kernelSourcesFromRef = Field("Select kernel sources from the reference catalog (True) or the "
