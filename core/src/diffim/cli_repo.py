@@ -99,10 +99,11 @@ def query(repository, datasettype, where) -> None:
     """List the datasets of REPOSITORY (of one DATASETTYPE) as a table."""
     from .repo import DIMENSIONS, Repository
 
-    refs = Repository(repository).query(datasettype, where=where)
+    opened = Repository(repository)
+    refs = opened.query(datasettype, where=where)
     keys = [key for key in DIMENSIONS if any(key in ref.dataId for ref in refs)]
     rows = [[ref.datasetType, *[str(ref.dataId.get(key, "")) for key in keys],
-             str(ref.path.relative_to(Path(repository).absolute()))] for ref in refs]
+             str(ref.path.relative_to(opened.root))] for ref in refs]
     _table(["datasetType", *keys, "path"], rows)
     click.echo(f"{len(refs)} datasets")
 
@@ -149,7 +150,7 @@ def results(repository, runName) -> None:
                          seconds=float(row["seconds"]), message=str(row["message"])))
     if not summaries:
         click.echo(f"no batch results{f' of run {runName}' if runName else ''} in "
-                   f"{Path(repository).absolute()}")
+                   f"{Path(repository).expanduser().absolute()}")
     for run, summary in summaries.items():
         summary.results.sort(key=lambda result: sortKey(result.dataId))
         click.echo(f"run {run}:")
