@@ -123,11 +123,11 @@ def test_put_many_registers_nothing_when_a_write_fails(repo, images, monkeypatch
     real = module._write
     calls = []
 
-    def failSecond(obj, kind, path):
+    def failSecond(obj, kind, path, header=None):
         calls.append(path)
         if len(calls) == 2:
             raise OSError(28, "No space left on device")
-        real(obj, kind, path)
+        real(obj, kind, path, header)
 
     monkeypatch.setattr(module, "_write", failSecond)
     with pytest.raises(OSError):

@@ -1,15 +1,10 @@
 """``ImageDifferenceTask.runDataRef``: a run whose inputs and outputs are repository datasets."""
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from astropy.table import Table
-
 from .errors import InputError
-from .exposure import Exposure
-from .fits_io import PRIMARY_CARDS
 from .ids import IdFactory
 from .provenance import pixelChecksum, provenanceCards
 from .repo import DIFF_KINDS, DataRef, exposureId, formatDataId
@@ -35,19 +30,6 @@ def completeTemplateIds(scienceId: Mapping[str, Any],
     if templateIdList is None:
         return None
     return [{**scienceId, **dict(templateId)} for templateId in templateIdList]
-
-
-def withCards(output: Any, cards: Mapping[str, Any]) -> Any:
-    """``output`` (an Exposure or a Table) sharing its data, with ``cards`` for the primary
-    header of the file the repository writes (:data:`diffim.fits_io.PRIMARY_CARDS`)."""
-    if isinstance(output, Table):
-        meta = {**output.meta, PRIMARY_CARDS: dict(cards)}
-        output = Table(output, copy=False)
-        output.meta = meta
-    elif isinstance(output, Exposure):
-        output = dataclasses.replace(output, metadata={**output.metadata,
-                                                       PRIMARY_CARDS: dict(cards)})
-    return output
 
 
 def _templateInput(config: "ImageDifferenceConfig", templateIdList,
@@ -83,7 +65,7 @@ def runOnDataRef(task: "ImageDifferenceTask", sensorRef: DataRef,
     outputs = outputDatasetTypes(config)
     cards = provenanceCards(config, result, science=scienceInput,
                             template=_templateInput(config, templateIdList, result))
-    paths = sensorRef.putMany([(withCards(result.output(kind), cards), name)
-                               for kind, name in outputs.items()])
+    paths = sensorRef.putMany([(result.output(kind), name) for kind, name in outputs.items()],
+                              header=cards)
     result.metadata["outputs"] = {kind: str(path) for kind, path in zip(outputs, paths)}
     return result

@@ -96,8 +96,7 @@ def writeExposure(exposure: Exposure, path: str | os.PathLike, overwrite: bool =
         Replace an existing file.
     header : mapping, optional
         Extra primary-header cards, ``key -> value`` or ``key -> (value, comment)``
-        (e.g. :func:`diffim.provenance.provenanceCards`); by default those of
-        ``exposure.metadata[PRIMARY_CARDS]``, if any.
+        (e.g. :func:`diffim.provenance.provenanceCards`).
     unit : str, optional
         ``BUNIT`` of the IMAGE extension (the VARIANCE extension gets its square);
         by default the exposure's own ``BUNIT`` metadata, else ``adu``.
@@ -117,8 +116,6 @@ def writeExposure(exposure: Exposure, path: str | os.PathLike, overwrite: bool =
     imageUnit = pixelUnit(exposure) if unit is None else unit
     imageHeader = wcsHeader.copy()
     imageHeader["BUNIT"] = (imageUnit, "unit of the pixel values")
-    if header is None:
-        header = exposure.metadata.get(PRIMARY_CARDS)
     hdus = [fits.PrimaryHDU(header=_primary_header(exposure, header)),
             fits.ImageHDU(exposure.image.astype(np.float32, copy=False), imageHeader,
                           name="IMAGE")]
@@ -233,11 +230,6 @@ def _representable(key: Any, value: Any) -> bool:
         return bool(np.isfinite(value))
     return isinstance(value, str) and value.isascii() and value.isprintable()
 
-
-#: Metadata key (of an Exposure's ``metadata`` or a Table's ``meta``) whose mapping holds
-#: extra primary-header cards for the writers, when they are not given a ``header``: how
-#: a writer that is not called directly (a repository's) gets the provenance cards.
-PRIMARY_CARDS = "diffim.primaryCards"
 
 #: Pixel unit of an exposure whose metadata gives none (counts).
 DEFAULT_UNIT = "adu"
@@ -368,8 +360,7 @@ def writeTable(table: Table, path: str | os.PathLike, overwrite: bool = False,
     overwrite : bool
         Replace an existing file.
     header : mapping, optional
-        Extra primary-header cards, ``key -> value`` or ``key -> (value, comment)``;
-        by default those of ``table.meta[PRIMARY_CARDS]``, if any.
+        Extra primary-header cards, ``key -> value`` or ``key -> (value, comment)``.
 
     Returns
     -------
@@ -377,12 +368,6 @@ def writeTable(table: Table, path: str | os.PathLike, overwrite: bool = False,
         The path written.
     """
     path = check_writable(path, overwrite)
-    if PRIMARY_CARDS in table.meta:
-        meta = dict(table.meta)
-        table = Table(table, copy=False)
-        table.meta = meta
-        cards = table.meta.pop(PRIMARY_CARDS)
-        header = cards if header is None else header
     with atomic_write(path, overwrite=overwrite) as tmp:
         table.write(tmp, format="fits")
         with fits.open(tmp, mode="update") as hdus, warnings.catch_warnings():

@@ -261,8 +261,6 @@ def _versions(config: ImageDifferenceConfig) -> dict[str, str]:
     return versions
 
 
-
-
 def _jsonable(value):
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}

@@ -36,10 +36,12 @@ class DataRef:
         """Write a dataset of this data ID, replacing one that exists (as LSST's butler does)."""
         return self.repository.put(obj, datasetType, self.dataId, overwrite=overwrite)
 
-    def putMany(self, items: list[tuple[Any, str]], overwrite: bool = True) -> list[Path]:
-        """Write several datasets of this data ID, registered in one transaction."""
+    def putMany(self, items: list[tuple[Any, str]], overwrite: bool = True,
+                header: dict[str, Any] | None = None) -> list[Path]:
+        """Write several datasets of this data ID, registered in one transaction; ``header``
+        holds extra primary-header cards of their files."""
         return self.repository.putMany([(obj, name, self.dataId) for obj, name in items],
-                                       overwrite=overwrite)
+                                       overwrite=overwrite, header=header)
 
     def datasetExists(self, datasetType: str) -> bool:
         """True if the dataset of this data ID is registered."""

@@ -176,7 +176,7 @@ class Repository:
     # Datasets ------------------------------------------------------------------------------
 
     def put(self, obj: Exposure | Table | SkyMap, datasetType: str, dataId: Mapping[str, Any],
-            overwrite: bool = False) -> Path:
+            overwrite: bool = False, header: Mapping[str, Any] | None = None) -> Path:
         """Write one dataset and register it; return its file.
 
         Raises
@@ -184,10 +184,12 @@ class Repository:
         DatasetExistsError
             If it is registered already and ``overwrite`` is False.
         """
-        return self.putMany([(obj, datasetType, dataId)], overwrite=overwrite)[0]
+        return self.putMany([(obj, datasetType, dataId)], overwrite=overwrite,
+                            header=header)[0]
 
     def putMany(self, items: Iterable[tuple[Any, str, Mapping[str, Any]]],
-                overwrite: bool = False) -> list[Path]:
+                overwrite: bool = False,
+                header: Mapping[str, Any] | None = None) -> list[Path]:
         """Write datasets, then register them all in one transaction.
 
         Parameters
@@ -198,6 +200,9 @@ class Repository:
         overwrite : bool
             Replace datasets registered already; otherwise such a dataset is an
             error and nothing is written.
+        header : mapping, optional
+            Extra primary-header cards of every FITS file written (e.g. the
+            provenance of :func:`diffim.provenance.provenanceCards`).
 
         Returns
         -------
@@ -225,7 +230,7 @@ class Repository:
         for obj, kind, dataId, relative in planned:
             path = self.root / relative
             path.parent.mkdir(parents=True, exist_ok=True)
-            _write(obj, kind, path)
+            _write(obj, kind, path, header)
             rows.append({"dataset_type": kind.name, "data_id": dataId, "path": relative,
                          "size": path.stat().st_size})
         self.registry.register(rows, replace=overwrite)
@@ -470,11 +475,12 @@ def _checkStorage(obj: Any, kind: DatasetType) -> None:
                          f"{type(obj).__name__})")
 
 
-def _write(obj: Any, kind: DatasetType, path: Path) -> None:
+def _write(obj: Any, kind: DatasetType, path: Path,
+           header: Mapping[str, Any] | None = None) -> None:
     if kind.storage == "exposure":
-        writeExposure(obj, path, overwrite=True)
+        writeExposure(obj, path, overwrite=True, header=header)
     elif kind.storage == "table":
-        writeTable(obj, path, overwrite=True)
+        writeTable(obj, path, overwrite=True, header=header)
     else:
         write_text_atomic(path, yaml.safe_dump(obj.toDict(), sort_keys=False))
 
