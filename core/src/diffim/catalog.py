@@ -242,3 +242,34 @@ def addReferenceMatches(diaSources: Table, matches: Table, radiusArcsec: float) 
     out["refMatchDistance"] = Column(distance, unit=u.arcsec,
                                      description="Distance to the matched reference star")
     return out
+
+
+#: diaSource columns that mark a source as a dipole (beside having peaks of both signs).
+DIPOLE_COLUMNS = ("isDipole", "isDipoleCandidate", "ip_diffim_DipoleFit_flag_classification")
+
+
+def flagColumn(sources: Table, name: str) -> np.ndarray:
+    """Column ``name`` of ``sources`` as booleans, masked entries False (all False when absent)."""
+    if name not in sources.colnames:
+        return np.zeros(len(sources), dtype=bool)
+    return _filled(sources[name], False).astype(bool)
+
+
+def diaSourceKinds(sources: Table) -> np.ndarray:
+    """The kind of each diaSource, each row one kind: ``sky``, ``dipole``, ``positive`` or
+    ``negative``.
+
+    A sky source (``sky_source``) is a sky source only; a dipole (classified so, or its
+    footprint holding peaks of both signs) a dipole only; of the rest, a source with a
+    positive peak is positive, any other negative.
+    """
+    sky = flagColumn(sources, "sky_source")
+    dipole = flagColumn(sources, "isPositive") & flagColumn(sources, "isNegative")
+    for name in DIPOLE_COLUMNS:
+        dipole |= flagColumn(sources, name)
+    kinds = np.full(len(sources), "negative", dtype="<U8")
+    kinds[flagColumn(sources, "isPositive")] = "positive"
+    kinds[dipole] = "dipole"
+    kinds[sky] = "sky"
+    return kinds
+

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from .atomic import atomic_write
+from .catalog import flagColumn
 from .errors import ConfigError
 from .exposure import Exposure
 
@@ -164,10 +165,7 @@ def gallerySelection(diaSources, n: int = 20) -> np.ndarray:
     snr = np.abs(np.asarray(diaSources["snr"], dtype=float)) if "snr" in diaSources.colnames \
         else np.zeros(len(diaSources))
     snr = np.where(np.isfinite(snr), snr, -1.0)
-    keep = np.ones(len(diaSources), dtype=bool)
-    if "sky_source" in diaSources.colnames:
-        keep &= ~np.asarray(diaSources["sky_source"], dtype=bool)
-    rows = np.flatnonzero(keep)
+    rows = np.flatnonzero(~flagColumn(diaSources, "sky_source"))
     order = rows[np.argsort(-snr[rows], kind="stable")]
     return order[:max(int(n), 0)]
 

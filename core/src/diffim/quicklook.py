@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .atomic import atomic_write
+from .catalog import diaSourceKinds, flagColumn
 from .exposure import Exposure
 
 #: Quick-look figure size in inches and its resolution: the PNG is always
@@ -47,36 +48,20 @@ KIND_COLOURS = {
 FLAG_PREFIXES = ("pixelFlags_", "base_PixelFlags_flag_")
 
 
-def _column(table, name: str) -> np.ndarray:
-    """Boolean column ``name`` of ``table``; all False when the table lacks it."""
-    if name in table.colnames:
-        return np.asarray(table[name], dtype=bool)
-    return np.zeros(len(table), dtype=bool)
-
-
 def sourceKinds(diaSources) -> np.ndarray:
     """The kind of each diaSource: ``sky``, ``flagged``, ``dipole``, ``negative`` or ``positive``.
 
-    ``sky`` is a sky source (``sky_source``); ``flagged`` has any pixel flag
-    (columns starting with :data:`FLAG_PREFIXES`); ``dipole`` is a dipole
-    candidate (``isDipoleCandidate``); ``negative`` has negative peaks only
-    (``isNegative`` without ``isPositive``); the rest are ``positive``.
-    A kind is taken in that order of precedence.
+    The kinds of :func:`diffim.catalog.diaSourceKinds` (the summary line's), with every
+    source but a sky source that has a pixel flag (columns starting with
+    :data:`FLAG_PREFIXES`) shown as ``flagged``.
     """
-    n = len(diaSources)
-    kinds = np.full(n, "positive", dtype=object)
-    flagged = np.zeros(n, dtype=bool)
+    kinds = diaSourceKinds(diaSources).astype("<U8")
+    flagged = np.zeros(len(diaSources), dtype=bool)
     for name in diaSources.colnames:
         if name.startswith(FLAG_PREFIXES):
-            flagged |= _column(diaSources, name)
-    negative = _column(diaSources, "isNegative") & ~_column(diaSources, "isPositive")
-    negative |= _column(diaSources, "flags_negative")
-    # Lowest precedence first, so that later assignments win.
-    kinds[negative] = "negative"
-    kinds[_column(diaSources, "isDipoleCandidate")] = "dipole"
-    kinds[flagged] = "flagged"
-    kinds[_column(diaSources, "sky_source")] = "sky"
-    return kinds.astype(str) if n else np.zeros(0, dtype="<U8")
+            flagged |= flagColumn(diaSources, name)
+    kinds[flagged & (kinds != "sky")] = "flagged"
+    return kinds
 
 
 def blockFactor(shape: tuple[int, int], maxPixels: int = MAX_DISPLAY_PIXELS) -> int:

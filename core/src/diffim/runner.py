@@ -30,6 +30,7 @@ import yaml
 from astropy.table import Table
 
 from . import plugins
+from .catalog import diaSourceKinds
 from .errors import InputError, OutputError
 from .exposure import Exposure
 from .fits_io import (imageShape, pixelUnit, readTable, stampPrimaryHeader, writeExposure,
@@ -86,36 +87,12 @@ class RunSummary:
                 f"{self.noiseRatio:.3f}; {self.seconds:.1f} s; status {verdict}")
 
 
-#: diaSource columns that mark a source as a dipole (beside having peaks of both signs).
-DIPOLE_COLUMNS = ("isDipole", "ip_diffim_DipoleFit_flag_classification")
-
-
-def _flag(sources: Table, name: str) -> np.ndarray:
-    """Column ``name`` of ``sources`` as booleans (all False when absent)."""
-    if name not in sources.colnames:
-        return np.zeros(len(sources), dtype=bool)
-    return np.asarray(sources[name].filled(False) if hasattr(sources[name], "filled")
-                      else sources[name], dtype=bool)
-
-
 def countByKind(sources: Table) -> dict[str, int]:
-    """Count each row of a diaSource table once: sky, dipole, positive or negative.
-
-    A sky source (``sky_source``) counts as one only; a dipole (classified so, or its
-    footprint holding peaks of both signs) counts as a dipole only; of the rest, a
-    source with a positive peak is positive, any other negative. The four add up to
-    ``len(sources)``.
-    """
-    sky = _flag(sources, "sky_source")
-    dipole = (_flag(sources, "isPositive") & _flag(sources, "isNegative")) | \
-        _flag(sources, "isDipoleCandidate")
-    for name in DIPOLE_COLUMNS:
-        dipole |= _flag(sources, name)
-    dipole &= ~sky
-    positive = _flag(sources, "isPositive") & ~dipole & ~sky
-    negative = ~(sky | dipole | positive)
-    return {"positive": int(positive.sum()), "negative": int(negative.sum()),
-            "dipole": int(dipole.sum()), "sky": int(sky.sum())}
+    """How many diaSources of each kind (:func:`diffim.catalog.diaSourceKinds`): each row
+    counts once, so the four add up to ``len(sources)``."""
+    kinds = diaSourceKinds(sources)
+    return {kind: int(np.count_nonzero(kinds == kind))
+            for kind in ("positive", "negative", "dipole", "sky")}
 
 
 def plannedOutputs(config: ImageDifferenceConfig) -> dict[str, str]:
