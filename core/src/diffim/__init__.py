@@ -3,7 +3,7 @@
 The public API::
 
     from diffim import Exposure, ImageDifferenceTask, load_pipeline
-    config = load_pipeline("pipelines/default.yaml")
+    config = load_pipeline("default")  # a shipped pipeline, or a YAML file
     result = ImageDifferenceTask(config=config).run(exposure=science, templateExposure=template)
 """
 from .exposure import Exposure

@@ -18,6 +18,7 @@ import yaml
 
 from .config.suggest import suggest
 from .errors import ConfigError, PluginError
+from .shipped_pipelines import resolvePipeline
 from .task_config import FLAG_SLOTS, ImageDifferenceConfig
 
 RESERVED = ("description", "imports", "parameters")
@@ -175,7 +176,8 @@ def load_pipeline(path: str | Path, overrides: Iterable[str] = (),
     Parameters
     ----------
     path : str or Path
-        The pipeline YAML file.
+        The pipeline YAML file, or the name of a pipeline shipped with diffim
+        (:func:`diffim.shipped_pipelines.resolvePipeline`).
     overrides : iterable of str
         ``FIELD=VALUE`` overrides (``slot.FIELD`` or LSST's ``slot:FIELD``), applied last.
     overrideFiles : iterable of path
@@ -189,7 +191,7 @@ def load_pipeline(path: str | Path, overrides: Iterable[str] = (),
     ImageDifferenceConfig
     """
     config = ImageDifferenceConfig()
-    blocks, parameters = _collect(Path(path), ())
+    blocks, parameters = _collect(resolvePipeline(path), ())
     for file, body in blocks:
         _apply_block(config, _substitute(body, parameters, file), str(file))
     for extra in overrideFiles:
