@@ -1,11 +1,15 @@
 """``ImageDifferenceTask.runDataRef`` on simulated data repositories."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from paths import PIPELINES
 
-from diffim.errors import ConfigError, NoOverlapError
+from astropy.io import fits
+
+from diffim.errors import ConfigError, InputError, NoOverlapError
 from diffim.noise import cleanSignificance, noiseRatio
 from diffim.pipeline import load_pipeline
 from diffim.repo import Repository, exposureId
@@ -130,3 +134,35 @@ def test_the_sky_map_picks_the_patches_a_visit_needs(simulated):
         assert set(patches) <= found, visit
         if visit == 6:  # well inside patch 0
             assert found == set(patches) == {0}
+
+
+def test_calexp_background_is_added_back(tmp_path):
+    """doAddCalexpBackground reads the visit's calexpBackground dataset (ingested from a plain
+    FITS image here): the run on the background-subtracted calexp gives the difference of the
+    run on the original, and a visit without the dataset fails naming it."""
+    science, template, _ = simulatePair(size=384, seed=6, nTransients=10)
+    ny, nx = science.shape
+    yy, xx = np.mgrid[:ny, :nx]
+    bump = (300.0 * np.exp(-((xx - 150) ** 2 + (yy - 220) ** 2) / (2 * 25.0**2))
+            ).astype(np.float32)
+    subtracted = dataclasses.replace(science, image=science.image - bump)
+    repository = Repository.create(tmp_path / "repo")
+    r = {"detector": 0, "band": "r"}
+    repository.putMany([(science, "calexp", {"visit": 1, **r}),
+                        (subtracted, "calexp", {"visit": 3, **r}),
+                        (template, "calexp", {"visit": 2, **r})])
+    fits.writeto(tmp_path / "background.fits", bump)
+    repository.ingest(tmp_path / "background.fits", "calexpBackground", {"visit": 3, **r})
+    plain = load_pipeline(PIPELINES / "default.yaml", ["getTemplate=calexp"])
+    withBackground = load_pipeline(PIPELINES / "default.yaml",
+                                   ["getTemplate=calexp", "doAddCalexpBackground=true"])
+    reference = ImageDifferenceTask(plain).runDataRef(repository.dataRef(visit=1, detector=0),
+                                                      templateIdList=[{"visit": 2}])
+    restored = ImageDifferenceTask(withBackground).runDataRef(
+        repository.dataRef(visit=3, detector=0), templateIdList=[{"visit": 2}])
+    difference = restored.subtractedExposure.image - reference.subtractedExposure.image
+    assert np.nanmax(np.abs(difference)) < 0.1
+    assert len(restored.diaSources) == len(reference.diaSources)
+    with pytest.raises(InputError, match="needs its calexpBackground dataset"):
+        ImageDifferenceTask(withBackground).runDataRef(repository.dataRef(visit=1, detector=0),
+                                                       templateIdList=[{"visit": 2}])

@@ -57,8 +57,15 @@ def runOnDataRef(task: "ImageDifferenceTask", sensorRef: DataRef,
     except InputError as exc:
         raise InputError(f"{where}: {exc}") from None
     sources = sensorRef.get("src") if sensorRef.datasetExists("src") else None
+    background = None
+    if config.doAddCalexpBackground:
+        if not sensorRef.datasetExists("calexpBackground"):
+            raise InputError(f"{where}: doAddCalexpBackground=True needs its calexpBackground "
+                             "dataset (diffim repo ingest --type calexpBackground)")
+        background = sensorRef.get("calexpBackground")
     idFactory = IdFactory(exposureId(sensorRef.dataId), EXPOSURE_ID_BITS)
     result = task.run(exposure=science, selectSources=sources, idFactory=idFactory,
+                      calexpBackgroundExposure=background,
                       templateSource=sensorRef.repository.root,
                       templateIdList=completeTemplateIds(sensorRef.dataId, templateIdList),
                       threads=threads)

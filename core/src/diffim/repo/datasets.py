@@ -1,6 +1,8 @@
 """Dataset types of a data repository: their data-ID keys, storage and file names.
 
-- ``calexp`` (exposure), ``src`` and ``truth`` (tables): one per (visit, detector, band);
+- ``calexp`` and ``calexpBackground`` (exposures; the background model subtracted from the
+  calexp, added back with doAddCalexpBackground), ``src`` and ``truth`` (tables): one per
+  (visit, detector, band);
 - ``<name>Coadd`` (exposure), e.g. ``deepCoadd``: one per (tract, patch, band);
 - ``<coaddName>Diff_<kind>`` for the outputs of image differencing, e.g.
   ``deepDiff_differenceExp`` (exposures) and ``deepDiff_diaSrc`` (tables): one per
@@ -129,7 +131,7 @@ def datasetType(name: str) -> DatasetType:
     InputError
         If no dataset type has that name; the message lists the forms that exist.
     """
-    if name in ("calexp",):
+    if name in ("calexp", "calexpBackground"):
         return DatasetType(name, VISIT_KEYS, "exposure")
     if name in ("src", "truth"):
         return DatasetType(name, VISIT_KEYS, "table")
@@ -140,7 +142,8 @@ def datasetType(name: str) -> DatasetType:
     match = _DIFF.fullmatch(name)
     if match:
         return DatasetType(name, VISIT_KEYS, "table" if DIFF_KINDS[match.group(2)] else "exposure")
-    raise InputError(f"unknown dataset type {name!r} (expected calexp, src, truth, skyMap, "
+    raise InputError(f"unknown dataset type {name!r} (expected calexp, calexpBackground, src, "
+                     "truth, skyMap, "
                      f"<coaddName>Coadd such as deepCoadd, or <coaddName>Diff_<kind> with kind "
                      f"one of {', '.join(DIFF_KINDS)})")
 
