@@ -33,6 +33,8 @@ class ImageDifferenceConnections(Config):
                     "doWriteCutouts).", str, "gallery.png")
     regions = Field("DS9 region file of the diaSources (written when doWriteRegions).", str,
                     "diaSources.reg")
+    report = Field("Self-contained HTML page of the run (written when doWriteReport).", str,
+                   "report.html")
     metadata = Field("Run metadata: config used, package versions, time per step "
                      "(written when saveMetadata).", str, "metadata.yaml")
     log = Field("Log of the run (written when saveLogOutput).", str, "diffim.log")

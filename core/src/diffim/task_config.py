@@ -212,6 +212,11 @@ class ImageDifferenceConfig(Config):
     doWriteRegions = Field("Write a DS9 region file of the diaSources and sky sources, in sky "
                            "coordinates (pixel coordinates without a WCS) (beyond LSST).", bool,
                            False)
+    doWriteReport = Field("Write report.html, one self-contained offline page of the run: "
+                          "status and quality figures, noise ratio, counts by kind, kernel-fit "
+                          "quality, control-sample metrics, time per step, the quicklook and the "
+                          "cutout gallery, provenance and the configuration (beyond LSST).",
+                          bool, False)
     growFootprint = RangeField("Pixels by which positive and negative footprints are grown "
                                "before merging.", int, 2, min=0)
     kernelSourcesFromRef = Field("Select kernel sources from the reference catalog (True) or the "
