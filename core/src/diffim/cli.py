@@ -10,12 +10,15 @@ import click
 
 from . import plugins
 from .batch.command import batch
-from .cli_options import OVERRIDE, OVERRIDE_FILE
+from .cli_inspect import inspect
+from .cli_options import OVERRIDE, OVERRIDE_FILE, addVerbosityOptions, configureLogging
 from .cli_repo import repo
 from .errors import DiffimError
 from .messages import MAX_LINE, oneLine
 from .pipeline import dump_config, load_pipeline
+from .shipped_pipelines import pipelineSummary, resolvePipeline, shippedPipelines
 
+#: A pipeline file, or the name of one shipped with diffim (``diffim pipelines``).
 _PIPELINE = click.argument("pipeline", type=click.Path(dir_okay=False))
 
 
@@ -33,14 +36,16 @@ ERROR_PREFIX = "diffim: error: "
 @click.option("-q", "--quiet", is_flag=True,
               help="No progress display: only warnings and errors on stderr.")
 def cli(verbose: int, quiet: bool) -> None:
-    """diffim: astronomical image differencing with swappable algorithms."""
+    """diffim: astronomical image differencing with swappable algorithms.
+
+    PIPELINE arguments take a YAML file or the name of a pipeline shipped with
+    diffim (see diffim pipelines). -v and -q may also follow a command's name.
+    """
     # Each step of a run is logged as it starts and ends: that is the progress display.
-    level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("diffim").setLevel(level)
     # Numerical warnings of numpy, astropy and friends are not for the user unless asked for.
     logging.captureWarnings(True)
-    logging.getLogger("py.warnings").setLevel(logging.DEBUG if verbose else logging.CRITICAL)
+    configureLogging(verbose, quiet)
 
 
 @cli.command()
@@ -48,13 +53,22 @@ def cli(verbose: int, quiet: bool) -> None:
 @click.option("--science", required=True, type=click.Path(dir_okay=False),
               help="Science exposure (diffim MEF or plain FITS image).")
 @click.option("--template", type=click.Path(dir_okay=False),
-              help="Template exposure (or --template-repo; needed unless doSubtract=False).")
+              help="Template exposure (or --template-repo; not with --difference).")
 @click.option("--template-repo", "templateRepo", type=click.Path(),
               help="Data repository the getTemplate plugin builds the template from "
                    "(coadd patches under <repo>/<coaddName>Coadd/<band>/), instead of "
                    "--template.")
 @click.option("--science-sources", "scienceSources", type=click.Path(dir_okay=False),
               help="Science source catalog (FITS table: id, x, y or ra, dec) for doMatchSources.")
+@click.option("--template-sources", "templateSources", type=click.Path(dir_okay=False),
+              help="Template source catalog (FITS table: ra, dec, or x, y on the science grid): "
+                   "with doSelectSources, kernel stars must be in it too.")
+@click.option("--background", type=click.Path(dir_okay=False),
+              help="FITS image of the calexp background model, added back to the science image "
+                   "before processing (sets doAddCalexpBackground).")
+@click.option("--difference", type=click.Path(dir_okay=False),
+              help="An existing difference exposure to detect and measure on instead of "
+                   "subtracting (sets doSubtract=False; no template).")
 @click.option("--science-variance", "scienceVariance", type=click.Path(dir_okay=False),
               help="FITS image of the science variance (replaces the file's or the derived one).")
 @click.option("--science-noise", "scienceNoise", type=click.Path(dir_okay=False),
@@ -85,6 +99,9 @@ def cli(verbose: int, quiet: bool) -> None:
 @click.option("--regions", is_flag=True,
               help="Also write diaSources.reg, a DS9 region file of the diaSources "
                    "(doWriteRegions).")
+@click.option("--report", is_flag=True,
+              help="Also write report.html: one self-contained page with the status, quality "
+                   "figures, timings, the quicklook and the cutout gallery (doWriteReport).")
 @click.option("--strict", is_flag=True,
               help="Exit with status 3 when the result is suspect (see the metadata's quality "
                    "block); the outputs are written all the same.")
@@ -98,10 +115,11 @@ def cli(verbose: int, quiet: bool) -> None:
 @OVERRIDE
 @OVERRIDE_FILE
 @click.pass_obj
-def run(stopper, pipeline, science, template, templateRepo, scienceSources, scienceVariance,
-        scienceNoise, sciencePsf, scienceHeader, templateVariance, templateNoise, templatePsf,
-        templateHeader, outdir, overwrite, quicklook, cutouts, regions, strict, threads, tileSize,
-        overrides, overrideFiles) -> None:
+def run(stopper, pipeline, science, template, templateRepo, scienceSources, templateSources,
+        background, difference, scienceVariance, scienceNoise, sciencePsf, scienceHeader,
+        templateVariance, templateNoise, templatePsf, templateHeader, outdir, overwrite,
+        quicklook, cutouts, regions, report, strict, threads, tileSize, overrides,
+        overrideFiles) -> None:
     """Run PIPELINE on a science/template pair and write the outputs to OUTDIR.
 
     The outputs appear all together when the run succeeds; after an error or an
@@ -112,6 +130,9 @@ def run(stopper, pipeline, science, template, templateRepo, scienceSources, scie
 
     if template is not None and templateRepo is not None:
         raise click.UsageError("give --template or --template-repo, not both")
+    if difference is not None and (template is not None or templateRepo is not None):
+        raise click.UsageError("--difference detects on an existing difference: give no "
+                               "--template or --template-repo with it")
     for role, variance, noise in (("science", scienceVariance, scienceNoise),
                                   ("template", templateVariance, templateNoise)):
         if variance is not None and noise is not None:
@@ -119,8 +140,13 @@ def run(stopper, pipeline, science, template, templateRepo, scienceSources, scie
     if template is None and (templateVariance or templateNoise or templatePsf or templateHeader):
         raise click.UsageError("--template-variance, --template-noise, --template-psf and "
                                "--template-header need --template")
-    flags = {"doWriteQuicklook": quicklook, "doWriteCutouts": cutouts, "doWriteRegions": regions}
-    overrides = [*(f"{field}=true" for field, on in flags.items() if on), *overrides]
+    flags = {"doWriteQuicklook": quicklook, "doWriteCutouts": cutouts, "doWriteRegions": regions,
+             "doWriteReport": report, "doAddCalexpBackground": background is not None}
+    settings = [f"{field}=true" for field, on in flags.items() if on]
+    if difference is not None:
+        settings.append("doSubtract=false")
+    overrides = [*settings, *overrides]
+    pipeline = resolvePipeline(pipeline)
     config = load_pipeline(pipeline, overrides, overrideFiles)
     science = ImageFiles(science, scienceVariance, scienceNoise, sciencePsf,
                          parseHeaderCards(scienceHeader, "science"))
@@ -130,7 +156,8 @@ def run(stopper, pipeline, science, template, templateRepo, scienceSources, scie
     summary = runFiles(config, science, template, outdir, overwrite=overwrite, pipeline=pipeline,
                        scienceSources=scienceSources, threads=threads, templateRepo=templateRepo,
                        onPublished=None if stopper is None else stopper.outputsPublished,
-                       tileSize=tileSize)
+                       tileSize=tileSize, templateSources=templateSources, background=background,
+                       difference=difference)
     for kind, path in summary.outputs.items():
         click.echo(f"{kind:>14}: {path}")
     click.echo(summary.line())
@@ -159,6 +186,14 @@ def validate(pipeline, overrides, overrideFiles) -> None:
 def config_(pipeline, overrides, overrideFiles) -> None:
     """Print the fully resolved config of PIPELINE as YAML."""
     click.echo(dump_config(load_pipeline(pipeline, overrides, overrideFiles)), nl=False)
+
+
+@cli.command(name="pipelines")
+def pipelines_() -> None:
+    """List the pipelines shipped with diffim, usable by name (diffim run NAME ...)."""
+    for name, path in shippedPipelines().items():
+        click.echo(f"{name:<12} {pipelineSummary(path)}")
+        click.echo(f"{'':<12} {path}")
 
 
 @cli.command(name="plugins")
@@ -203,8 +238,12 @@ def simulate(ctx, outdir, repoDir, size, seed, seeing_ratio, nTransients, overwr
     if repoDir is not None:
         _simulateRepo(ctx, Path(repoDir), seed)
         return
-    from .testing.simulate import writePair
+    from .testing.simulate import pairPaths, writePair
 
+    existing = [path.name for path in pairPaths(outdir).values() if path.exists()]
+    if existing and not overwrite:
+        raise click.UsageError(f"{outdir}: {', '.join(existing)} exist already; use --overwrite "
+                               "to replace them, or choose another -o directory")
     paths = writePair(Path(outdir), size=size, seed=seed, seeingRatio=seeing_ratio,
                       nTransients=nTransients, overwrite=overwrite)
     for kind, path in paths.items():
@@ -239,6 +278,8 @@ def _simulateRepo(ctx: click.Context, root: Path, seed: int) -> None:
 
 cli.add_command(repo)
 cli.add_command(batch)
+cli.add_command(inspect)
+addVerbosityOptions(cli)
 
 
 class Interrupted(KeyboardInterrupt):

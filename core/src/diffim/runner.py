@@ -21,7 +21,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +33,8 @@ from . import plugins
 from .catalog import diaSourceKinds
 from .errors import InputError, OutputError
 from .exposure import Exposure
-from .fits_io import (imageShape, pixelUnit, readTable, stampPrimaryHeader, writeExposure,
-                      writeTable)
+from .fits_io import (imageShape, pixelUnit, readImageData, readTable, stampPrimaryHeader,
+                      writeExposure, writeTable)
 from .inputs import ImageFiles
 from .noise import cleanSignificance, noiseRatio
 from .provenance import provenanceCards
@@ -110,6 +110,7 @@ def plannedOutputs(config: ImageDifferenceConfig) -> dict[str, str]:
         "cutouts": config.doWriteCutouts and config.doSubtract and config.doDetection,
         "gallery": config.doWriteCutouts and config.doSubtract and config.doDetection,
         "regions": config.doWriteRegions and config.doDetection,
+        "report": config.doWriteReport,
         "metadata": config.saveMetadata,
         "log": config.saveLogOutput,
     }
@@ -131,6 +132,9 @@ def writeOutput(output: Exposure | Table, path: Path, header: dict | None = None
 
 #: Outputs made for looking at a run (PNG pictures, cutouts, a region file).
 LOOK_AT_OUTPUTS = ("quicklook", "cutouts", "gallery", "regions")
+
+#: Pictures embedded in report.html, each made for it when not written on its own.
+REPORT_PICTURES = ("quicklook", "gallery")
 
 
 def writeLookAt(kind: str, path: Path, config: ImageDifferenceConfig, science: Exposure,
@@ -306,21 +310,39 @@ def _describe(role: str, files: ImageFiles | None) -> dict[str, Any]:
     return record
 
 
+@dataclass
+class _Inputs:
+    """What :func:`runFiles` read, ready for :meth:`ImageDifferenceTask.run`."""
+
+    science: Exposure
+    template: Exposure | None = None
+    difference: Exposure | None = None
+    scienceSources: Table | None = None
+    templateSources: Table | None = None
+    background: np.ndarray | None = None
+
+
 def _readInputs(task: ImageDifferenceTask, science: ImageFiles, template: ImageFiles | None,
-                scienceSources: str | Path | None, threads: int | None
-                ) -> tuple[Exposure, Exposure | None, Table | None]:
+                difference: ImageFiles | None, tables: dict[str, str | Path | None],
+                background: str | Path | None, threads: int | None) -> _Inputs:
     """Read the input files, measure a PSF they lack, and check each can be processed at all.
 
     A check failing names the file, so problems are reported before anything
-    is written.
+    is written. ``tables`` holds the ``scienceSources`` and ``templateSources``
+    catalog files (either may be None).
     """
     exposures = []
-    for role, files in (("science", science), ("template", template)):
+    for role, files in (("science", science), ("template", template),
+                        ("difference", difference)):
         if files is None:
             exposures.append(None)
             continue
         path = files.image
         exposure = files.read()
+        if role == "difference" and exposure.psf is None:
+            # A difference made by convolving the template has the science's PSF.
+            log.info("%s has no PSF model: using the science exposure's", path)
+            exposure = replace(exposure, psf=exposures[0].psf)
         try:
             with limitThreads(threads):
                 exposure = task.characterize(exposure, role)
@@ -328,8 +350,58 @@ def _readInputs(task: ImageDifferenceTask, science: ImageFiles, template: ImageF
         except InputError as exc:
             raise InputError(f"{path}: {exc}") from None
         exposures.append(exposure)
-    sources = readTable(scienceSources) if scienceSources is not None else None
-    return exposures[0], exposures[1], sources
+    read = _Inputs(*exposures)
+    for name, path in tables.items():
+        setattr(read, name, None if path is None else readTable(path))
+    if background is not None:
+        read.background = readImageData(background)
+        if read.background.shape != read.science.shape:
+            raise InputError(f"{background}: the calexp background is "
+                             f"{read.background.shape[1]}x{read.background.shape[0]} px, the "
+                             f"science image {science.image} "
+                             f"{read.science.shape[1]}x{read.science.shape[0]} px")
+    return read
+
+
+def _checkInputsForConfig(config: ImageDifferenceConfig, template, templateRepo, background,
+                          difference) -> None:
+    """Refuse inputs the config cannot use, or a config whose inputs are missing, naming the
+    command-line option and the config field."""
+    if config.doSubtract:
+        if difference is not None:
+            raise InputError(f"{_files(difference).image}: an existing difference (--difference) "
+                             "is only used with doSubtract=False")
+        if template is None and templateRepo is None:
+            raise InputError("no template given: pass a template file (--template) or a coadd "
+                             "repository (--template-repo)")
+    elif difference is None:
+        raise InputError("doSubtract=False detects on an existing difference: pass it with "
+                         "--difference FILE")
+    if config.doAddCalexpBackground and background is None:
+        raise InputError("doAddCalexpBackground=True adds the calexp background back to the "
+                         "science image: pass it with --background FILE")
+    if background is not None and not config.doAddCalexpBackground:
+        raise InputError(f"{background}: a calexp background (--background) is only used with "
+                         "doAddCalexpBackground=True")
+
+
+def _reportPictures(staging: Path, planned: dict[str, str], config: ImageDifferenceConfig,
+                    science: Exposure, template: Exposure | None, result) -> dict[str, bytes]:
+    """The PNG bytes of the pictures report.html embeds: those written as outputs, and the
+    others made for it in the staging folder (and removed again)."""
+    pictures = {}
+    for kind in REPORT_PICTURES:
+        if kind in planned:
+            pictures[kind] = (staging / planned[kind]).read_bytes()
+            continue
+        if science is None or not config.doSubtract or \
+                (kind == "gallery" and result.diaSources is None):
+            continue
+        path = staging / f".report-{kind}.png"
+        writeLookAt(kind, path, config, science, template, result)
+        pictures[kind] = path.read_bytes()
+        path.unlink()
+    return pictures
 
 
 def _write(kind: str, staging: Path, outdir: Path, name: str,
@@ -373,7 +445,10 @@ def runFiles(config: ImageDifferenceConfig, science: str | Path | ImageFiles,
              threads: int | None = None,
              onPublished: Callable[[], None] | None = None,
              templateRepo: str | Path | None = None,
-             tileSize: int | None = None) -> RunSummary:
+             tileSize: int | None = None,
+             templateSources: str | Path | None = None,
+             background: str | Path | None = None,
+             difference: str | Path | ImageFiles | None = None) -> RunSummary:
     """Run ``config`` on a science and a template FITS file and write the outputs.
 
     The outputs appear in ``outdir`` all together when the run succeeds; on an
@@ -414,6 +489,15 @@ def runFiles(config: ImageDifferenceConfig, science: str | Path | ImageFiles,
         By default a science image larger than
         :data:`diffim.tiling.WHOLE_IMAGE_PIXELS` pixels runs in tiles of
         :data:`diffim.tiling.DEFAULT_TILE_SIZE`.
+    templateSources : path, optional
+        Catalog of template sources (FITS table with ra, dec or x, y on the
+        science grid): with doSelectSources, kernel stars must be in it too.
+    background : path, optional
+        FITS image of the calexp background model, added back to the science
+        image (doAddCalexpBackground, which it needs).
+    difference : path or ImageFiles, optional
+        An existing difference exposure to detect and measure on
+        (doSubtract=False, which it needs; no template is read).
 
     Raises
     ------
@@ -426,26 +510,28 @@ def runFiles(config: ImageDifferenceConfig, science: str | Path | ImageFiles,
     outdir = Path(outdir)
     planned = plannedOutputs(config)
     task = ImageDifferenceTask(config=config)
-    if config.doSubtract and template is None and templateRepo is None:
-        raise InputError("no template given: pass a template file (--template) or a coadd "
-                         "repository (--template-repo)")
+    _checkInputsForConfig(config, template, templateRepo, background, difference)
     shape = None if template is None or tileSize == 0 else imageShape(_files(science).image)
     tiled = shape is not None and shouldTile(shape, tileSize)
-    if tiled and scienceSources is not None:
-        raise InputError(f"{scienceSources}: a science source catalog is not used by a run in "
-                         f"tiles (the {shape[1]}x{shape[0]} science image is tiled); pass "
-                         "--tile-size 0 to run it whole")
+    for path, what in ((scienceSources, "a science source catalog"),
+                       (templateSources, "a template source catalog"),
+                       (background, "a calexp background")):
+        if tiled and path is not None:
+            raise InputError(f"{path}: {what} is not used by a run in tiles (the "
+                             f"{shape[1]}x{shape[0]} science image is tiled); pass "
+                             "--tile-size 0 to run it whole")
     pictures = [kind for kind in LOOK_AT_OUTPUTS if kind in planned]
-    if tiled and pictures:
-        raise InputError(f"{_files(science).image}: {', '.join(pictures)} are not made by a run "
+    wholeOnly = pictures + [kind for kind in ("report",) if kind in planned]
+    if tiled and wholeOnly:
+        raise InputError(f"{_files(science).image}: {', '.join(wholeOnly)} are not made by a run "
                          f"in tiles (the {shape[1]}x{shape[0]} science image is tiled); pass "
                          "--tile-size 0 to run it whole")
-    if tiled:
-        scienceExp = templateExp = selectSources = None
-    else:
-        scienceExp, templateExp, selectSources = _readInputs(task, _files(science),
-                                                             _files(template), scienceSources,
-                                                             threads)
+    read = None if tiled else _readInputs(
+        task, _files(science), _files(template), _files(difference),
+        {"scienceSources": scienceSources, "templateSources": templateSources}, background,
+        threads)
+    scienceExp = None if read is None else read.science
+    templateExp = None if read is None else read.template
     staging, created = _prepareOutdir(outdir, planned, overwrite)
     handler = None
     published = False
@@ -465,8 +551,11 @@ def runFiles(config: ImageDifferenceConfig, science: str | Path | ImageFiles,
                              threads, tileSize)
             result, written = tiles.result, tiles.written
         else:
-            result = task.run(exposure=scienceExp, templateExposure=templateExp,
-                              selectSources=selectSources, threads=threads,
+            result = task.run(exposure=read.science, templateExposure=read.template,
+                              selectSources=read.scienceSources,
+                              templateSources=read.templateSources,
+                              calexpBackgroundExposure=read.background,
+                              subtractedExposure=read.difference, threads=threads,
                               templateSource=templateRepo)
         summary = RunSummary(seconds=0.0)
         cards = provenanceCards(config, result, science=_files(science),
@@ -497,7 +586,7 @@ def runFiles(config: ImageDifferenceConfig, science: str | Path | ImageFiles,
         if result.quality is not None:
             summary.status, summary.reasons = result.quality.status, list(result.quality.reasons)
         summary.seconds = time.perf_counter() - start
-        if "metadata" in planned:
+        if "metadata" in planned or "report" in planned:
             record = {
                 "date": datetime.datetime.now(datetime.timezone.utc).isoformat(),
                 "inputs": {**_describe("science", _files(science)),
@@ -511,13 +600,21 @@ def runFiles(config: ImageDifferenceConfig, science: str | Path | ImageFiles,
                             "nSkySources": summary.nSkySources,
                             "noiseRatio": summary.noiseRatio,
                             "wallSeconds": round(summary.seconds, 3),
-                            "status": summary.status},
+                            "status": summary.status, "reasons": summary.reasons},
+                "outputs": dict(planned),
                 "metadata": _jsonable(result.metadata),
                 "config": config.toDict(),
             }
+        if "metadata" in planned:
             text = yaml.safe_dump(record, sort_keys=False)
             _write("metadata", staging, outdir, planned["metadata"],
                    lambda p: p.write_text(text, encoding="utf-8"))
+        if "report" in planned:
+            from .report import writeReport
+
+            shown = _reportPictures(staging, planned, config, scienceExp, templateExp, result)
+            _write("report", staging, outdir, planned["report"],
+                   lambda p: writeReport(p, record, shown))
         if handler is not None:
             error, handler = handler.finish(), None
             if error is not None:

@@ -325,6 +325,11 @@ def simulatePair(size: int = 2048, seeingRatio: float = 1.3, templateSigma: floa
     return science, template, truth
 
 
+def pairPaths(directory: str | os.PathLike) -> dict[str, Path]:
+    """The files :func:`writePair` writes in ``directory``: science, template and truth."""
+    return {name: Path(directory) / f"{name}.fits" for name in ("science", "template", "truth")}
+
+
 def writePair(directory: str | os.PathLike, overwrite: bool = False,
               **kwargs) -> dict[str, Path]:
     """Simulate a pair and write ``science.fits``, ``template.fits`` and ``truth.fits``.
@@ -346,7 +351,7 @@ def writePair(directory: str | os.PathLike, overwrite: bool = False,
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     science, template, truth = simulatePair(**kwargs)
-    paths = {name: directory / f"{name}.fits" for name in ("science", "template", "truth")}
+    paths = pairPaths(directory)
     writeExposure(science, paths["science"], overwrite=overwrite)
     writeExposure(template, paths["template"], overwrite=overwrite)
     writeTable(truth, paths["truth"], overwrite=overwrite)
