@@ -15,8 +15,8 @@ $(STAMP): requirements-dev.txt $(PROJECTS)
 
 demo: $(STAMP)
 	$(BIN)/diffim simulate -o $(DEMO)/data --size 2048 --overwrite
-	$(BIN)/diffim run pipelines/default.yaml --science $(DEMO)/data/science.fits \
-		--template $(DEMO)/data/template.fits -o $(DEMO)/run --overwrite
+	$(BIN)/diffim run default --science $(DEMO)/data/science.fits \
+		--template $(DEMO)/data/template.fits -o $(DEMO)/run --overwrite --quicklook --report
 
 # A simulated data repository (sky map, 4 coadd patches, 8 visits) processed by `diffim batch`;
 # visit 5 is built to have too little template coverage, so the batch reports it failed
@@ -24,7 +24,7 @@ demo: $(STAMP)
 demo-batch: $(STAMP)
 	rm -rf $(DEMO)/repo
 	$(BIN)/diffim simulate --repo $(DEMO)/repo
-	-$(BIN)/diffim batch $(DEMO)/repo pipelines/default.yaml --run demo
+	-$(BIN)/diffim batch $(DEMO)/repo default --run demo
 	$(BIN)/diffim repo query $(DEMO)/repo deepDiff_diaSrc
 
 test: $(STAMP)
