@@ -10,7 +10,7 @@ import textwrap
 
 import pytest
 
-from diffim.errors import ConfigError, InputError, PluginError
+from diffim.errors import ConfigError, PluginError
 from diffim.pipeline import load_pipeline
 from diffim.task import ImageDifferenceTask
 from diffim.testing.simulate import simulatePair
@@ -125,10 +125,12 @@ def test_zogy_like_plugin_is_run_as_zogy(thirdParty, pair):
 
 
 def test_plugin_declaring_nothing_is_run_as_kernel_matching(thirdParty, pair):
-    # its difference goes to the decorrelator, which wants the kernel it did not return
-    with pytest.raises(InputError, match="^decorrelate plugin 'al': decorrelation needs the "
-                                         "PSF-matching kernel"):
-        _run(pair, "subtract=plainMatch")
+    # its difference is meant for the decorrelator, which needs the kernel it did not
+    # return: the step is skipped, naming the plugin (tests/test_degradation.py)
+    result = _run(pair, "subtract=plainMatch")
+    assert "decorrelate" not in result.metadata["timing"]
+    assert any(note.startswith("decorrelation skipped: subtract plugin 'plainMatch' returned "
+                               "no psfMatchingKernel") for note in result.metadata["degraded"])
     with pytest.raises(ConfigError, match="requires convolveTemplate=True with "
                                           "subtract=plainMatch"):
         load_pipeline(PIPELINES / "default.yaml",

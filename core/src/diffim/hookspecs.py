@@ -6,8 +6,9 @@ implementation is a class registered under the entry-point group
 ``diffim.<slot>`` whose instances implement that slot's hook (and only that
 one). The class carries its config as ``ConfigClass`` (a
 :class:`diffim.config.Config` subclass), is built with no arguments, and
-receives its (frozen) config as the ``config`` argument of every call. The chosen instance is registered on a pluggy
-``PluginManager`` and called through ``pm.hook``.
+receives its (frozen) config as the ``config`` argument of every call. The
+chosen instance is registered on a pluggy ``PluginManager`` and called through
+``pm.hook``.
 
 Conventions every implementation follows:
 
@@ -221,7 +222,9 @@ def diffim_subtract(science: "Exposure", template: "Exposure", config: "Config",
     -------
     SubtractionResult
         Difference on the science flux scale, positive where the science image is
-        brighter, with PSF, variance and mask set.
+        brighter, with PSF, variance and mask set, and the warped template; the other
+        fields are optional (CONTRIBUTING.md says which later step uses each, and what
+        it does without). :mod:`diffim.testing.contract` checks an implementation.
     """
 
 

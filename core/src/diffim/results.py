@@ -107,9 +107,15 @@ class SubtractionResult:
     warpedExposure : Exposure
         The template on the science pixel grid, not convolved.
     matchedExposure : Exposure, optional
-        The convolved (PSF-matched) image, if the algorithm makes one.
+        The convolved (PSF-matched) image, if the algorithm makes one. It constrains
+        the dipole fits and is shown in the pictures; without it the dipole fits rest
+        on the difference and the science image (as given, when it was the science
+        that was convolved), the pictures show ``warpedExposure``, and
+        ``doWriteMatchedExp`` fails.
     psfMatchingKernel : MatchingKernel, optional
-        The matching kernel, if the algorithm fits one.
+        The matching kernel, if the algorithm fits one. Decorrelation is made from it:
+        without it the ``decorrelate`` step is skipped. Each such fallback is one WARNING
+        naming the plugin and the field, and a line of the run metadata's ``degraded``.
     scoreExposure : Exposure, optional
         A detection (likelihood / score) image, if the algorithm makes one
         (required when its traits say ``makesScoreImage``).

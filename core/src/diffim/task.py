@@ -243,7 +243,7 @@ class ImageDifferenceTask:
             result.matchedExposure = subtraction.matchedExposure
             result.scoreExposure = subtraction.scoreExposure
             difference = subtraction.subtractedExposure
-            if config.doDecorrelation and subtraction.needsDecorrelation:
+            if self._decorrelates(subtraction):
                 with self._step("decorrelate"):
                     difference = self._call("decorrelate", Exposure, science=science,
                                             template=subtraction.warpedExposure,
@@ -463,6 +463,7 @@ class ImageDifferenceTask:
                                      kernelSources=kernelSources, rng=rng)
         self._checkTraits(subtraction, traits)
         self.metadata.update(subtraction.metadata)
+        self._checkMatchedExposure(subtraction, traits)
         if subtraction.subtractedExposure.psf is None:
             subtraction.subtractedExposure.psf = (warped.psf if subtraction.convolvedScience
                                                   else matchTo.psf)
@@ -477,6 +478,63 @@ class ImageDifferenceTask:
         if not traits.needsDecorrelation and subtraction.needsDecorrelation:
             raise PluginError("subtract", name, "declares needsDecorrelation=False but returned "
                               "a result with needsDecorrelation=True", dist)
+
+    def _degrade(self, step: str, field: str, consequence: str) -> None:
+        """Record that ``step`` was skipped or fell back: the subtraction has no ``field``.
+
+        One WARNING naming the subtract plugin (not the step's own plugin), and the same
+        line in the run metadata's ``degraded`` list.
+        """
+        name = self._implementations["subtract"][0]
+        note = f"{step}: subtract plugin {name!r} returned no {field} ({consequence})"
+        log.warning("%s", note)
+        self.metadata.setdefault("degraded", []).append(note)
+
+    def _decorrelates(self, subtraction: SubtractionResult) -> bool:
+        """Whether the difference goes to the ``decorrelate`` step.
+
+        It whitens the noise a kernel convolution correlated, from that kernel: without
+        ``psfMatchingKernel`` the step is skipped (degraded, see :meth:`_degrade`) and
+        detection measures the correlation left and raises its thresholds by it.
+        """
+        if not (self.config.doDecorrelation and subtraction.needsDecorrelation):
+            return False
+        if subtraction.psfMatchingKernel is None:
+            self._degrade("decorrelation skipped", "psfMatchingKernel",
+                          "the difference keeps the noise correlation of its matching")
+            return False
+        return True
+
+    def _checkMatchedExposure(self, subtraction: SubtractionResult,
+                              traits: SubtractionTraits) -> None:
+        """What the later steps do without a ``matchedExposure``, said once each.
+
+        doWriteMatchedExp cannot write it (the plugin's fault: a plugin that makes none
+        declares ``makesMatchedExposure=False`` and the config refuses the flag). A
+        dipole fit goes on without it (:meth:`_dipoleLobeImages`), and the pictures show
+        the warped template; neither is news for a plugin that declares it makes none
+        and convolves the template (ZOGY).
+        """
+        if subtraction.matchedExposure is not None:
+            return
+        config = self.config
+        name, dist = self._implementations["subtract"]
+        if config.doWriteMatchedExp:
+            raise PluginError("subtract", name, "returned no matchedExposure, which "
+                              "doWriteMatchedExp=True writes (a plugin that makes none "
+                              "declares makesMatchedExposure=False)", dist)
+        if config.doDetection and config.doMeasurement and config.doDipoleFitting:
+            if subtraction.convolvedScience:
+                self._degrade("dipole fit on the unconvolved science image",
+                              "matchedExposure", "the convolved science image")
+            elif traits.makesMatchedExposure:
+                self._degrade("dipole fit without the template", "matchedExposure",
+                              "the difference alone constrains the negative lobes")
+        pictures = [flag for flag in ("doWriteQuicklook", "doWriteCutouts", "doWriteReport")
+                    if getattr(config, flag, False)]
+        if pictures and traits.makesMatchedExposure:
+            self._degrade("pictures show the warped template", "matchedExposure",
+                          f"{', '.join(pictures)}: the template is shown not PSF-matched")
 
     def _kernelStars(self) -> KernelStars:
         """Kernel- and control-star selection for this run (writes to its metadata)."""
@@ -503,12 +561,16 @@ class ImageDifferenceTask:
                           ) -> tuple[Exposure, Exposure | None]:
         """The images that constrain a dipole's lobes, both at the difference's resolution.
 
-        Template convolved: the science image and the matched template. Science
-        convolved: the convolved science and the (unconvolved) warped template.
+        Template convolved: the science image and the matched template (None when the
+        subtraction made none: the difference alone constrains the negative lobes).
+        Science convolved: the convolved science and the (unconvolved) warped template;
+        the science image as given (with its own PSF) when the subtraction returned no
+        convolved science (:meth:`_checkMatchedExposure` says so).
         """
         subtraction = result.subtractRes
         if subtraction is not None and subtraction.convolvedScience:
-            return subtraction.matchedExposure, subtraction.warpedExposure
+            convolved = subtraction.matchedExposure
+            return (science if convolved is None else convolved), subtraction.warpedExposure
         return science, result.matchedExposure
 
     def _startBeside(self, detected: Table, science: Exposure, exposure: Exposure,
