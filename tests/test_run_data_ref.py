@@ -166,3 +166,40 @@ def test_calexp_background_is_added_back(tmp_path):
     with pytest.raises(InputError, match="needs its calexpBackground dataset"):
         ImageDifferenceTask(withBackground).runDataRef(repository.dataRef(visit=1, detector=0),
                                                        templateIdList=[{"visit": 2}])
+
+
+def test_pictures_and_report_are_repository_datasets(tmp_path):
+    """doWriteQuicklook, doWriteCutouts, doWriteRegions and doWriteReport write datasets of
+    their own (deepDiff_quicklook, _gallery, _cutouts, _regions, _report) beside the others."""
+    import io
+
+    from astropy.table import Table
+    from matplotlib.image import imread
+    from regions import Regions
+
+    science, template, _ = simulatePair(size=384, seed=9, nTransients=10)
+    repository = Repository.create(tmp_path / "repo")
+    r = {"detector": 0, "band": "r"}
+    repository.putMany([(science, "calexp", {"visit": 1, **r}),
+                        (template, "calexp", {"visit": 2, **r})])
+    config = load_pipeline(PIPELINES / "default.yaml",
+                           ["getTemplate=calexp", "doWriteQuicklook=true", "doWriteCutouts=true",
+                            "doWriteRegions=true", "doWriteReport=true"])
+    result = ImageDifferenceTask(config).runDataRef(repository.dataRef(visit=1, detector=0),
+                                                    templateIdList=[{"visit": 2}])
+    dataId = {"visit": 1, **r}
+    kinds = ("quicklook", "gallery", "cutouts", "regions", "report")
+    for kind in kinds:
+        assert repository.exists(f"deepDiff_{kind}", dataId), kind
+    assert repository.path("deepDiff_quicklook", dataId).suffix == ".png"
+    assert repository.path("deepDiff_report", dataId).name == "deepDiff_report_r_1_0.html"
+    assert imread(io.BytesIO(repository.get("deepDiff_quicklook", dataId))).shape[:2] == (450, 1600)
+    n = len(result.diaSources)
+    stamps = Table.read(repository.path("deepDiff_cutouts", dataId), hdu="SOURCES")
+    assert len(stamps) == n
+    circles = Regions.parse(repository.get("deepDiff_regions", dataId).decode(), format="ds9")
+    assert len(circles) >= n
+    page = repository.get("deepDiff_report", dataId).decode()
+    assert f'<span id="count-total">{n}</span>' in page
+    assert page.count("data:image/png;base64,") == 2
+    assert repository.check() == []

@@ -1,16 +1,19 @@
 """``ImageDifferenceTask.runDataRef``: a run whose inputs and outputs are repository datasets."""
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from .errors import InputError
 from .ids import IdFactory
 from .provenance import pixelChecksum, provenanceCards
+from .report import renderReport
 from .repo import DIFF_KINDS, DataRef, exposureId, formatDataId
 from .repo.datasets import EXPOSURE_ID_BITS
 from .results import ImageDifferenceResult
-from .runner import plannedOutputs
+from .runner import (LOOK_AT_OUTPUTS, plannedOutputs, renderLookAt, reportPictures, runRecord,
+                     summarize)
 from .sanitize import checkUsable
 
 if TYPE_CHECKING:
@@ -47,6 +50,7 @@ def runOnDataRef(task: "ImageDifferenceTask", sensorRef: DataRef,
                  templateIdList: list[Mapping[str, Any]] | None = None,
                  threads: int | None = None) -> ImageDifferenceResult:
     """The body of :meth:`diffim.ImageDifferenceTask.runDataRef` (same arguments)."""
+    start = time.perf_counter()
     config = task.config
     where = f"calexp {formatDataId(sensorRef.dataId)} of {sensorRef.repository.root}"
     science = sensorRef.get("calexp")
@@ -70,9 +74,18 @@ def runOnDataRef(task: "ImageDifferenceTask", sensorRef: DataRef,
                       templateIdList=completeTemplateIds(sensorRef.dataId, templateIdList),
                       threads=threads)
     outputs = outputDatasetTypes(config)
-    cards = provenanceCards(config, result, science=scienceInput,
-                            template=_templateInput(config, templateIdList, result))
-    paths = sensorRef.putMany([(result.output(kind), name) for kind, name in outputs.items()],
-                              header=cards)
+    template = _templateInput(config, templateIdList, result)
+    cards = provenanceCards(config, result, science=scienceInput, template=template)
+    made = {kind: renderLookAt(kind, config, science, None, result)
+            for kind in outputs if kind in LOOK_AT_OUTPUTS}
+    if "report" in outputs:
+        inputs = {"science": scienceInput[0], "template": None if template is None else template[0],
+                  "repository": str(sensorRef.repository.root)}
+        record = runRecord(config, result, summarize(result, time.perf_counter() - start),
+                           inputs, cards, outputs)
+        made["report"] = renderReport(record, reportPictures(config, science, None, result,
+                                                             made)).encode("utf-8")
+    paths = sensorRef.putMany([(made[kind] if kind in made else result.output(kind), name)
+                               for kind, name in outputs.items()], header=cards)
     result.metadata["outputs"] = {kind: str(path) for kind, path in zip(outputs, paths)}
     return result

@@ -18,6 +18,7 @@ import secrets
 import shutil
 import signal
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -38,6 +39,7 @@ from .fits_io import (imageShape, pixelUnit, readImageData, readTable, stampPrim
 from .inputs import ImageFiles
 from .noise import cleanSignificance, noiseRatio
 from .provenance import provenanceCards
+from .report import writeReport
 from .sanitize import checkUsable
 from .task import ImageDifferenceTask
 from .task_config import ImageDifferenceConfig
@@ -85,6 +87,48 @@ class RunSummary:
             parts += f", {self.nSkySources} sky sources"
         return (f"{self.nDiaSources} diaSources ({parts}); difference noise / expected = "
                 f"{self.noiseRatio:.3f}; {self.seconds:.1f} s; status {verdict}")
+
+
+    def toDict(self) -> dict[str, Any]:
+        """The ``summary`` block of the run record (metadata.yaml, report.html)."""
+        return {"nDiaSources": self.nDiaSources, "nPositive": self.nPositive,
+                "nNegative": self.nNegative, "nDipoles": self.nDipoles,
+                "nSkySources": self.nSkySources, "noiseRatio": self.noiseRatio,
+                "wallSeconds": round(self.seconds, 3), "status": self.status,
+                "reasons": list(self.reasons)}
+
+
+def summarize(result, seconds: float, noise: float | None = None) -> RunSummary:
+    """The summary of a finished run: diaSources by kind, the difference's noise ratio
+    (``noise`` when given, e.g. a tiled run's, else measured here), the quality verdict."""
+    summary = RunSummary(seconds=seconds)
+    if result.diaSources is not None:
+        summary.count(result.diaSources)
+    if noise is not None:
+        summary.noiseRatio = noise
+    elif result.subtractedExposure is not None:
+        summary.noiseRatio = noiseRatio(cleanSignificance(result.subtractedExposure))
+    if result.quality is not None:
+        summary.status, summary.reasons = result.quality.status, list(result.quality.reasons)
+    return summary
+
+
+def runRecord(config: ImageDifferenceConfig, result, summary: RunSummary,
+              inputs: dict[str, Any], cards: dict[str, tuple[Any, str]],
+              outputs: dict[str, str]) -> dict[str, Any]:
+    """What a run did, as written to metadata.yaml and shown by report.html and
+    ``diffim inspect``: date, inputs, versions, provenance, summary, outputs (kind ->
+    file or dataset type), the task metadata and the config."""
+    return {
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+        "inputs": inputs,
+        "versions": _versions(config),
+        "provenance": {key: value for key, (value, _) in cards.items()},
+        "summary": summary.toDict(),
+        "outputs": dict(outputs),
+        "metadata": _jsonable(result.metadata),
+        "config": config.toDict(),
+    }
 
 
 def countByKind(sources: Table) -> dict[str, int]:
@@ -385,22 +429,28 @@ def _checkInputsForConfig(config: ImageDifferenceConfig, template, templateRepo,
                          "doAddCalexpBackground=True")
 
 
-def _reportPictures(staging: Path, planned: dict[str, str], config: ImageDifferenceConfig,
-                    science: Exposure, template: Exposure | None, result) -> dict[str, bytes]:
-    """The PNG bytes of the pictures report.html embeds: those written as outputs, and the
-    others made for it in the staging folder (and removed again)."""
+def renderLookAt(kind: str, config: ImageDifferenceConfig, science: Exposure,
+                 template: Exposure | None, result) -> bytes:
+    """The bytes of one of :data:`LOOK_AT_OUTPUTS` (see :func:`writeLookAt`)."""
+    with tempfile.TemporaryDirectory(prefix="diffim-look-") as folder:
+        path = Path(folder) / kind
+        writeLookAt(kind, path, config, science, template, result)
+        return path.read_bytes()
+
+
+def reportPictures(config: ImageDifferenceConfig, science: Exposure | None,
+                   template: Exposure | None, result,
+                   made: dict[str, bytes] | None = None) -> dict[str, bytes]:
+    """The PNG bytes of the pictures report.html embeds: those in ``made`` (kind -> bytes,
+    written as outputs already), the others rendered for it when they can be (a run that
+    subtracted, and for the gallery one that detected)."""
     pictures = {}
     for kind in REPORT_PICTURES:
-        if kind in planned:
-            pictures[kind] = (staging / planned[kind]).read_bytes()
-            continue
-        if science is None or not config.doSubtract or \
-                (kind == "gallery" and result.diaSources is None):
-            continue
-        path = staging / f".report-{kind}.png"
-        writeLookAt(kind, path, config, science, template, result)
-        pictures[kind] = path.read_bytes()
-        path.unlink()
+        if made and kind in made:
+            pictures[kind] = made[kind]
+        elif science is not None and config.doSubtract and \
+                (kind != "gallery" or result.diaSources is not None):
+            pictures[kind] = renderLookAt(kind, config, science, template, result)
     return pictures
 
 
@@ -557,7 +607,6 @@ def runFiles(config: ImageDifferenceConfig, science: str | Path | ImageFiles,
                               calexpBackgroundExposure=read.background,
                               subtractedExposure=read.difference, threads=threads,
                               templateSource=templateRepo)
-        summary = RunSummary(seconds=0.0)
         cards = provenanceCards(config, result, science=_files(science),
                                 template=_templateInput(template, templateRepo, result),
                                 pipeline=pipeline)
@@ -577,42 +626,22 @@ def runFiles(config: ImageDifferenceConfig, science: str | Path | ImageFiles,
             _write("registerDebug", staging, outdir, planned["registerDebug"],
                    lambda p: writeTable(Table(rows=result.metadata["registerDebug"]), p,
                                         header=cards))
-        if result.diaSources is not None:
-            summary.count(result.diaSources)
-        if tiled:
-            summary.noiseRatio = tiles.noiseRatio
-        elif result.subtractedExposure is not None:
-            summary.noiseRatio = noiseRatio(cleanSignificance(result.subtractedExposure))
-        if result.quality is not None:
-            summary.status, summary.reasons = result.quality.status, list(result.quality.reasons)
-        summary.seconds = time.perf_counter() - start
+        summary = summarize(result, time.perf_counter() - start,
+                            tiles.noiseRatio if tiled else None)
         if "metadata" in planned or "report" in planned:
-            record = {
-                "date": datetime.datetime.now(datetime.timezone.utc).isoformat(),
-                "inputs": {**_describe("science", _files(science)),
-                           **_describe("template", _files(template)),
-                           "templateRepo": None if templateRepo is None else str(templateRepo),
-                           "pipeline": None if pipeline is None else str(pipeline)},
-                "versions": _versions(config),
-                "provenance": {key: value for key, (value, _) in cards.items()},
-                "summary": {"nDiaSources": summary.nDiaSources, "nPositive": summary.nPositive,
-                            "nNegative": summary.nNegative, "nDipoles": summary.nDipoles,
-                            "nSkySources": summary.nSkySources,
-                            "noiseRatio": summary.noiseRatio,
-                            "wallSeconds": round(summary.seconds, 3),
-                            "status": summary.status, "reasons": summary.reasons},
-                "outputs": dict(planned),
-                "metadata": _jsonable(result.metadata),
-                "config": config.toDict(),
-            }
+            inputs = {**_describe("science", _files(science)),
+                      **_describe("template", _files(template)),
+                      "templateRepo": None if templateRepo is None else str(templateRepo),
+                      "pipeline": None if pipeline is None else str(pipeline)}
+            record = runRecord(config, result, summary, inputs, cards, planned)
         if "metadata" in planned:
             text = yaml.safe_dump(record, sort_keys=False)
             _write("metadata", staging, outdir, planned["metadata"],
                    lambda p: p.write_text(text, encoding="utf-8"))
         if "report" in planned:
-            from .report import writeReport
-
-            shown = _reportPictures(staging, planned, config, scienceExp, templateExp, result)
+            shown = reportPictures(config, scienceExp, templateExp, result,
+                                   {kind: (staging / planned[kind]).read_bytes()
+                                    for kind in REPORT_PICTURES if kind in planned})
             _write("report", staging, outdir, planned["report"],
                    lambda p: writeReport(p, record, shown))
         if handler is not None:

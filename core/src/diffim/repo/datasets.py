@@ -5,8 +5,9 @@
   (visit, detector, band);
 - ``<name>Coadd`` (exposure), e.g. ``deepCoadd``: one per (tract, patch, band);
 - ``<coaddName>Diff_<kind>`` for the outputs of image differencing, e.g.
-  ``deepDiff_differenceExp`` (exposures) and ``deepDiff_diaSrc`` (tables): one per
-  (visit, detector, band);
+  ``deepDiff_differenceExp`` (exposures), ``deepDiff_diaSrc`` (tables) and the files made
+  for looking at a run (``deepDiff_quicklook``, ``_gallery``: PNG; ``_cutouts``: FITS;
+  ``_regions``: DS9; ``_report``: HTML): one per (visit, detector, band);
 - ``skyMap``: the repository's sky map (no data ID).
 """
 from __future__ import annotations
@@ -29,9 +30,13 @@ VISIT_KEYS = ("visit", "detector", "band")
 #: Keys of a coadd patch.
 PATCH_KEYS = ("tract", "patch", "band")
 
-#: The image-differencing outputs (``<coaddName>Diff_<kind>``) and whether each is a table.
-DIFF_KINDS = {"differenceExp": False, "diaSrc": True, "matchedExp": False, "warpedExp": False,
-              "scoreExp": False, "kernelSrc": True}
+#: The image-differencing outputs (``<coaddName>Diff_<kind>``) and how each is stored: an
+#: exposure, a table, or a file of bytes with the given suffix (the pictures, cutouts,
+#: region file and report of :data:`diffim.runner.LOOK_AT_OUTPUTS` and ``report``).
+DIFF_KINDS = {"differenceExp": "exposure", "diaSrc": "table", "matchedExp": "exposure",
+              "warpedExp": "exposure", "scoreExp": "exposure", "kernelSrc": "table",
+              "quicklook": ".png", "gallery": ".png", "cutouts": ".fits", "regions": ".reg",
+              "report": ".html"}
 
 #: Bits of an exposure id given to the detector (:func:`exposureId`).
 DETECTOR_BITS = 8
@@ -55,13 +60,16 @@ class DatasetType:
         E.g. ``calexp`` or ``deepDiff_diaSrc``.
     keys : tuple of str
         Its data-ID keys.
-    storage : {"exposure", "table", "yaml"}
-        How a dataset of this type is written and read.
+    storage : {"exposure", "table", "yaml", "file"}
+        How a dataset of this type is written and read (``file``: bytes, as they are).
+    suffix : str
+        The suffix of its file names.
     """
 
     name: str
     keys: tuple[str, ...]
     storage: str
+    suffix: str = ".fits"
 
     def relativePath(self, dataId: Mapping[str, Any]) -> str:
         """File of the dataset with ``dataId`` (normalised), relative to the repository root."""
@@ -69,7 +77,8 @@ class DatasetType:
             return f"{self.name}.yaml"
         if self.keys == VISIT_KEYS:
             band, visit, detector = dataId["band"], dataId["visit"], dataId["detector"]
-            return f"{self.name}/{band}/{visit}/{self.name}_{band}_{visit}_{detector}.fits"
+            return (f"{self.name}/{band}/{visit}/{self.name}_{band}_{visit}_{detector}"
+                    f"{self.suffix}")
         band, tract, patch = dataId["band"], dataId["tract"], dataId["patch"]
         return f"{self.name}/{band}/{tract}/{patch}/{self.name}_{band}_{tract}_{patch}.fits"
 
@@ -141,7 +150,10 @@ def datasetType(name: str) -> DatasetType:
         return DatasetType(name, PATCH_KEYS, "exposure")
     match = _DIFF.fullmatch(name)
     if match:
-        return DatasetType(name, VISIT_KEYS, "table" if DIFF_KINDS[match.group(2)] else "exposure")
+        storage = DIFF_KINDS[match.group(2)]
+        if storage.startswith("."):
+            return DatasetType(name, VISIT_KEYS, "file", storage)
+        return DatasetType(name, VISIT_KEYS, storage)
     raise InputError(f"unknown dataset type {name!r} (expected calexp, calexpBackground, src, "
                      "truth, skyMap, "
                      f"<coaddName>Coadd such as deepCoadd, or <coaddName>Diff_<kind> with kind "

@@ -175,8 +175,9 @@ class Repository:
 
     # Datasets ------------------------------------------------------------------------------
 
-    def put(self, obj: Exposure | Table | SkyMap, datasetType: str, dataId: Mapping[str, Any],
-            overwrite: bool = False, header: Mapping[str, Any] | None = None) -> Path:
+    def put(self, obj: Exposure | Table | SkyMap | bytes, datasetType: str,
+            dataId: Mapping[str, Any], overwrite: bool = False,
+            header: Mapping[str, Any] | None = None) -> Path:
         """Write one dataset and register it; return its file.
 
         Raises
@@ -195,8 +196,8 @@ class Repository:
         Parameters
         ----------
         items : iterable of (object, str, mapping)
-            ``(obj, datasetType, dataId)``: an Exposure, a Table, or (for ``skyMap``)
-            a SkyMap.
+            ``(obj, datasetType, dataId)``: an Exposure, a Table, the bytes of a
+            ``file`` dataset (a picture, the report), or (for ``skyMap``) a SkyMap.
         overwrite : bool
             Replace datasets registered already; otherwise such a dataset is an
             error and nothing is written.
@@ -236,8 +237,9 @@ class Repository:
         self.registry.register(rows, replace=overwrite)
         return [self.root / relative for *_, relative in planned]
 
-    def get(self, datasetType: str, dataId: Mapping[str, Any]) -> Exposure | Table | SkyMap:
-        """Read one dataset.
+    def get(self, datasetType: str, dataId: Mapping[str, Any]
+            ) -> Exposure | Table | SkyMap | bytes:
+        """Read one dataset (the bytes of a ``file`` dataset, such as a PNG picture).
 
         Raises
         ------
@@ -249,6 +251,8 @@ class Repository:
             return readExposure(path)
         if kind.storage == "table":
             return readTable(path)
+        if kind.storage == "file":
+            return path.read_bytes()
         return SkyMap.fromDict(yaml.safe_load(path.read_text(encoding="utf-8")), str(path))
 
     def path(self, datasetType: str, dataId: Mapping[str, Any]) -> Path:
@@ -469,7 +473,8 @@ def _datasetType(name: str) -> DatasetType:
 
 
 def _checkStorage(obj: Any, kind: DatasetType) -> None:
-    expected = {"exposure": Exposure, "table": Table, "yaml": SkyMap}[kind.storage]
+    expected = {"exposure": Exposure, "table": Table, "yaml": SkyMap,
+                "file": bytes}[kind.storage]
     if not isinstance(obj, expected):
         raise InputError(f"a {kind.name} must be a {expected.__name__} (got "
                          f"{type(obj).__name__})")
@@ -481,6 +486,9 @@ def _write(obj: Any, kind: DatasetType, path: Path,
         writeExposure(obj, path, overwrite=True, header=header)
     elif kind.storage == "table":
         writeTable(obj, path, overwrite=True, header=header)
+    elif kind.storage == "file":
+        with atomic_write(path, overwrite=True) as tmp:
+            tmp.write_bytes(obj)
     else:
         write_text_atomic(path, yaml.safe_dump(obj.toDict(), sort_keys=False))
 
