@@ -177,7 +177,11 @@ def _fitPointSources(data: np.ndarray, variance: np.ndarray, psf: _ShiftedPsf,
     model = design[:, :n] @ amplitude
     residual = data - design @ solution
     chi2 = float(np.sum(residual ** 2 / (variance + (PSF_MODEL_ERROR * model) ** 2)))
-    return _Fit(xs, ys, amplitude, np.sqrt(np.diag(covariance)[:n]), chi2)
+    # A degenerate blend (the pseudo-inverse of a singular system) can leave a diagonal
+    # entry slightly negative: that amplitude has no error estimate, and NaN says so.
+    with np.errstate(invalid="ignore"):
+        errors = np.sqrt(np.diag(covariance)[:n])
+    return _Fit(xs, ys, amplitude, errors, chi2)
 
 
 def _companionStart(residual: np.ndarray, shape: tuple[int, int], iy: np.ndarray,
