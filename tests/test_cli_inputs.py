@@ -189,3 +189,18 @@ def test_simulate_names_the_overwrite_flag(pair, capsys):
     assert main(["simulate", "-o", str(pair["science"].parent), "--size", "64"]) == 2
     err = capsys.readouterr().err
     assert "use --overwrite" in err and "overwrite=True" not in err
+
+
+def test_output_piped_into_head_ends_quietly(monkeypatch, capsys):
+    """``diffim config default | head``: the reader went away before the output was written;
+    no traceback, exit status 141 as for a shell command killed by SIGPIPE."""
+    import os
+    import sys
+
+    read, write = os.pipe()
+    os.close(read)
+    with os.fdopen(write, "w") as closed:
+        monkeypatch.setattr(sys, "stdout", closed)
+        assert main(["config", "default"]) == 141
+        monkeypatch.undo()
+    assert capsys.readouterr().err == ""

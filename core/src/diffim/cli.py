@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -24,6 +25,9 @@ _PIPELINE = click.argument("pipeline", type=click.Path(dir_okay=False))
 
 #: Exit status of a suspect run with --strict.
 SUSPECT_STATUS = 3
+
+#: Exit status when the reader of stdout goes away, as a shell reports a SIGPIPE death.
+BROKEN_PIPE_STATUS = 128 + signal.SIGPIPE
 
 #: What every error line starts with.
 ERROR_PREFIX = "diffim: error: "
@@ -315,7 +319,8 @@ def main(argv: list[str] | None = None) -> int:
 
     Exit status: 0 on success, 1 for a diffim error (bad input, config, plugin,
     output), 2 for a command-line usage error, 3 for a suspect result with
-    ``run --strict``, 130 when interrupted by SIGINT or SIGTERM. The signal handlers
+    ``run --strict``, 130 when interrupted by SIGINT or SIGTERM, 141 when the reader of
+    stdout goes away. The signal handlers
     and warning capture it installs are restored on return. Errors are printed as one
     line of at most :data:`diffim.messages.MAX_LINE` characters.
     """
@@ -339,6 +344,11 @@ def main(argv: list[str] | None = None) -> int:
         name = exc.args[0] if isinstance(exc, Interrupted) else "SIGINT"
         click.echo(f"diffim: interrupted by {name}; no outputs were written", err=True)
         return 130
+    except BrokenPipeError:
+        # Whoever read the output stopped (``diffim repo query ... | head``): end quietly,
+        # with stdout sent nowhere so that flushing it at exit cannot fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return BROKEN_PIPE_STATUS
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
