@@ -42,8 +42,11 @@ class GaussianMatchSubtraction:
             / (4.0 * np.pi * sigmaK**2)
         scale, background = 1.0, 0.0
         if config.fitFluxScale:
-            design = np.column_stack([matched[valid], np.ones(valid.sum())])
-            (scale, background), *_ = np.linalg.lstsq(design, science.image[valid].astype(float),
+            # Saturated and bad pixels (a star's flat top, a bleed trail) would pull the fit.
+            fit = valid & ~science.maskedPixels("SAT", "BAD") & ~template.maskedPixels("SAT", "BAD")
+            fit = ndimage.binary_erosion(fit, iterations=int(np.ceil(3 * sigmaS)))
+            design = np.column_stack([matched[fit], np.ones(fit.sum())])
+            (scale, background), *_ = np.linalg.lstsq(design, science.image[fit].astype(float),
                                                       rcond=None)
         difference = science.clone()
         difference.image = (science.image - scale * matched - background).astype(np.float32)
