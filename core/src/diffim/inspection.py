@@ -119,6 +119,50 @@ def countsByKind(record: dict) -> dict[str, int]:
     return {kind: int(summary.get(key) or 0) for kind, key in COUNT_KEYS.items()}
 
 
+def diaSourceTotal(record: dict) -> int:
+    """The number of diaSources in ``record``: the summary's, else the kinds' sum."""
+    total = (record.get("summary") or {}).get("nDiaSources")
+    return sum(countsByKind(record).values()) if total is None else int(total)
+
+
+def qualityBlock(record: dict) -> dict:
+    """The task metadata's ``quality`` block of ``record`` (empty when not recorded)."""
+    return (record.get("metadata") or {}).get("quality") or {}
+
+
+def runStatus(record: dict) -> tuple[str, list[str]]:
+    """The run's status (``ok``, ``suspect``, or ``unknown`` when not recorded) and the
+    reasons it is suspect: the summary's, else the quality block's."""
+    summary, quality = record.get("summary") or {}, qualityBlock(record)
+    status = str(summary.get("status") or quality.get("status") or "unknown")
+    reasons = summary.get("reasons")
+    return status, reasonList(quality.get("reasons") if reasons is None else reasons)
+
+
+def reasonList(reasons: Any) -> list[str]:
+    """Recorded reasons (a list, one text, or None) as a list of texts."""
+    if reasons is None:
+        return []
+    return [str(reasons)] if isinstance(reasons, str) else [str(reason) for reason in reasons]
+
+
+def stepSeconds(value: Any) -> float:
+    """A step's recorded time in seconds, 0 when it is not a finite positive number."""
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        return 0.0
+    return seconds if math.isfinite(seconds) and seconds > 0 else 0.0
+
+
+def stepShares(timing: dict) -> tuple[list[tuple[str, Any, float]], float]:
+    """Each step of ``timing`` (step -> seconds) as ``(step, recorded value, percent of the
+    total)``, and the total seconds."""
+    total = sum(stepSeconds(value) for value in timing.values())
+    return [(str(step), value, 100.0 * stepSeconds(value) / total if total > 0 else 0.0)
+            for step, value in timing.items()], total
+
+
 def algorithmName(record: dict) -> str | None:
     """The PSF-matching (subtract) plugin of the run, or None when not recorded."""
     metadata = record.get("metadata") or {}
@@ -208,19 +252,13 @@ def _rows(rows: list[tuple[str, str]], indent: str = "  ") -> list[str]:
 
 
 def _statusLine(record: dict) -> str:
-    summary = record["summary"] or {}
-    quality = (record.get("metadata") or {}).get("quality") or {}
-    status = summary.get("status") or quality.get("status") or "unknown"
-    reasons = summary.get("reasons")
-    if reasons is None:
-        reasons = quality.get("reasons") or []
-    return f"{status} ({'; '.join(map(str, reasons))})" if reasons else str(status)
+    status, reasons = runStatus(record)
+    return f"{status} ({'; '.join(reasons)})" if reasons else status
 
 
 def _countLine(record: dict) -> str:
     counts = countsByKind(record)
-    total = (record["summary"] or {}).get("nDiaSources")
-    total = sum(counts.values()) if total is None else int(total)
+    total = diaSourceTotal(record)
     names = {"dipole": ("dipole", "dipoles"), "sky": ("sky source", "sky sources")}
     parts = [f"{n} {names[k][n != 1] if k in names else k}" for k, n in counts.items()]
     line = f"{total} ({', '.join(parts)})"
@@ -233,10 +271,9 @@ def _timingLines(record: dict) -> list[str]:
     timing = (record.get("metadata") or {}).get("timing") or {}
     if not timing:
         return ["time per step: not recorded"]
-    total = sum(float(seconds) for seconds in timing.values())
-    rows = [(str(step), f"{float(seconds):8.3f} s"
-             + (f"  {100 * float(seconds) / total:5.1f} %" if total > 0 else ""))
-            for step, seconds in timing.items()]
+    shares, total = stepShares(timing)
+    rows = [(step, f"{stepSeconds(seconds):8.3f} s" + (f"  {share:5.1f} %" if total > 0 else ""))
+            for step, seconds, share in shares]
     rows.append(("all steps", f"{total:8.3f} s"))
     return ["time per step:"] + _rows(rows)
 
@@ -276,7 +313,7 @@ def inspectRun(outdir: str | os.PathLike) -> str:
     outdir = Path(outdir)
     path, record = readRecord(outdir)
     summary = record["summary"] or {}
-    quality = (record.get("metadata") or {}).get("quality") or {}
+    quality = qualityBlock(record)
     algorithm = algorithmName(record) or "not recorded"
     if quality.get("kernelSum") is not None:
         algorithm += f" (kernel sum {formatNumber(quality['kernelSum'], 4)})"

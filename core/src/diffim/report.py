@@ -17,8 +17,9 @@ from typing import Any
 import yaml
 
 from .atomic import atomic_write
-from .inspection import (algorithmName, countsByKind, formatNumber, isSampleMetric,
-                         kernelFitEntries)
+from .inspection import (algorithmName, countsByKind, diaSourceTotal, formatNumber,
+                         isSampleMetric, kernelFitEntries, qualityBlock, reasonList,
+                         runStatus, stepSeconds, stepShares)
 
 #: The first bytes of every PNG file.
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -116,27 +117,6 @@ def _section(ident: str, title: str, body: str) -> str:
     return f'<section id="{ident}"><h2>{escape(title)}</h2>{body}</section>'
 
 
-def _asList(reasons: Any) -> list[str]:
-    if reasons is None:
-        return []
-    return [str(reasons)] if isinstance(reasons, str) else [str(reason) for reason in reasons]
-
-
-def _reasons(record: dict) -> list[str]:
-    """Why the run is suspect: the summary's reasons, else the quality block's."""
-    reasons = (record.get("summary") or {}).get("reasons")
-    return _asList(_quality(record).get("reasons") if reasons is None else reasons)
-
-
-def _quality(record: dict) -> dict:
-    return (record.get("metadata") or {}).get("quality") or {}
-
-
-def _status(record: dict) -> str:
-    return str((record.get("summary") or {}).get("status") or _quality(record).get("status")
-               or "unknown")
-
-
 def _badge(status: str, ident: str) -> str:
     kind = status if status in ("ok", "suspect") else "unknown"
     return f'<span id="{ident}" class="badge {kind}">{escape(status)}</span>'
@@ -144,12 +124,12 @@ def _badge(status: str, ident: str) -> str:
 
 def _header(record: dict) -> str:
     summary = record.get("summary") or {}
-    reasons = _reasons(record)
-    verdict = _badge(_status(record), "status")
+    status, reasons = runStatus(record)
+    verdict = _badge(status, "status")
     if reasons:
         verdict += ' <span id="reasons">' + escape("; ".join(reasons)) + "</span>"
     counts = countsByKind(record)
-    total = summary.get("nDiaSources", sum(counts.values()))
+    total = diaSourceTotal(record)
     labels = {"dipole": "dipoles", "sky": "sky sources"}
     kinds = ", ".join(f'<span id="count-{kind}">{n}</span> {labels.get(kind, kind)}'
                       for kind, n in counts.items())
@@ -185,10 +165,10 @@ def _picture(kind: str, pictures: dict[str, bytes]) -> str:
 
 
 def _qualitySection(record: dict) -> str:
-    quality = _quality(record)
+    quality = qualityBlock(record)
     if not quality:
         return _section("quality", "Quality", _missing("The run recorded no quality block."))
-    reasons = _asList(quality.get("reasons"))
+    reasons = reasonList(quality.get("reasons"))
     why = ("<ul>" + "".join(f"<li>{escape(reason)}</li>" for reason in reasons) + "</ul>"
            if reasons else "<p>No reason to suspect the result.</p>")
     figures = [(key, value) for key, value in quality.items()
@@ -207,7 +187,7 @@ def _kernelSection(record: dict) -> str:
 
 
 def _controlSection(record: dict) -> str:
-    metrics = _quality(record).get("metrics") or {}
+    metrics = qualityBlock(record).get("metrics") or {}
     samples = {key: value for key, value in (record.get("metadata") or {}).items()
                if isSampleMetric(key)}
     rows = flatten(samples) + flatten(metrics)
@@ -217,30 +197,21 @@ def _controlSection(record: dict) -> str:
     return _section("control", "Control-sample metrics", body)
 
 
-def _seconds(value: Any) -> float:
-    try:
-        seconds = float(value)
-    except (TypeError, ValueError):
-        return 0.0
-    return seconds if math.isfinite(seconds) and seconds > 0 else 0.0
-
-
 def _timingSection(record: dict) -> str:
     metadata = record.get("metadata") or {}
     timing, cpu = metadata.get("timing") or {}, metadata.get("cpuTiming") or {}
     if not timing:
         return _section("timing", "Time per step", _missing("The run recorded no step timings."))
-    total = sum(_seconds(value) for value in timing.values())
+    shares, total = stepShares(timing)
     rows = []
-    for step, value in timing.items():
-        share = 100.0 * _seconds(value) / total if total > 0 else 0.0
-        rows.append(f"<tr><th>{escape(str(step))}</th><td class=\"num\">{_number(value)}"
+    for step, value, share in shares:
+        rows.append(f"<tr><th>{escape(step)}</th><td class=\"num\">{_number(value)}"
                     f"</td><td class=\"num\">{_number(cpu.get(step))}</td>"
                     f'<td class="num">{share:.1f} %</td><td><div class="track">'
                     f'<span class="bar" style="width: {share:.1f}%"></span></div></td></tr>')
     wall = (record.get("summary") or {}).get("wallSeconds")
     rows.append(f'<tr><th>all steps</th><td class="num">{total:.3f}</td>'
-                f'<td class="num">{sum(_seconds(v) for v in cpu.values()):.3f}</td>'
+                f'<td class="num">{sum(stepSeconds(v) for v in cpu.values()):.3f}</td>'
                 f'<td class="num">100.0 %</td><td>of a {_number(wall, 2)} s run</td></tr>')
     head = ("<tr><th>step</th><th>wall s</th><th>CPU s</th><th>share</th><th></th></tr>")
     return _section("timing", "Time per step", f'<table id="timing-table">{head}'
@@ -293,7 +264,7 @@ SECTIONS = (("quicklook-section", "Quick look"), ("quality", "Quality"),
 
 def renderReport(record: dict, pictures: dict[str, bytes]) -> str:
     """The HTML text of the report of ``record`` (see :func:`writeReport`)."""
-    status = _status(record)
+    status = runStatus(record)[0]
     science = (record.get("inputs") or {}).get("science")
     title = f"diffim report: {status}" + (f" — {Path(str(science)).name}" if science else "")
     nav = " ".join(f'<a href="#{ident}">{escape(name)}</a>' for ident, name in SECTIONS)
