@@ -17,9 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import DiffimError
 from ..messages import oneLine
-from ..noise import cleanSignificance, noiseRatio
 from ..results import ImageDifferenceResult
-from ..runner import countByKind
+from ..runner import summarize
 from ..task_config import ImageDifferenceConfig
 from .summary import DataIdResult, dataIdText
 
@@ -93,19 +92,18 @@ def namedLogs(name: str) -> Iterator[None]:
 
 
 def describeResult(dataId: dict[str, Any], result: ImageDifferenceResult) -> DataIdResult:
-    """The :class:`DataIdResult` of a run that finished: quality, counts, noise ratio."""
-    quality = None if result.quality is None else result.quality.status
-    reasons = [] if result.quality is None else list(result.quality.reasons)
+    """The :class:`DataIdResult` of a run that finished: quality, counts, noise ratio (the
+    run summary of :func:`diffim.runner.summarize`; what was not measured stays None)."""
+    summary = summarize(result, 0.0)
+    quality = None if result.quality is None else summary.status
     record = DataIdResult(dataId=dataId, status="suspect" if quality == "suspect" else "ok",
-                          quality=quality, message="; ".join(reasons))
-    sources = result.diaSources
-    if sources is not None:
-        counts = countByKind(sources)
-        record.nDiaSources = len(sources)
-        record.nPositive, record.nNegative = counts["positive"], counts["negative"]
-        record.nDipoles, record.nSkySources = counts["dipole"], counts["sky"]
+                          quality=quality, message="; ".join(summary.reasons))
+    if result.diaSources is not None:
+        record.nDiaSources, record.nPositive = summary.nDiaSources, summary.nPositive
+        record.nNegative, record.nDipoles = summary.nNegative, summary.nDipoles
+        record.nSkySources = summary.nSkySources
     if result.subtractedExposure is not None:
-        record.noiseRatio = float(noiseRatio(cleanSignificance(result.subtractedExposure)))
+        record.noiseRatio = float(summary.noiseRatio)
     return record
 
 
