@@ -12,7 +12,8 @@ import click
 from . import plugins
 from .batch.command import batch
 from .cli_inspect import inspect
-from .cli_options import OVERRIDE, OVERRIDE_FILE, addVerbosityOptions, configureLogging
+from .cli_options import (OVERRIDE, OVERRIDE_FILE, QUIET_HELP, VERBOSE_HELP, addVerbosityOptions,
+                          configureLogging)
 from .cli_repo import repo
 from .errors import DiffimError
 from .messages import MAX_LINE, oneLine
@@ -35,10 +36,8 @@ ERROR_PREFIX = "diffim: error: "
 
 @click.group()
 @click.version_option(package_name="diffim")
-@click.option("-v", "--verbose", count=True,
-              help="Debug log output, and Python warnings from the libraries diffim uses.")
-@click.option("-q", "--quiet", is_flag=True,
-              help="No progress display: only warnings and errors on stderr.")
+@click.option("-v", "--verbose", count=True, help=VERBOSE_HELP)
+@click.option("-q", "--quiet", is_flag=True, help=QUIET_HELP)
 def cli(verbose: int, quiet: bool) -> None:
     """diffim: astronomical image differencing with swappable algorithms.
 

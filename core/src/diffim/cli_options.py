@@ -16,6 +16,11 @@ OVERRIDE_FILE = click.option("-C", "--config-file", "overrideFiles", multiple=Tr
                              help="YAML file of overrides in pipeline format (repeatable).")
 
 
+#: Help of ``-v`` and ``-q``, before or after a command's name.
+VERBOSE_HELP = "Debug log output, and Python warnings from the libraries diffim uses."
+QUIET_HELP = "No progress display: only warnings and errors on stderr."
+
+
 def configureLogging(verbose: int = 0, quiet: bool = False) -> None:
     """Set how much the ``diffim`` logger prints: debug with ``verbose``, warnings and errors
     only with ``quiet``, else each step as it starts and ends (the progress display).
@@ -42,10 +47,9 @@ def verbosityOptions() -> list[click.Option]:
     """New ``-v/--verbose`` and ``-q/--quiet`` options for one command."""
     return [
         click.Option(["-v", "--verbose"], count=True, expose_value=False, callback=_verbosity,
-                     help="Debug log output, and Python warnings from the libraries diffim "
-                          "uses."),
+                     help=VERBOSE_HELP),
         click.Option(["-q", "--quiet"], is_flag=True, expose_value=False, callback=_verbosity,
-                     help="No progress display: only warnings and errors on stderr."),
+                     help=QUIET_HELP),
     ]
 
 

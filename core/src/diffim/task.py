@@ -531,7 +531,7 @@ class ImageDifferenceTask:
                 self._degrade("dipole fit without the template", "matchedExposure",
                               "the difference alone constrains the negative lobes")
         pictures = [flag for flag in ("doWriteQuicklook", "doWriteCutouts", "doWriteReport")
-                    if getattr(config, flag, False)]
+                    if getattr(config, flag)]
         if pictures and traits.makesMatchedExposure:
             self._degrade("pictures show the warped template", "matchedExposure",
                           f"{', '.join(pictures)}: the template is shown not PSF-matched")
